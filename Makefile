@@ -1,0 +1,50 @@
+# Entry points: `make demo` (local demo, no cloud) and `make test` (everything CI runs).
+# Each concern adds its own targets in mk/*.mk and registers them in
+# TEST_TARGETS / DEMO_DEPS, so this file stays small.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+
+TEST_TARGETS := lint test-services
+DEMO_DEPS := venv
+
+.PHONY: all demo test lint fmt venv test-services bench clean
+all: test
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+include $(sort $(wildcard mk/*.mk))
+
+demo: $(DEMO_DEPS)
+	$(BIN)/python -m services.provisioner
+
+test: $(TEST_TARGETS)
+	@echo "make test: all suites passed ($(TEST_TARGETS))"
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pyright
+
+fmt: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test-services: venv
+	$(BIN)/pytest tests/services
+
+bench: venv
+	$(BIN)/python -m bench.sessions
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist artifacts
