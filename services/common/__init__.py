@@ -1,0 +1,1 @@
+"""Pieces shared by the echo server and the provisioner."""

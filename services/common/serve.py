@@ -1,0 +1,98 @@
+"""Run an ASGI app under uvicorn with a graceful WebSocket drain.
+
+On SIGTERM uvicorn closes open WebSockets with 1012. A pod going away is
+"going away" (1001) to its peers, so the server first stops accepting, then
+asks every tracked WebSocket handler to close with 1001, and only then lets
+uvicorn finish its own shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+
+import uvicorn
+from starlette.types import ASGIApp
+from starlette.websockets import WebSocket, WebSocketState
+
+log = logging.getLogger(__name__)
+
+GOING_AWAY = 1001
+
+
+class Drain:
+    """Tracks WebSocket handler tasks so shutdown can close them with 1001."""
+
+    def __init__(self) -> None:
+        self.draining = False
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    @contextlib.asynccontextmanager
+    async def track(self, websocket: WebSocket) -> AsyncIterator[None]:
+        """Wrap a handler's body: on drain it is cancelled and the socket closed with 1001."""
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Drain.track needs a running task")
+        self._tasks.add(task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not self.draining:
+                raise
+            task.uncancel()
+            if websocket.application_state == WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await websocket.close(GOING_AWAY, "server shutting down")
+        finally:
+            self._tasks.discard(task)
+
+    async def close_all(self, grace: float) -> None:
+        self.draining = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+
+
+class GracefulServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, drain: Drain, drain_timeout: float) -> None:
+        super().__init__(config)
+        self.drain = drain
+        self.drain_timeout = drain_timeout
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        await self.drain.close_all(self.drain_timeout)
+        await super().shutdown(sockets)
+
+
+def run(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    drain: Drain,
+    listen_fd: int | None = None,
+    ws_max_size: int = 1 << 20,
+    grace: float = 5.0,
+    forwarded_allow_ips: str | None = None,
+) -> None:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ws_max_size=ws_max_size,
+        ws_per_message_deflate=False,  # small frames; compression only adds latency
+        timeout_graceful_shutdown=max(1, int(grace)),
+        forwarded_allow_ips=forwarded_allow_ips,
+        log_config=None,
+        access_log=False,
+    )
+    server = GracefulServer(config, drain, drain_timeout=grace / 2)
+    sockets = [socket.socket(fileno=listen_fd)] if listen_fd is not None else None
+    server.run(sockets=sockets)

@@ -1,0 +1,1 @@
+"""WebSocket echo server: one per session pod, answers pings with pongs."""

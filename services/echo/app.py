@@ -1,0 +1,105 @@
+"""The echo server: `WS /ws` answers pings with pongs, `GET /health` for probes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from services.common.ratelimit import TokenBucket
+from services.common.serve import Drain
+
+log = logging.getLogger(__name__)
+
+UNSUPPORTED_DATA = 1003
+POLICY_VIOLATION = 1008
+
+
+@dataclass(frozen=True, kw_only=True)
+class EchoSettings:
+    pod: str
+    node: str
+    port: int = 8080
+    max_frame_bytes: int = 4096
+    max_messages_per_second: float = 100.0
+    grace_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> EchoSettings:
+        env = dict(os.environ if environ is None else environ)
+        host = socket.gethostname()
+        try:
+            port = int(env.get("PORT", "8080"))
+        except ValueError:
+            raise ValueError(f"PORT must be an integer, got {env['PORT']!r}") from None
+        return cls(pod=env.get("POD_NAME") or host, node=env.get("NODE_NAME") or host, port=port)
+
+
+def _error(code: str, detail: str) -> str:
+    return json.dumps({"type": "error", "error": code, "detail": detail})
+
+
+def pong_for(text: str, settings: EchoSettings) -> str:
+    """The reply to one text frame: a pong, or an error frame for bad input."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return _error("bad_json", "frames must be JSON objects")
+    if not isinstance(message, dict) or message.get("type") != "ping":
+        return _error("unknown_type", 'only {"type":"ping"} is understood')
+    seq, sent = message.get("seq"), message.get("t")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(sent, int | float):
+        return _error("bad_ping", "ping needs an integer seq and a numeric t")
+    return json.dumps(
+        {
+            "type": "pong",
+            "seq": seq,
+            "t": sent,
+            "pod": settings.pod,
+            "node": settings.node,
+            "server_ts": time.time() * 1000,
+        },
+        separators=(",", ":"),
+    )
+
+
+def create_app(settings: EchoSettings, drain: Drain | None = None) -> Starlette:
+    drain = drain or Drain()
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "pod": settings.pod})
+
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        bucket = TokenBucket(
+            rate=settings.max_messages_per_second, burst=settings.max_messages_per_second
+        )
+        async with drain.track(websocket):
+            try:
+                while True:
+                    message = await websocket.receive()
+                    if message["type"] == "websocket.disconnect":
+                        return
+                    if bucket.take(time.monotonic()) > 0:
+                        await websocket.close(POLICY_VIOLATION, "too many messages")
+                        return
+                    text = message.get("text")
+                    if text is None:
+                        await websocket.close(UNSUPPORTED_DATA, "binary frames are not supported")
+                        return
+                    await websocket.send_text(pong_for(text, settings))
+            except WebSocketDisconnect:
+                return
+
+    return Starlette(
+        routes=[Route("/health", health), WebSocketRoute("/ws", ws)],
+    )

@@ -1,0 +1,1 @@
+"""Session provisioner: session API, warm pool, WebSocket gateway, backends."""

@@ -1,0 +1,90 @@
+"""Application factory: `create_app(settings)` wires the API, gateway and backend."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from services.common.serve import Drain
+from services.provisioner.api import SessionAPI
+from services.provisioner.backends import make_backend
+from services.provisioner.backends.base import Backend
+from services.provisioner.errors import ProvisionerError
+from services.provisioner.gateway import Gateway
+from services.provisioner.metrics import Metrics
+from services.provisioner.responses import error_response, from_error
+from services.provisioner.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def _provisioner_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, ProvisionerError):  # pragma: no cover - registered for that type
+        raise exc
+    return from_error(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # pragma: no cover
+        raise exc
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return error_response(
+        exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), exc.headers
+    )
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled_error", extra={"path": request.url.path.split("/")[1]})
+    return error_response(500, "internal", "an internal error occurred")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    backend: Backend | None = None,
+    drain: Drain | None = None,
+    metrics: Metrics | None = None,
+) -> Starlette:
+    """Build the provisioner app. The backend starts and stops with the app's lifespan."""
+    metrics = metrics or Metrics()
+    backend = backend or make_backend(settings, metrics)
+    drain = drain or Drain()
+    api = SessionAPI(settings, backend, metrics)
+    gateway = Gateway(settings, backend, metrics, drain)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await backend.start()
+        log.info("provisioner_started", extra={"backend": settings.backend})
+        try:
+            yield
+        finally:
+            await backend.aclose()
+            log.info("provisioner_stopped")
+
+    routes: list[BaseRoute] = [*api.routes(), WebSocketRoute("/session/{session_id}/ws", gateway)]
+    if settings.frontend_dir.is_dir():
+        routes.append(Mount("/", StaticFiles(directory=settings.frontend_dir, html=True)))
+    else:
+        log.warning("frontend_missing", extra={"dir": str(settings.frontend_dir)})
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            ProvisionerError: _provisioner_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+    )
+    app.state.backend = backend
+    app.state.metrics = metrics
+    return app

@@ -1,0 +1,146 @@
+"""The backend contract shared by the local and Kubernetes backends.
+
+Sessions are addressed by their key (the hash of the session id, see
+`sessions.session_key`): backends never see the id itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True, kw_only=True)
+class PodInfo:
+    name: str
+    node: str
+    started_at: float  # epoch seconds
+    phase: str = "Running"
+    ready: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionInfo:
+    key: str
+    pod: PodInfo | None
+    replacements: int
+    created_at: float
+    expires_at: float
+    last_active: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    session: SessionInfo
+    pod: PodInfo
+    warm: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """Where the gateway connects for a session's current pod."""
+
+    url: str
+    pod: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolStatus:
+    warm: int
+    starting: int
+    assigned: int
+    target: int
+    capacity: int
+
+
+class EventKind(StrEnum):
+    POD_KILLED = "pod_killed"
+    POD_REPLACED = "pod_replaced"
+    POD_READY = "pod_ready"
+    SESSION_ENDED = "session_ended"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionEvent:
+    kind: EventKind
+    pod: str
+    at: float  # epoch seconds
+    reason: str = ""  # for SESSION_ENDED: an EndReason value
+
+
+class Backend(Protocol):
+    """What the API and gateway need from wherever pods run.
+
+    Errors: SessionNotFound for unknown keys, LimitExceeded at capacity,
+    BackendUnavailable when the pod platform cannot be reached.
+    """
+
+    async def start(self) -> None:
+        """Open clients and start background loops (pool refill, reaping)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop loops; the local backend also stops every child process."""
+        ...
+
+    def ready(self) -> bool:
+        """True when claims can be served (platform reachable, caches synced)."""
+        ...
+
+    async def claim(self, key: str, *, now: float, expires_at: float) -> Claim:
+        """Assign a Ready pod to a new session: warm if one is free, else cold."""
+        ...
+
+    async def get(self, key: str) -> SessionInfo: ...
+
+    async def kill(self, key: str) -> PodInfo:
+        """Delete the session's pod; a replacement follows (returns the killed pod)."""
+        ...
+
+    async def release(self, key: str, reason: str = "deleted") -> None:
+        """End the session and delete its pod."""
+        ...
+
+    async def touch(self, key: str, now: float) -> None:
+        """Record WebSocket activity (the idle timeout counts from the last touch)."""
+        ...
+
+    async def endpoint(self, key: str) -> Endpoint:
+        """Wait until the session's current pod is Ready and return where to reach it."""
+        ...
+
+    async def pool(self) -> PoolStatus: ...
+
+    def subscribe(
+        self, key: str
+    ) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[SessionEvent]]:
+        """Pod lifecycle events of one session, as a queue, while the context is open."""
+        ...
+
+
+class EventHub:
+    """Fan-out of per-session events to the gateways subscribed to them."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, set[asyncio.Queue[SessionEvent]]] = {}
+
+    def publish(self, key: str, event: SessionEvent) -> None:
+        for queue in self._queues.get(key, ()):
+            queue.put_nowait(event)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, key: str) -> AsyncIterator[asyncio.Queue[SessionEvent]]:
+        queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
+        self._queues.setdefault(key, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            queues = self._queues.get(key)
+            if queues is not None:
+                queues.discard(queue)
+                if not queues:
+                    del self._queues[key]

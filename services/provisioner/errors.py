@@ -1,0 +1,58 @@
+"""Errors of the provisioner, mapped to the protocol only at the edge.
+
+ProvisionerError
+├── InvalidRequest      400  the request itself is malformed
+├── SessionNotFound     404  unknown, ended or malformed session id
+├── LimitExceeded       429  rate limit or capacity; carries retry_after seconds
+├── BackendUnavailable  503  the pod backend (Kubernetes API) cannot be reached
+└── ConfigError              a setting is missing or malformed (names the key)
+"""
+
+from __future__ import annotations
+
+
+class ProvisionerError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidRequest(ProvisionerError):
+    status = 400
+    code = "invalid_request"
+
+
+class SessionNotFound(ProvisionerError):
+    status = 404
+    code = "session_not_found"
+
+    def __init__(
+        self, detail: str = "no such session (it may have ended or expired)", reason: str = ""
+    ) -> None:
+        super().__init__(detail)
+        self.reason = reason  # an EndReason value when the backend knows why it ended
+
+
+class LimitExceeded(ProvisionerError):
+    status = 429
+
+    def __init__(self, code: str, detail: str, retry_after: float) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.retry_after = retry_after
+
+
+class BackendUnavailable(ProvisionerError):
+    status = 503
+    code = "backend_unavailable"
+
+
+class ConfigError(ProvisionerError):
+    code = "config"
+
+    def __init__(self, key: str, expected: str, got: str | None) -> None:
+        super().__init__(f"{key}: expected {expected}, got {got!r}")
+        self.key = key

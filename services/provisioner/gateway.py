@@ -1,0 +1,245 @@
+"""WebSocket gateway: `WS /session/{id}/ws` relayed to the session's pod.
+
+The browser's socket outlives the pod: when the upstream dies the gateway
+says so with `event` frames, waits for the replacement to be Ready, and
+reconnects. Pod frames are relayed as they are (no JSON round trip); only
+the gateway's own events are encoded here.
+
+Close codes: 4404 session ended, 4408 session expired (idle or lifetime),
+1008 policy (message rate), 1003 binary frames, 1009 frame too big (by the
+server), 1001 provisioner shutting down, 1011 internal error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import websockets
+from starlette.websockets import WebSocket, WebSocketState
+from websockets.asyncio.client import ClientConnection
+
+from services.common.ratelimit import ConnectionCounter, TokenBucket
+from services.common.serve import Drain
+from services.provisioner.access import origin_allowed
+from services.provisioner.backends.base import Backend, EventKind, SessionEvent
+from services.provisioner.errors import BackendUnavailable, ProvisionerError, SessionNotFound
+from services.provisioner.metrics import Metrics
+from services.provisioner.responses import error_response, from_error
+from services.provisioner.sessions import (
+    EndReason,
+    expiring_warning,
+    session_key,
+    touch_interval,
+)
+from services.provisioner.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CLOSE_ENDED = 4404
+CLOSE_EXPIRED = 4408
+CLOSE_POLICY = 1008
+CLOSE_UNSUPPORTED = 1003
+CLOSE_INTERNAL = 1011
+
+_RECONNECT_FIRST = 0.02
+_RECONNECT_MAX = 1.0
+
+
+def close_for(reason: str) -> tuple[int, str]:
+    if reason in (EndReason.IDLE, EndReason.EXPIRED):
+        return CLOSE_EXPIRED, f"session expired ({reason})"
+    return CLOSE_ENDED, "session ended"
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend,
+        metrics: Metrics,
+        drain: Drain,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.metrics = metrics
+        self.drain = drain
+        self.clock = clock
+        self.per_ip = ConnectionCounter(settings.ws_per_ip)
+
+    async def __call__(self, websocket: WebSocket) -> None:
+        if not origin_allowed(
+            websocket.headers.get("origin"),
+            websocket.headers.get("host"),
+            self.settings.allowed_origins,
+        ):
+            self.metrics.rejections.labels("origin").inc()
+            await websocket.send_denial_response(
+                error_response(403, "origin_not_allowed", "this origin may not open the gateway")
+            )
+            return
+        try:
+            key = session_key(websocket.path_params["session_id"])
+            info = await self.backend.get(key)
+        except ProvisionerError as exc:
+            await websocket.send_denial_response(from_error(exc))
+            return
+        ip = websocket.client.host if websocket.client else "unknown"
+        if not self.per_ip.acquire(ip):
+            self.metrics.rejections.labels("ws_per_ip").inc()
+            await websocket.send_denial_response(
+                error_response(
+                    429,
+                    "too_many_connections",
+                    f"at most {self.settings.ws_per_ip} WebSockets per address",
+                    {"Retry-After": "5"},
+                )
+            )
+            return
+        try:
+            await websocket.accept()
+            self.metrics.websockets.inc()
+            async with self.drain.track(websocket):
+                await Relay(self, websocket, key, expires_at=info.expires_at).run()
+        finally:
+            self.per_ip.release(ip)
+            self.metrics.websockets.dec()
+
+
+class Relay:
+    """One browser socket and, in turn, each upstream connection to the session's pod."""
+
+    def __init__(
+        self, gateway: Gateway, websocket: WebSocket, key: str, *, expires_at: float
+    ) -> None:
+        self.gw = gateway
+        self.ws = websocket
+        self.key = key
+        self.expires_at = expires_at
+        self.upstream: ClientConnection | None = None
+
+    async def run(self) -> None:
+        backend = self.gw.backend
+        async with backend.subscribe(self.key) as events:
+            jobs: list[Coroutine[Any, Any, tuple[int, str] | None]] = [
+                self._from_browser(),
+                self._from_pods(),
+                self._events(events),
+                self._keepalive(),
+            ]
+            tasks = [asyncio.create_task(job) for job in jobs]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                if self.upstream is not None:
+                    await self.upstream.close()
+            outcome: tuple[int, str] | None = None
+            for task in done:
+                exc = task.exception()
+                if exc is not None:
+                    log.error("gateway_error", extra={"session": self.key[:12], "error": repr(exc)})
+                    outcome = (CLOSE_INTERNAL, "gateway error")
+                else:
+                    outcome = task.result()
+            with contextlib.suppress(SessionNotFound, BackendUnavailable):
+                await backend.touch(self.key, self.gw.clock())
+            if outcome is not None and self.ws.application_state == WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await self.ws.close(*outcome)
+
+    async def _send_event(self, event: str, pod: str, at: float | None = None) -> None:
+        at_ms = (at if at is not None else self.gw.clock()) * 1000
+        frame = json.dumps({"type": "event", "event": event, "pod": pod, "at": round(at_ms, 3)})
+        await self.ws.send_text(frame)
+
+    async def _from_browser(self) -> tuple[int, str] | None:
+        settings = self.gw.settings
+        bucket = TokenBucket(
+            rate=settings.ws_max_messages_per_second, burst=settings.ws_max_messages_per_second
+        )
+        relayed = self.gw.metrics.relayed.labels("up")
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return None
+            if bucket.take(time.monotonic()) > 0:
+                return CLOSE_POLICY, "too many messages"
+            text = message.get("text")
+            if text is None:
+                return CLOSE_UNSUPPORTED, "binary frames are not supported"
+            upstream = self.upstream
+            if upstream is None:
+                continue  # no pod right now: the ping is lost and the chart shows a gap
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await upstream.send(text)
+                relayed.inc()
+
+    async def _from_pods(self) -> tuple[int, str] | None:
+        relayed = self.gw.metrics.relayed.labels("down")
+        delay = _RECONNECT_FIRST
+        while True:
+            try:
+                endpoint = await self.gw.backend.endpoint(self.key)
+            except SessionNotFound as exc:
+                return close_for(exc.reason)
+            except BackendUnavailable:
+                await asyncio.sleep(delay)
+                delay = min(_RECONNECT_MAX, delay * 2)
+                continue
+            try:
+                upstream = await websockets.connect(
+                    endpoint.url, open_timeout=3, compression=None, max_size=1 << 16
+                )
+            except (OSError, TimeoutError, websockets.InvalidHandshake):
+                # The pod may be Ready in the backend's view a moment before it accepts.
+                await asyncio.sleep(delay)
+                delay = min(_RECONNECT_MAX, delay * 2)
+                continue
+            delay = _RECONNECT_FIRST
+            self.upstream = upstream
+            await self._send_event("upstream_ready", endpoint.pod)
+            log.info("upstream_ready", extra={"session": self.key[:12], "pod": endpoint.pod})
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for frame in upstream:
+                    await self.ws.send_text(frame if isinstance(frame, str) else frame.decode())
+                    relayed.inc()
+            self.upstream = None
+            await self._send_event("upstream_lost", endpoint.pod)
+            log.info("upstream_lost", extra={"session": self.key[:12], "pod": endpoint.pod})
+
+    async def _events(self, events: asyncio.Queue[SessionEvent]) -> tuple[int, str] | None:
+        while True:
+            event = await events.get()
+            if event.kind == EventKind.SESSION_ENDED:
+                return close_for(event.reason)
+            if event.kind in (EventKind.POD_KILLED, EventKind.POD_REPLACED):
+                await self._send_event(event.kind.value, event.pod, event.at)
+
+    async def _keepalive(self) -> tuple[int, str] | None:
+        """Refresh last-active while open, and warn before the hard expiry."""
+        settings = self.gw.settings
+        interval = touch_interval(settings.session_idle_timeout)
+        warn_at = self.expires_at - expiring_warning(settings.session_max_lifetime)
+        warned = False
+        while True:
+            now = self.gw.clock()
+            try:
+                await self.gw.backend.touch(self.key, now)
+            except SessionNotFound as exc:
+                return close_for(exc.reason)
+            except BackendUnavailable:
+                pass  # the next touch may get through; the idle timeout is generous
+            if not warned and now >= warn_at:
+                warned = True
+                await self._send_event("session_expiring", "", self.expires_at)
+            await asyncio.sleep(min(interval, max(0.05, warn_at - now)) if not warned else interval)

@@ -1,0 +1,111 @@
+"""Provisioner settings, parsed once from the environment into a frozen object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from services.provisioner.errors import ConfigError
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every field maps to the upper-case env var of the same name (see README)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    backend: str = "local"
+    pool_size: int = 4
+    max_sessions: int = 50
+    session_idle_timeout: float = 60.0
+    session_max_lifetime: float = 900.0
+    rate_limit_per_minute: float = 10.0
+    rate_limit_burst: int = 5
+    ws_per_ip: int = 4
+    ws_max_messages_per_second: float = 50.0
+    max_frame_bytes: int = 4096
+    allowed_origins: tuple[str, ...] = ()
+    refill_per_second: float = 5.0
+    cold_start_timeout: float = 20.0
+    frontend_dir: Path = _REPO_ROOT / "frontend" / "dist"
+    forwarded_allow_ips: str = "127.0.0.1"
+    log_level: str = "INFO"
+    # Kubernetes backend
+    namespace: str = "pingpod"
+    pod_name: str = ""
+    echo_pod_template: Path = Path("/etc/pingpod/echo-pod.json")
+    echo_port: int = 8080
+    lease_name: str = "pingpod-provisioner"
+    lease_duration: float = 15.0
+
+    def __post_init__(self) -> None:
+        _check(self.backend in ("local", "kubernetes"), "BACKEND", "local or kubernetes", self)
+        for name in ("port", "echo_port"):
+            value = getattr(self, name)
+            _check(0 <= value < 65536, name.upper(), "a port number 0-65535", value)
+        for name in ("pool_size",):
+            _check(getattr(self, name) >= 0, name.upper(), "an integer >= 0", getattr(self, name))
+        for name in ("max_sessions", "rate_limit_burst", "ws_per_ip", "max_frame_bytes"):
+            _check(getattr(self, name) >= 1, name.upper(), "an integer >= 1", getattr(self, name))
+        for name in (
+            "session_idle_timeout",
+            "session_max_lifetime",
+            "rate_limit_per_minute",
+            "ws_max_messages_per_second",
+            "refill_per_second",
+            "cold_start_timeout",
+            "lease_duration",
+        ):
+            _check(getattr(self, name) > 0, name.upper(), "a number > 0", getattr(self, name))
+        for origin in self.allowed_origins:
+            _check(
+                origin.startswith(("http://", "https://")),
+                "ALLOWED_ORIGINS",
+                "comma-separated origins like https://demo.example.com",
+                origin,
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from env vars; raises ConfigError naming the bad key."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            key = field.name.upper()
+            raw = env.get(key)
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(key, raw, field.default)
+        return cls(**values)
+
+
+def _parse(key: str, raw: str, default: object) -> object:
+    if isinstance(default, bool):
+        if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise ConfigError(key, "a boolean", raw)
+        return raw.lower() in ("1", "true", "yes")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(key, "an integer", raw) from None
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(key, "a number", raw) from None
+    if isinstance(default, tuple):
+        return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw
+
+
+def _check(ok: bool, key: str, expected: str, got: object) -> None:
+    if not ok:
+        raise ConfigError(key, expected, str(got))
