@@ -1,0 +1,72 @@
+import { useSyncExternalStore } from 'react';
+import { KillControl } from './components/KillControl';
+import { PodCard } from './components/PodCard';
+import { PoolPanel } from './components/PoolPanel';
+import { RttChart } from './components/RttChart';
+import { SessionControls } from './components/SessionControls';
+import { StatsPanel } from './components/StatsPanel';
+import { StatusLine } from './components/StatusLine';
+import { Timeline } from './components/Timeline';
+import type { SessionController } from './session';
+
+export function App({ controller }: { controller: SessionController }) {
+  const view = useSyncExternalStore(controller.subscribe, controller.getSnapshot);
+  const { settings } = controller;
+  const live = view.phase === 'live';
+  const start = (): void => {
+    performance.clearMarks('pingpod:first-plot');
+    performance.mark('pingpod:start');
+    void controller.start();
+  };
+  return (
+    <>
+      <a className="skip-link" href="#main">
+        Skip to the chart
+      </a>
+      <header className="top">
+        <div className="brand">
+          <h1>pingpod</h1>
+          <p className="muted">
+            A Kubernetes pod of your own, from a warm pool, and the WebSocket latency to it.
+          </p>
+        </div>
+        <StatusLine view={view} />
+      </header>
+      <main id="main" className="layout">
+        <section className="panel chart-panel" aria-labelledby="chart-title">
+          <div className="chart-head">
+            <h2 id="chart-title">
+              Round-trip time{' '}
+              <span className="muted small">one ping every {settings.intervalMs} ms</span>
+            </h2>
+            <div className="actions">
+              <SessionControls
+                view={view}
+                onStart={start}
+                onEnd={() => void controller.end()}
+                onReconnect={() => controller.reconnectNow()}
+              />
+              {live && (
+                <KillControl
+                  podName={view.pod?.name ?? null}
+                  disabled={view.link !== 'open'}
+                  killing={view.killing}
+                  onKill={() => void controller.kill()}
+                />
+              )}
+            </div>
+          </div>
+          <RttChart tracker={view.tracker} timeline={view.timeline} />
+        </section>
+        <StatsPanel tracker={view.tracker} windowSec={settings.statsWindowSec} active={live} />
+        <PodCard view={view} />
+        <Timeline entries={view.timeline} />
+        <PoolPanel />
+      </main>
+      <footer className="foot muted small">
+        Lost pings (no pong within {settings.timeoutMs / 1000} s) are drawn as gaps. Closing the
+        page ends your session.
+      </footer>
+    </>
+  );
+}

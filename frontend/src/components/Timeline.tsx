@@ -1,0 +1,54 @@
+import { useEffect, useRef } from 'react';
+import { formatMs } from '../lib/format';
+import type { TimelineEntry } from '../lib/timeline';
+
+interface Props {
+  entries: readonly TimelineEntry[];
+}
+
+function clock(wallMs: number): string {
+  return new Date(wallMs).toLocaleTimeString(undefined, { hour12: false });
+}
+
+/**
+ * What happened, oldest first, each incident step with its time since the
+ * kill click. role="log" is an implicit polite live region: screen readers
+ * announce new entries without stealing focus.
+ */
+export function Timeline({ entries }: Props) {
+  const listRef = useRef<HTMLOListElement | null>(null);
+  useEffect(() => {
+    const el = listRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [entries]);
+  return (
+    <section className="panel timeline" aria-labelledby="timeline-title">
+      <h2 id="timeline-title">Event timeline</h2>
+      <ol
+        ref={listRef}
+        className="events"
+        role="log"
+        aria-live="polite"
+        aria-relevant="additions"
+        data-testid="event-log"
+        tabIndex={0}
+        aria-labelledby="timeline-title"
+      >
+        {entries.length === 0 && <li className="muted">Nothing yet.</li>}
+        {entries.map((e) => (
+          <li key={e.id} className={`event tone-${e.tone}`} data-tone={e.tone}>
+            <time className="event-time muted" dateTime={new Date(e.wallMs).toISOString()}>
+              {clock(e.wallMs)}
+            </time>
+            <span className="event-text">{e.text}</span>
+            {e.sinceMs !== null && (
+              <span className="event-since" data-testid="event-since">
+                +{formatMs(e.sinceMs)}
+              </span>
+            )}
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}

@@ -1,0 +1,49 @@
+import { useEffect, useState } from 'react';
+import { getPool, type PoolStatus } from '../api';
+
+export interface PoolView {
+  pool: PoolStatus | null;
+  error: string | null;
+  updatedAt: number | null;
+}
+
+/** GET /pool every `everyMs`, paused while the tab is hidden. */
+export function usePool(everyMs = 3000): PoolView {
+  const [view, setView] = useState<PoolView>({ pool: null, error: null, updatedAt: null });
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let ctrl: AbortController | null = null;
+    let stopped = false;
+
+    const poll = async (): Promise<void> => {
+      timer = null;
+      if (document.visibilityState === 'visible') {
+        ctrl = new AbortController();
+        try {
+          const pool = await getPool(ctrl.signal);
+          if (!stopped) setView({ pool, error: null, updatedAt: Date.now() });
+        } catch (exc) {
+          if (stopped) return;
+          const msg = exc instanceof Error ? exc.message : String(exc);
+          setView((v) => ({ ...v, error: msg }));
+        }
+      }
+      if (!stopped) timer = setTimeout(() => void poll(), everyMs);
+    };
+    const onVisible = (): void => {
+      if (document.visibilityState === 'visible' && timer !== null) {
+        clearTimeout(timer);
+        void poll();
+      }
+    };
+    void poll();
+    document.addEventListener('visibilitychange', onVisible);
+    return () => {
+      stopped = true;
+      if (timer !== null) clearTimeout(timer);
+      ctrl?.abort();
+      document.removeEventListener('visibilitychange', onVisible);
+    };
+  }, [everyMs]);
+  return view;
+}

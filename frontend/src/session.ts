@@ -1,0 +1,534 @@
+/**
+ * SessionController: one visitor's session, outside React.
+ *
+ * It claims a pod (POST /session, only when asked), keeps the gateway
+ * WebSocket open (reconnecting with backoff), sends a ping every interval,
+ * feeds pongs and losses into a PingTracker, and turns gateway events into the
+ * timeline. React reads immutable snapshots through subscribe()/getSnapshot()
+ * (useSyncExternalStore); the chart reads the tracker directly, so pongs at
+ * 10 Hz do not re-render the page.
+ */
+
+import * as realApi from './api';
+import { ApiError, type CreatedSession, type SessionStatus } from './api';
+import { Backoff } from './lib/backoff';
+import { classifyClose } from './lib/closeCodes';
+import { resolveWsUrl } from './lib/http';
+import { PingTracker } from './lib/pingTracker';
+import { historyCapacity, type Settings } from './lib/settings';
+import { Timeline, type TimelineEntry } from './lib/timeline';
+
+export type Phase = 'idle' | 'claiming' | 'live' | 'limited' | 'error' | 'ended';
+export type Link = 'connecting' | 'open' | 'reconnecting' | 'stopped';
+
+export interface PodView {
+  name: string;
+  node: string;
+  /** Epoch seconds, when known for this pod. */
+  startedAt: number | null;
+}
+
+export interface SessionView {
+  phase: Phase;
+  /** The gateway connection, while live. */
+  link: Link | null;
+  /** What to tell the visitor about the current phase, if anything. */
+  message: string | null;
+  /** Epoch ms after which Start may be clicked again (after a 429). */
+  retryAt: number | null;
+  /** Epoch ms of the next reconnect attempt, while reconnecting. */
+  reconnectAt: number | null;
+  reconnectAttempt: number;
+  session: CreatedSession | null;
+  status: SessionStatus | null;
+  pod: PodView | null;
+  timeline: readonly TimelineEntry[];
+  tracker: PingTracker;
+  killing: boolean;
+  /** ms from the Start click to the first pong. */
+  firstPongMs: number | null;
+  endedReason: 'ended' | 'expired' | 'user' | null;
+}
+
+export interface Deps {
+  api: Pick<
+    typeof realApi,
+    'createSession' | 'getSession' | 'killPod' | 'endSession' | 'endSessionOnUnload'
+  >;
+  WebSocketImpl: typeof WebSocket;
+  pageHref: () => string;
+  mono: () => number;
+  wall: () => number;
+  random: () => number;
+}
+
+const defaultDeps = (): Deps => ({
+  api: realApi,
+  WebSocketImpl: WebSocket,
+  pageHref: () => window.location.href,
+  mono: () => performance.now(),
+  wall: () => Date.now(),
+  random: Math.random,
+});
+
+/** How often GET /session refreshes the pod card (also refreshed on events). */
+const STATUS_REFRESH_MS = 10_000;
+
+interface Pong {
+  type: 'pong';
+  seq: number;
+  pod?: string;
+  node?: string;
+}
+
+function parseFrame(data: unknown): Record<string, unknown> | null {
+  if (typeof data !== 'string') return null;
+  try {
+    const v: unknown = JSON.parse(data);
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+export class SessionController {
+  readonly settings: Settings;
+  private readonly deps: Deps;
+  private listeners = new Set<() => void>();
+  private view: SessionView;
+
+  private timeline = new Timeline();
+  private backoff: Backoff;
+  private ws: WebSocket | null = null;
+  private everOpened = false;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private statusTimer: ReturnType<typeof setInterval> | null = null;
+  private startClickMono = 0;
+  /** Pod answering when the current incident began, and whether recovery was signalled. */
+  private incidentPod: string | null = null;
+  private incidentRecovering = false;
+  /** Bumped per session so late callbacks of an old session are ignored. */
+  private generation = 0;
+
+  constructor(settings: Settings, deps: Partial<Deps> = {}) {
+    this.settings = settings;
+    this.deps = { ...defaultDeps(), ...deps };
+    this.backoff = new Backoff({ random: this.deps.random });
+    this.view = {
+      phase: 'idle',
+      link: null,
+      message: null,
+      retryAt: null,
+      reconnectAt: null,
+      reconnectAttempt: 0,
+      session: null,
+      status: null,
+      pod: null,
+      timeline: [],
+      tracker: this.newTracker(),
+      killing: false,
+      firstPongMs: null,
+      endedReason: null,
+    };
+  }
+
+  // --- useSyncExternalStore -------------------------------------------------
+
+  subscribe = (fn: () => void): (() => void) => {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  };
+
+  getSnapshot = (): SessionView => this.view;
+
+  private update(patch: Partial<SessionView>): void {
+    this.view = { ...this.view, ...patch, timeline: this.timeline.entries };
+    for (const fn of this.listeners) fn();
+  }
+
+  private log(text: string, tone: 'info' | 'warn' | 'ok' | 'error' = 'info'): void {
+    this.timeline.add(this.deps.mono(), this.deps.wall(), text, tone);
+    this.update({});
+  }
+
+  // --- actions --------------------------------------------------------------
+
+  /** Claim a pod and connect. Only ever called from a click. */
+  async start(): Promise<void> {
+    if (this.view.phase === 'claiming' || this.view.phase === 'live') return;
+    this.teardown();
+    const gen = ++this.generation;
+    this.startClickMono = this.deps.mono();
+    this.timeline.clear();
+    this.backoff.reset();
+    this.everOpened = false;
+    this.update({
+      phase: 'claiming',
+      link: null,
+      message: 'Claiming a pod from the warm pool…',
+      retryAt: null,
+      reconnectAt: null,
+      reconnectAttempt: 0,
+      session: null,
+      status: null,
+      pod: null,
+      tracker: this.newTracker(),
+      killing: false,
+      firstPongMs: null,
+      endedReason: null,
+    });
+    let created: CreatedSession;
+    try {
+      created = await this.deps.api.createSession();
+    } catch (exc) {
+      if (gen !== this.generation) return;
+      this.failStart(exc);
+      return;
+    }
+    if (gen !== this.generation) {
+      // Superseded (page hidden, say) while claiming: give the pod back.
+      this.deps.api.endSessionOnUnload(created.session_id);
+      return;
+    }
+    const how = created.warm ? 'warm' : 'cold';
+    this.log(
+      `Claimed pod ${created.pod.name} (${how}, ${Math.round(created.assign_ms)} ms)`,
+      'ok',
+    );
+    this.update({
+      phase: 'live',
+      session: created,
+      message: null,
+      pod: { name: created.pod.name, node: created.pod.node, startedAt: created.pod.started_at },
+    });
+    this.connect();
+    this.statusTimer = setInterval(() => void this.refreshStatus(), STATUS_REFRESH_MS);
+  }
+
+  /** Kill the session's pod (after the visitor confirmed). */
+  async kill(): Promise<void> {
+    const s = this.view.session;
+    if (this.view.phase !== 'live' || !s || this.view.killing) return;
+    const gen = this.generation;
+    this.incidentPod = this.view.pod?.name ?? null;
+    this.incidentRecovering = false;
+    this.timeline.beginIncident(
+      this.deps.mono(),
+      this.deps.wall(),
+      `Kill requested for pod ${this.incidentPod ?? ''}`.trim(),
+    );
+    this.update({ killing: true });
+    try {
+      await this.deps.api.killPod(s.session_id);
+      if (gen !== this.generation) return;
+      this.log('Provisioner deleted the pod; replacement on its way', 'info');
+    } catch (exc) {
+      if (gen !== this.generation) return;
+      if (this.handleGone(exc)) return;
+      this.timeline.endIncident(this.deps.mono(), this.deps.wall(), `Kill failed: ${errText(exc)}`, 'error');
+    } finally {
+      if (gen === this.generation) this.update({ killing: false });
+    }
+  }
+
+  /** End the session on request (DELETE /session/{id}). */
+  async end(): Promise<void> {
+    const s = this.view.session;
+    if (!s || this.view.phase !== 'live') return;
+    const id = s.session_id;
+    this.finish('user', 'You ended the session.');
+    try {
+      await this.deps.api.endSession(id);
+    } catch (exc) {
+      if (!(exc instanceof ApiError && exc.status === 404)) {
+        this.log(`Ending the session failed: ${errText(exc)}`, 'error');
+      }
+    }
+  }
+
+  /** Reconnect now, after a fatal close or to skip the backoff wait. */
+  reconnectNow(): void {
+    if (this.view.phase !== 'live' || this.view.link === 'open' || this.view.link === 'connecting') {
+      return;
+    }
+    this.clearReconnect();
+    this.connect();
+  }
+
+  /** The page is going away: end the session so its pod is released now. */
+  pageHide(): void {
+    const s = this.view.session;
+    if (s && (this.view.phase === 'live' || this.view.phase === 'claiming')) {
+      this.deps.api.endSessionOnUnload(s.session_id);
+      this.finish('user', 'The session ended when the page was closed.');
+    } else if (this.view.phase === 'claiming') {
+      // The claim's answer will be released when it arrives (see start()).
+      this.generation++;
+      this.update({ phase: 'idle', message: null });
+    }
+  }
+
+  dispose(): void {
+    this.generation++;
+    this.teardown();
+    this.listeners.clear();
+  }
+
+  // --- connection -----------------------------------------------------------
+
+  private connect(): void {
+    const s = this.view.session;
+    if (!s) return;
+    const url = resolveWsUrl(s.ws_url, this.deps.pageHref());
+    let ws: WebSocket;
+    try {
+      ws = new this.deps.WebSocketImpl(url);
+    } catch (exc) {
+      this.update({ link: 'stopped', message: `Cannot open the WebSocket: ${errText(exc)}` });
+      return;
+    }
+    this.ws = ws;
+    this.update({ link: this.everOpened ? 'reconnecting' : 'connecting', reconnectAt: null });
+    ws.onopen = () => this.onOpen(ws);
+    ws.onmessage = (ev: MessageEvent) => this.onMessage(ws, ev.data);
+    ws.onclose = (ev: CloseEvent) => this.onClose(ws, ev.code, ev.reason);
+    // onerror is always followed by onclose, which decides what to do.
+  }
+
+  private onOpen(ws: WebSocket): void {
+    if (ws !== this.ws) return;
+    if (this.everOpened) this.log('Reconnected to the gateway', 'ok');
+    this.everOpened = true;
+    this.update({ link: 'open', message: null, reconnectAt: null });
+    // Ping at once (the first pong should not wait for a tick), then on the beat.
+    this.stopPinging();
+    this.tick();
+    this.pingTimer = setInterval(() => this.tick(), this.settings.intervalMs);
+  }
+
+  private tick(): void {
+    const t = this.view.tracker;
+    const mono = this.deps.mono();
+    t.expire(mono);
+    const ws = this.ws;
+    if (ws && ws.readyState === ws.OPEN) {
+      const seq = t.send(mono, this.deps.wall());
+      ws.send(JSON.stringify({ type: 'ping', seq, t: Math.round(mono * 1000) / 1000 }));
+    } else if (this.everOpened) {
+      // Disconnected: record the tick as lost so the outage shows as a gap.
+      t.skip(mono, this.deps.wall());
+    }
+  }
+
+  private onMessage(ws: WebSocket, data: unknown): void {
+    if (ws !== this.ws) return;
+    const msg = parseFrame(data);
+    if (!msg) return;
+    switch (msg.type) {
+      case 'pong':
+        if (typeof msg.seq === 'number') this.onPong(msg as unknown as Pong);
+        break;
+      case 'event':
+        this.onEvent(str(msg.event) ?? 'unknown', str(msg.pod));
+        break;
+      case 'error':
+        this.log(
+          `Gateway error: ${str(msg.detail) ?? str(msg.message) ?? str(msg.error) ?? 'unknown'}`,
+          'error',
+        );
+        break;
+      default:
+        break;
+    }
+  }
+
+  private onPong(p: Pong): void {
+    const mono = this.deps.mono();
+    const rtt = this.view.tracker.receive(p.seq, mono);
+    if (rtt === null) return;
+    this.backoff.reset();
+    const patch: Partial<SessionView> = {};
+    if (this.view.firstPongMs === null) patch.firstPongMs = mono - this.startClickMono;
+    const pod = p.pod;
+    const current = this.view.pod;
+    if (pod && pod !== current?.name) {
+      const status = this.view.status;
+      const startedAt = status?.pod.name === pod ? status.pod.started_at : null;
+      patch.pod = { name: pod, node: p.node ?? '', startedAt };
+      void this.refreshStatus();
+    } else if (p.node && current && p.node !== current.node) {
+      patch.pod = { ...current, node: p.node };
+    }
+    if (this.timeline.inIncident && pod && (pod !== this.incidentPod || this.incidentRecovering)) {
+      this.timeline.endIncident(mono, this.deps.wall(), `Pongs resumed from pod ${pod}`, 'ok');
+      this.incidentPod = null;
+      this.incidentRecovering = false;
+    } else if (!this.timeline.inIncident && patch.pod && current && patch.pod.name !== current.name) {
+      this.timeline.add(mono, this.deps.wall(), `Now answered by pod ${pod ?? ''}`, 'info');
+    }
+    if (Object.keys(patch).length > 0 || this.view.timeline !== this.timeline.entries) {
+      this.update(patch);
+    }
+  }
+
+  private onEvent(event: string, pod: string | undefined): void {
+    const mono = this.deps.mono();
+    const wasIncident = this.timeline.inIncident;
+    this.timeline.gatewayEvent(mono, this.deps.wall(), event, pod);
+    if (!wasIncident && this.timeline.inIncident) {
+      this.incidentPod = this.view.pod?.name ?? null;
+      this.incidentRecovering = false;
+    }
+    if (event === 'upstream_ready' || event === 'pod_replaced') {
+      if (event === 'upstream_ready') this.incidentRecovering = true;
+      void this.refreshStatus();
+    } else if (event === 'session_expiring') {
+      void this.refreshStatus();
+    }
+    this.update({});
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    this.stopPinging();
+    this.view.tracker.abandonPending();
+    if (this.view.phase !== 'live') return;
+    const action = classifyClose(code, reason);
+    if (action.kind === 'ended') {
+      this.finish(action.reason, action.message);
+      return;
+    }
+    if (action.kind === 'fatal') {
+      this.log(action.message, 'error');
+      this.update({ link: 'stopped', message: action.message, reconnectAt: null });
+      return;
+    }
+    // A drop: keep the chart's clock running (gaps) and come back with backoff.
+    if (this.everOpened) {
+      this.pingTimer = setInterval(() => this.tick(), this.settings.intervalMs);
+    }
+    const delay = this.backoff.next();
+    const attempt = this.backoff.attempts;
+    if (attempt === 1) this.log(action.message, 'warn');
+    this.update({
+      link: 'reconnecting',
+      message: action.message,
+      reconnectAt: this.deps.wall() + delay,
+      reconnectAttempt: attempt,
+    });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect();
+    }, delay);
+    // If the session is gone, the status call says so (404) and ends it.
+    void this.refreshStatus();
+  }
+
+  // --- status ---------------------------------------------------------------
+
+  private async refreshStatus(): Promise<void> {
+    const s = this.view.session;
+    if (!s || this.view.phase !== 'live') return;
+    const gen = this.generation;
+    try {
+      const status = await this.deps.api.getSession(s.session_id);
+      if (gen !== this.generation || this.view.phase !== 'live') return;
+      const pod = this.view.pod;
+      const patch: Partial<SessionView> = { status };
+      if (pod && status.pod.name === pod.name && pod.startedAt !== status.pod.started_at) {
+        patch.pod = { ...pod, startedAt: status.pod.started_at, node: pod.node || status.pod.node };
+      }
+      this.update(patch);
+    } catch (exc) {
+      if (gen !== this.generation) return;
+      this.handleGone(exc);
+      // Other failures (network blips) are retried by the next refresh.
+    }
+  }
+
+  // --- endings --------------------------------------------------------------
+
+  private failStart(exc: unknown): void {
+    if (exc instanceof ApiError && exc.status === 429) {
+      const sec = exc.retryAfterSec ?? 5;
+      this.update({
+        phase: 'limited',
+        message: exc.detail,
+        retryAt: this.deps.wall() + sec * 1000,
+      });
+      return;
+    }
+    this.update({ phase: 'error', message: `Could not start a session: ${errText(exc)}` });
+  }
+
+  /** A 404 from the API means the session is over; returns whether it was one. */
+  private handleGone(exc: unknown): boolean {
+    if (exc instanceof ApiError && exc.status === 404) {
+      this.finish('ended', 'Your session has ended.');
+      return true;
+    }
+    return false;
+  }
+
+  private finish(reason: 'ended' | 'expired' | 'user', message: string): void {
+    if (this.view.phase !== 'live' && this.view.phase !== 'claiming') return;
+    this.generation++;
+    this.teardown();
+    this.timeline.add(this.deps.mono(), this.deps.wall(), message, reason === 'user' ? 'info' : 'warn');
+    this.update({
+      phase: 'ended',
+      link: null,
+      message,
+      reconnectAt: null,
+      killing: false,
+      endedReason: reason,
+    });
+  }
+
+  private teardown(): void {
+    this.stopPinging();
+    this.clearReconnect();
+    if (this.statusTimer !== null) clearInterval(this.statusTimer);
+    this.statusTimer = null;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      try {
+        ws.close(1000, 'session over');
+      } catch {
+        // Already closing.
+      }
+    }
+    this.view.tracker.abandonPending();
+  }
+
+  private stopPinging(): void {
+    if (this.pingTimer !== null) clearInterval(this.pingTimer);
+    this.pingTimer = null;
+  }
+
+  private clearReconnect(): void {
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+  }
+
+  private newTracker(): PingTracker {
+    return new PingTracker({
+      capacity: historyCapacity(this.settings),
+      timeoutMs: this.settings.timeoutMs,
+    });
+  }
+}
+
+function errText(exc: unknown): string {
+  if (exc instanceof ApiError) return exc.detail;
+  if (exc instanceof Error) return exc.message;
+  return String(exc);
+}
