@@ -23,7 +23,8 @@ export interface CreatedSession {
 
 export interface SessionStatus {
   session_id?: string;
-  pod: PodInfo & { phase: string; ready: boolean };
+  /** null while the session has no pod (between a pod's death and its replacement). */
+  pod: (PodInfo & { phase: string; ready: boolean }) | null;
   replacements: number;
   /** Epoch seconds. */
   created_at: number;

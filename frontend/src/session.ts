@@ -62,6 +62,8 @@ export interface Deps {
   random: () => number;
 }
 
+const WS_OPEN = 1;
+
 const defaultDeps = (): Deps => ({
   api: realApi,
   WebSocketImpl: WebSocket,
@@ -70,6 +72,13 @@ const defaultDeps = (): Deps => ({
   wall: () => Date.now(),
   random: Math.random,
 });
+
+/**
+ * The gateway drops pings while it has no pod connection, and says
+ * `upstream_ready` once it has one. A gateway that never says so gets pings
+ * after this long anyway.
+ */
+const UPSTREAM_WAIT_MS = 1000;
 
 /** How often GET /session refreshes the pod card (also refreshed on events). */
 const STATUS_REFRESH_MS = 10_000;
@@ -106,6 +115,8 @@ export class SessionController {
   private ws: WebSocket | null = null;
   private everOpened = false;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
+  /** After the socket opens, pings wait for upstream_ready (or this timer). */
+  private upstreamTimer: ReturnType<typeof setTimeout> | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private statusTimer: ReturnType<typeof setInterval> | null = null;
   private startClickMono = 0;
@@ -229,8 +240,15 @@ export class SessionController {
       this.log('Provisioner deleted the pod; replacement on its way', 'info');
     } catch (exc) {
       if (gen !== this.generation) return;
-      if (this.handleGone(exc)) return;
-      this.timeline.endIncident(this.deps.mono(), this.deps.wall(), `Kill failed: ${errText(exc)}`, 'error');
+      // 404 is also the answer while the pod is already being replaced, so
+      // ask whether the session itself is gone before ending it here.
+      if (exc instanceof ApiError && exc.status === 404) void this.refreshStatus();
+      this.timeline.endIncident(
+        this.deps.mono(),
+        this.deps.wall(),
+        `Kill failed: ${errText(exc)}`,
+        'error',
+      );
     } finally {
       if (gen === this.generation) this.update({ killing: false });
     }
@@ -305,8 +323,16 @@ export class SessionController {
     if (this.everOpened) this.log('Reconnected to the gateway', 'ok');
     this.everOpened = true;
     this.update({ link: 'open', message: null, reconnectAt: null });
-    // Ping at once (the first pong should not wait for a tick), then on the beat.
+    // Pings sent before the gateway reaches the pod would be dropped and
+    // counted as lost: wait for upstream_ready (see onEvent), within reason.
     this.stopPinging();
+    this.upstreamTimer = setTimeout(() => this.startPinging(), UPSTREAM_WAIT_MS);
+  }
+
+  /** Ping at once (the first pong should not wait for a tick), then on the beat. */
+  private startPinging(): void {
+    this.stopPinging();
+    if (!this.ws || this.ws.readyState !== WS_OPEN) return;
     this.tick();
     this.pingTimer = setInterval(() => this.tick(), this.settings.intervalMs);
   }
@@ -316,7 +342,7 @@ export class SessionController {
     const mono = this.deps.mono();
     t.expire(mono);
     const ws = this.ws;
-    if (ws && ws.readyState === ws.OPEN) {
+    if (ws && ws.readyState === WS_OPEN) {
       const seq = t.send(mono, this.deps.wall());
       ws.send(JSON.stringify({ type: 'ping', seq, t: Math.round(mono * 1000) / 1000 }));
     } else if (this.everOpened) {
@@ -358,7 +384,7 @@ export class SessionController {
     const current = this.view.pod;
     if (pod && pod !== current?.name) {
       const status = this.view.status;
-      const startedAt = status?.pod.name === pod ? status.pod.started_at : null;
+      const startedAt = status?.pod?.name === pod ? status.pod.started_at : null;
       patch.pod = { name: pod, node: p.node ?? '', startedAt };
       void this.refreshStatus();
     } else if (p.node && current && p.node !== current.node) {
@@ -384,6 +410,7 @@ export class SessionController {
       this.incidentPod = this.view.pod?.name ?? null;
       this.incidentRecovering = false;
     }
+    if (event === 'upstream_ready' && this.pingTimer === null) this.startPinging();
     if (event === 'upstream_ready' || event === 'pod_replaced') {
       if (event === 'upstream_ready') this.incidentRecovering = true;
       void this.refreshStatus();
@@ -441,8 +468,9 @@ export class SessionController {
       if (gen !== this.generation || this.view.phase !== 'live') return;
       const pod = this.view.pod;
       const patch: Partial<SessionView> = { status };
-      if (pod && status.pod.name === pod.name && pod.startedAt !== status.pod.started_at) {
-        patch.pod = { ...pod, startedAt: status.pod.started_at, node: pod.node || status.pod.node };
+      const sp = status.pod;
+      if (pod && sp && sp.name === pod.name && pod.startedAt !== sp.started_at) {
+        patch.pod = { ...pod, startedAt: sp.started_at, node: pod.node || sp.node };
       }
       this.update(patch);
     } catch (exc) {
@@ -512,6 +540,8 @@ export class SessionController {
   private stopPinging(): void {
     if (this.pingTimer !== null) clearInterval(this.pingTimer);
     this.pingTimer = null;
+    if (this.upstreamTimer !== null) clearTimeout(this.upstreamTimer);
+    this.upstreamTimer = null;
   }
 
   private clearReconnect(): void {

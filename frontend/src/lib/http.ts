@@ -8,6 +8,8 @@ export function parseRetryAfter(value: string | null, nowMs: number, fallback = 
   if (value === null) return fallback;
   const v = value.trim();
   if (/^\d+$/.test(v)) return Number(v);
+  // An HTTP-date names its day and month; Date.parse alone would read "-1" as a year.
+  if (!/^[A-Za-z]{3},/.test(v)) return fallback;
   const at = Date.parse(v);
   if (Number.isNaN(at)) return fallback;
   return Math.max(0, Math.ceil((at - nowMs) / 1000));

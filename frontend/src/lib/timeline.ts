@@ -41,9 +41,9 @@ export function describeGatewayEvent(event: string, pod: string | undefined): {
     case 'upstream_lost':
       return { text: `Gateway lost its connection to the pod${p}`, tone: 'warn' };
     case 'pod_replaced':
-      return { text: `Replacement pod${p} is up`, tone: 'info' };
+      return { text: `Replacement pod${p} created`, tone: 'info' };
     case 'upstream_ready':
-      return { text: `Gateway reconnected to pod${p}`, tone: 'ok' };
+      return { text: `Gateway connected to pod${p}`, tone: 'ok' };
     case 'session_expiring':
       return { text: 'Session expires soon', tone: 'warn' };
     default:
