@@ -70,7 +70,10 @@ def create_app(
             await backend.aclose()
             log.info("provisioner_stopped")
 
-    routes: list[BaseRoute] = [*api.routes(), WebSocketRoute("/session/{session_id}/ws", gateway)]
+    routes: list[BaseRoute] = [
+        *api.routes(),
+        WebSocketRoute("/session/{session_id}/ws", gateway.handle),
+    ]
     if settings.frontend_dir.is_dir():
         routes.append(Mount("/", StaticFiles(directory=settings.frontend_dir, html=True)))
     else:

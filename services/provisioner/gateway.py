@@ -74,7 +74,7 @@ class Gateway:
         self.clock = clock
         self.per_ip = ConnectionCounter(settings.ws_per_ip)
 
-    async def __call__(self, websocket: WebSocket) -> None:
+    async def handle(self, websocket: WebSocket) -> None:
         if not origin_allowed(
             websocket.headers.get("origin"),
             websocket.headers.get("host"),

@@ -1,0 +1,155 @@
+"""Real servers for the service tests: the provisioner and echo servers run as
+subprocesses under uvicorn on ephemeral ports, and tests talk to them over
+real sockets."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (children of children too)."""
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                for child in task.read_text().split():
+                    found.add(int(child))
+                    frontier.append(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def aclient(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=60)
+
+    def wait_ready(self, path: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + path, timeout=1).status_code == 200:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"{path} not ready:\n{self.log.read_text()[-3000:]}")
+
+    def wait_pool(self, warm: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if httpx.get(self.url + "/pool", timeout=2).json()["warm"] >= warm:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"pool never reached {warm} warm pods")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+
+def start_server(module: str, tmp: Path, env: dict[str, str], ready: str = "/health") -> Server:
+    port = free_port()
+    log = tmp / f"{module.rsplit('.', 1)[-1]}-{port}.log"
+    full_env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "PYTHONPATH": str(ROOT),
+        "FRONTEND_DIR": str(tmp / "no-frontend"),
+        **env,
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module], env=full_env, cwd=ROOT, stdout=out, stderr=out
+        )
+    server = Server(proc=proc, port=port, log=log, env=env)
+    server.wait_ready(ready)
+    return server
+
+
+StartProvisioner = Callable[..., Server]
+
+
+@pytest.fixture
+def start_provisioner(tmp_path: Path) -> Iterator[StartProvisioner]:
+    """Factory: start a provisioner with env overrides; all are stopped at teardown."""
+    servers: list[Server] = []
+
+    def start(**env: str) -> Server:
+        defaults = {"POOL_SIZE": "3", "RATE_LIMIT_PER_MINUTE": "6000", "RATE_LIMIT_BURST": "100"}
+        server = start_server("services.provisioner", tmp_path, {**defaults, **env}, "/ready")
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def provisioner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A shared provisioner for tests that do not depend on special settings."""
+    server = start_server(
+        "services.provisioner",
+        tmp_path_factory.mktemp("prov"),
+        {"POOL_SIZE": "4", "RATE_LIMIT_PER_MINUTE": "6000", "RATE_LIMIT_BURST": "200"},
+        "/ready",
+    )
+    server.wait_pool(4)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def echo(tmp_path: Path) -> Iterator[Server]:
+    server = start_server("services.echo", tmp_path, {"POD_NAME": "echo-test", "NODE_NAME": "n1"})
+    yield server
+    server.stop()

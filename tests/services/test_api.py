@@ -1,0 +1,131 @@
+"""The session API over HTTP against a real provisioner with the local backend."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from tests.services.conftest import Server, StartProvisioner
+
+
+def test_claim_returns_a_warm_pod(provisioner: Server) -> None:
+    with provisioner.client() as client:
+        response = client.post("/session")
+        assert response.status_code == 201
+        body = response.json()
+        assert body["warm"] is True
+        assert body["pod"]["name"].startswith("echo-")
+        assert body["pod"]["node"]
+        assert body["assign_ms"] < 100
+        assert body["ws_url"] == f"/session/{body['session_id']}/ws"
+        assert len(body["session_id"]) >= 22  # >= 128 bits
+
+        status = client.get(f"/session/{body['session_id']}").json()
+        assert status["pod"]["name"] == body["pod"]["name"]
+        assert status["pod"]["ready"] is True and status["pod"]["phase"] == "Running"
+        assert status["replacements"] == 0
+        assert status["expires_at"] > status["created_at"]
+
+        assert client.delete(f"/session/{body['session_id']}").status_code == 204
+        gone = client.get(f"/session/{body['session_id']}")
+        assert gone.status_code == 404 and gone.json()["error"] == "session_not_found"
+
+
+async def test_concurrent_claims_never_share_a_pod(start_provisioner: StartProvisioner) -> None:
+    server = start_provisioner(POOL_SIZE="8", MAX_SESSIONS="60", REFILL_PER_SECOND="20")
+    server.wait_pool(8)
+    async with server.aclient() as client:
+        responses = await asyncio.gather(*(client.post("/session") for _ in range(50)))
+        assert [r.status_code for r in responses] == [201] * 50
+        bodies = [r.json() for r in responses]
+        pods = [b["pod"]["name"] for b in bodies]
+        assert len(set(pods)) == 50
+        assert len({b["session_id"] for b in bodies}) == 50
+        assert sum(b["warm"] for b in bodies) >= 8  # the pool was used; the rest went cold
+        pool = (await client.get("/pool")).json()
+        assert pool["assigned"] == 50
+
+
+def test_unknown_and_malformed_sessions_are_404(provisioner: Server) -> None:
+    with provisioner.client() as client:
+        for path in ("/session/" + "A" * 43, "/session/nope", "/session/%00"):
+            for method, suffix in (("GET", ""), ("DELETE", ""), ("DELETE", "/pod")):
+                response = client.request(method, path + suffix)
+                assert response.status_code == 404, (method, path)
+                assert set(response.json()) == {"error", "detail"}
+
+
+def test_bad_requests_are_json_4xx(provisioner: Server) -> None:
+    with provisioner.client() as client:
+        wrong_method = client.put("/session")
+        assert wrong_method.status_code == 405
+        assert wrong_method.json()["error"] == "method_not_allowed"
+        missing = client.get("/no/such/path")
+        assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+        # A body is not needed; junk in it is ignored rather than crashing.
+        junk = client.post("/session", content=b"\xff\xfe{", headers={"content-type": "x/y"})
+        assert junk.status_code == 201
+        client.delete(f"/session/{junk.json()['session_id']}")
+
+
+def test_rate_limit_gives_429_with_retry_after(start_provisioner: StartProvisioner) -> None:
+    server = start_provisioner(RATE_LIMIT_PER_MINUTE="6", RATE_LIMIT_BURST="2")
+    with server.client() as client:
+        assert client.post("/session").status_code == 201
+        assert client.post("/session").status_code == 201
+        limited = client.post("/session")
+        assert limited.status_code == 429
+        assert limited.json()["error"] == "rate_limited"
+        assert 1 <= int(limited.headers["Retry-After"]) <= 10
+        # Another client address (via the trusted proxy header) has its own budget.
+        other = client.post("/session", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert other.status_code == 201
+
+
+def test_capacity_gives_429_with_retry_after(start_provisioner: StartProvisioner) -> None:
+    server = start_provisioner(MAX_SESSIONS="2", POOL_SIZE="2")
+    with server.client() as client:
+        first = client.post("/session").json()["session_id"]
+        client.post("/session")
+        full = client.post("/session")
+        assert full.status_code == 429
+        assert full.json()["error"] == "at_capacity"
+        assert int(full.headers["Retry-After"]) >= 1
+        assert client.get("/pool").json()["capacity"] == 2
+        # Ending a session frees its slot.
+        client.delete(f"/session/{first}")
+        assert client.post("/session").status_code == 201
+
+
+def test_pool_health_ready_metrics(provisioner: Server) -> None:
+    with provisioner.client() as client:
+        pool = client.get("/pool").json()
+        assert set(pool) == {"warm", "starting", "assigned", "target", "capacity"}
+        assert pool["target"] == 4
+        assert client.get("/health").json() == {"status": "ok"}
+        assert client.get("/ready").status_code == 200
+        sid = client.post("/session").json()["session_id"]
+        client.delete(f"/session/{sid}/pod")
+        text = client.get("/metrics").text
+        client.delete(f"/session/{sid}")
+    for name in (
+        "pingpod_sessions_active",
+        'pingpod_pool_pods{state="warm"}',
+        'pingpod_claims_total{path="warm"}',
+        "pingpod_claim_seconds_bucket",
+        "pingpod_pod_kills_total 1.0",
+        "pingpod_replacement_seconds_bucket",
+        "pingpod_relayed_messages_total",
+    ):
+        assert name in text, name
+
+
+def test_frontend_is_served_when_built(start_provisioner: StartProvisioner, tmp_path) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<!doctype html><title>pingpod</title>")
+    server = start_provisioner(FRONTEND_DIR=str(dist))
+    response = httpx.get(server.url + "/")
+    assert response.status_code == 200 and "<title>pingpod</title>" in response.text
+    assert httpx.get(server.url + "/pool").status_code == 200  # API routes win over files

@@ -1,0 +1,82 @@
+"""Session expiry and process hygiene: nothing outlives what owns it."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.services.conftest import Server, StartProvisioner, alive, descendants
+from tests.services.test_gateway import close_code, new_session
+from tests.services.wsutil import next_json, until
+
+
+def pod_pids(server: Server) -> dict[str, int]:
+    """Echo-server processes of a provisioner, by pod name."""
+    pods: dict[str, int] = {}
+    for pid in descendants(server.proc.pid):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for entry in environ:
+            if entry.startswith(b"POD_NAME="):
+                pods[entry.removeprefix(b"POD_NAME=").decode()] = pid
+    return pods
+
+
+def wait_dead(pid: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            pytest.fail(f"process {pid} still alive")
+        time.sleep(0.05)
+
+
+def test_idle_session_ends_and_its_process_stops(start_provisioner: StartProvisioner) -> None:
+    server = start_provisioner(SESSION_IDLE_TIMEOUT="1")
+    session = new_session(server)
+    pid = pod_pids(server)[session["pod"]["name"]]
+    time.sleep(2.5)
+    response = httpx.get(server.url + f"/session/{session['session_id']}")
+    assert response.status_code == 404
+    assert "idle" in response.json()["detail"]
+    wait_dead(pid)
+
+
+async def test_open_websocket_keeps_session_alive_until_lifetime(
+    start_provisioner: StartProvisioner,
+) -> None:
+    server = start_provisioner(SESSION_IDLE_TIMEOUT="1", SESSION_MAX_LIFETIME="4")
+    session = new_session(server)
+    pid = pod_pids(server)[session["pod"]["name"]]
+    started = time.monotonic()
+    async with connect(server.ws + session["ws_url"]) as ws:
+        await until(ws, lambda f: f.get("event") == "session_expiring", timeout=10)
+        assert time.monotonic() - started > 2  # past the idle timeout: the socket counts
+        assert await close_code(ws) == 4408
+    wait_dead(pid)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+async def test_stopping_the_provisioner_leaves_no_child(
+    start_provisioner: StartProvisioner, sig: signal.Signals
+) -> None:
+    server = start_provisioner(POOL_SIZE="3")
+    server.wait_pool(3)
+    session = new_session(server)
+    async with connect(server.ws + session["ws_url"]) as ws:
+        await next_json(ws)
+        children = descendants(server.proc.pid)
+        assert len(pod_pids(server)) >= 3
+        await asyncio.to_thread(server.stop, sig)
+        if sig != signal.SIGKILL:
+            # A graceful stop tells the browser the server is going away.
+            assert await close_code(ws) == 1001
+    for pid in children:
+        wait_dead(pid)
