@@ -1,0 +1,1 @@
+"""Developer and CI scripts (run as modules: python -m scripts.<name>)."""
