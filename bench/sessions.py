@@ -1,0 +1,188 @@
+"""Session benchmark against the local backend: `python -m bench.sessions`.
+
+Prints, from one run:
+  1. claim latency (warm path) over N sessions;
+  2. ping RTT through the gateway vs directly to echo servers, at S
+     concurrent sessions x H Hz, measured in alternating rounds so both
+     see the same machine noise, and their ratio;
+  3. kill-to-first-pong recovery over K kills.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.procs import percentile, server
+
+
+def line(label: str, values: list[float]) -> str:
+    top = max(values, default=float("nan"))
+    return (
+        f"{label:<34} n={len(values):<6} p50={percentile(values, 50):8.2f} ms"
+        f"  p99={percentile(values, 99):8.2f} ms  max={top:8.2f} ms"
+    )
+
+
+async def wait_warm(client: httpx.AsyncClient) -> None:
+    deadline = time.monotonic() + 30
+    while (await client.get("/pool")).json()["warm"] < 1:
+        if time.monotonic() > deadline:
+            raise TimeoutError("pool stayed empty")
+        await asyncio.sleep(0.01)
+
+
+async def bench_claims(base: str, n: int) -> None:
+    client_ms: list[float] = []
+    server_ms: list[float] = []
+    cold = 0
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        for _ in range(n):
+            await wait_warm(client)
+            started = time.perf_counter()
+            response = await client.post("/session")
+            elapsed = (time.perf_counter() - started) * 1000
+            body = response.json()
+            if not body["warm"]:
+                cold += 1
+                continue
+            client_ms.append(elapsed)
+            server_ms.append(body["assign_ms"])
+            await client.delete(f"/session/{body['session_id']}")
+    print(line("claim, warm path (HTTP round trip)", client_ms))
+    print(line("claim, warm path (assign_ms)", server_ms))
+    if cold:
+        print(f"  ({cold} claims found the pool empty and took the cold path; excluded)")
+
+
+async def pinger(ws: ClientConnection, hz: float, seconds: float, rtts: list[float]) -> None:
+    sent: dict[int, float] = {}
+
+    async def reader() -> None:
+        async for frame in ws:
+            message = json.loads(frame)
+            if message.get("type") == "pong":
+                started = sent.pop(message["seq"], None)
+                if started is not None:
+                    rtts.append((time.perf_counter() - started) * 1000)
+
+    task = asyncio.create_task(reader())
+    try:
+        interval = 1 / hz
+        start = time.perf_counter()
+        seq = 0
+        while time.perf_counter() - start < seconds:
+            seq += 1
+            sent[seq] = time.perf_counter()
+            await ws.send(json.dumps({"type": "ping", "seq": seq, "t": time.time() * 1000}))
+            await asyncio.sleep(interval)
+        await asyncio.sleep(0.5)  # let the last pongs arrive
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def round_of(urls: list[str], hz: float, seconds: float) -> list[float]:
+    rtts: list[float] = []
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(connect(url)) for url in urls]
+        await asyncio.gather(*(pinger(ws, hz, seconds, rtts) for ws in sockets))
+    return rtts
+
+
+async def bench_rtt(base: str, direct: list[str], sessions: int, hz: float, seconds: float) -> None:
+    ws_base = base.replace("http://", "ws://")
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        bodies = [(await client.post("/session")).json() for _ in range(sessions)]
+        gateway_urls = [ws_base + body["ws_url"] for body in bodies]
+        via: list[float] = []
+        straight: list[float] = []
+        for _ in range(2):  # alternate so both paths share the machine's noise
+            straight += await round_of(direct, hz, seconds / 2)
+            via += await round_of(gateway_urls, hz, seconds / 2)
+        for body in bodies:
+            await client.delete(f"/session/{body['session_id']}")
+    print(line(f"RTT direct ({sessions} x {hz:g} Hz)", straight))
+    print(line(f"RTT via gateway ({sessions} x {hz:g} Hz)", via))
+    print(
+        f"{'ratio gateway/direct':<34} p50 x{percentile(via, 50) / percentile(straight, 50):.2f}"
+        f"  p99 x{percentile(via, 99) / percentile(straight, 99):.2f}"
+    )
+
+
+async def bench_kills(base: str, kills: int) -> None:
+    ws_base = base.replace("http://", "ws://")
+    recover: list[float] = []
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        body = (await client.post("/session")).json()
+        sid = body["session_id"]
+        async with connect(ws_base + body["ws_url"]) as ws:
+            pod = body["pod"]["name"]
+            for _ in range(kills):
+                started = time.perf_counter()
+                await client.delete(f"/session/{sid}/pod")
+                pod = await first_pong_from_new_pod(ws, pod)
+                recover.append((time.perf_counter() - started) * 1000)
+        await client.delete(f"/session/{sid}")
+    print(line(f"kill -> first pong ({kills} kills)", recover))
+
+
+async def first_pong_from_new_pod(ws: ClientConnection, old: str) -> str:
+    seq = 0
+    while True:
+        seq += 1
+        await ws.send(json.dumps({"type": "ping", "seq": seq, "t": 0}))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.02):
+                while True:
+                    message = json.loads(await ws.recv())
+                    if message.get("type") == "pong" and message["pod"] != old:
+                        return message["pod"]
+
+
+@contextlib.contextmanager
+def echo_servers(n: int) -> Iterator[list[str]]:
+    with contextlib.ExitStack() as stack:
+        urls = [
+            stack.enter_context(server("services.echo", "/health", POD_NAME=f"direct-{i}"))
+            for i in range(n)
+        ]
+        yield [url.replace("http://", "ws://") + "/ws" for url in urls]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--claims", type=int, default=200)
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--hz", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--kills", type=int, default=20)
+    args = parser.parse_args()
+    env = {
+        "POOL_SIZE": "8",
+        "REFILL_PER_SECOND": "20",
+        "MAX_SESSIONS": str(max(args.sessions, 10) + 10),
+        "RATE_LIMIT_PER_MINUTE": "1000000",
+        "RATE_LIMIT_BURST": "100000",
+        "WS_PER_IP": str(args.sessions + 10),
+        "SESSION_IDLE_TIMEOUT": "600",
+        "LOG_LEVEL": "WARNING",
+    }
+    with server("services.provisioner", "/ready", **env) as base:
+        print(f"pingpod session benchmark, local backend ({time.strftime('%Y-%m-%d %H:%M')})")
+        asyncio.run(bench_claims(base, args.claims))
+        with echo_servers(args.sessions) as direct:
+            asyncio.run(bench_rtt(base, direct, args.sessions, args.hz, args.seconds))
+        asyncio.run(bench_kills(base, args.kills))
+
+
+if __name__ == "__main__":
+    main()
