@@ -33,35 +33,39 @@ export function App({ controller }: { controller: SessionController }) {
         <StatusLine view={view} />
       </header>
       <main id="main" className="layout">
-        <section className="panel chart-panel" aria-labelledby="chart-title">
-          <div className="chart-head">
-            <h2 id="chart-title">
-              Round-trip time{' '}
-              <span className="muted small">one ping every {settings.intervalMs} ms</span>
-            </h2>
-            <div className="actions">
-              <SessionControls
-                view={view}
-                onStart={start}
-                onEnd={() => void controller.end()}
-                onReconnect={() => controller.reconnectNow()}
-              />
-              {live && (
-                <KillControl
-                  podName={view.pod?.name ?? null}
-                  disabled={view.link !== 'open'}
-                  killing={view.killing}
-                  onKill={() => void controller.kill()}
+        <div className="col col-main">
+          <section className="panel chart-panel" aria-labelledby="chart-title">
+            <div className="chart-head">
+              <h2 id="chart-title">
+                Round-trip time{' '}
+                <span className="muted small">one ping every {settings.intervalMs} ms</span>
+              </h2>
+              <div className="actions">
+                <SessionControls
+                  view={view}
+                  onStart={start}
+                  onEnd={() => void controller.end()}
+                  onReconnect={() => controller.reconnectNow()}
                 />
-              )}
+                {live && (
+                  <KillControl
+                    podName={view.pod?.name ?? null}
+                    disabled={view.link !== 'open'}
+                    killing={view.killing}
+                    onKill={() => void controller.kill()}
+                  />
+                )}
+              </div>
             </div>
-          </div>
-          <RttChart tracker={view.tracker} timeline={view.timeline} />
-        </section>
-        <StatsPanel tracker={view.tracker} windowSec={settings.statsWindowSec} active={live} />
-        <PodCard view={view} />
-        <Timeline entries={view.timeline} />
-        <PoolPanel />
+            <RttChart tracker={view.tracker} timeline={view.timeline} />
+          </section>
+          <Timeline entries={view.timeline} />
+        </div>
+        <div className="col col-side">
+          <StatsPanel tracker={view.tracker} windowSec={settings.statsWindowSec} active={live} />
+          <PodCard view={view} />
+          <PoolPanel />
+        </div>
       </main>
       <footer className="foot muted small">
         Lost pings (no pong within {settings.timeoutMs / 1000} s) are drawn as gaps. Closing the

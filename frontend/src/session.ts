@@ -13,6 +13,7 @@ import * as realApi from './api';
 import { ApiError, type CreatedSession, type SessionStatus } from './api';
 import { Backoff } from './lib/backoff';
 import { classifyClose } from './lib/closeCodes';
+import { formatMs } from './lib/format';
 import { resolveWsUrl } from './lib/http';
 import { PingTracker } from './lib/pingTracker';
 import { historyCapacity, type Settings } from './lib/settings';
@@ -208,7 +209,7 @@ export class SessionController {
     }
     const how = created.warm ? 'warm' : 'cold';
     this.log(
-      `Claimed pod ${created.pod.name} (${how}, ${Math.round(created.assign_ms)} ms)`,
+      `Claimed pod ${created.pod.name} (${how}, ${formatMs(created.assign_ms)})`,
       'ok',
     );
     this.update({

@@ -1,6 +1,7 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { formatClock } from '../lib/format';
 import type { PingTracker } from '../lib/pingTracker';
 import type { TimelineEntry } from '../lib/timeline';
 
@@ -44,7 +45,7 @@ function chartHeight(width: number): number {
  * it the tracker's ring buffer only when the tracker changed, so 10 pongs a
  * second cost 10 redraws, not 60, and nothing re-renders through React.
  */
-export function RttChart({ tracker, timeline, minWindowSec = 60 }: Props) {
+export function RttChart({ tracker, timeline, minWindowSec = 30 }: Props) {
   const hostRef = useRef<HTMLDivElement | null>(null);
   const timelineRef = useRef(timeline);
   timelineRef.current = timeline;
@@ -75,7 +76,7 @@ export function RttChart({ tracker, timeline, minWindowSec = 60 }: Props) {
               const x = e.wallMs / 1000;
               if (x < xMin || x > xMax) continue;
               const px = Math.round(u.valToPos(x, 'x', true));
-              ctx.strokeStyle = e.tone === 'ok' ? pal.ok : e.tone === 'error' ? pal.warn : pal.warn;
+              ctx.strokeStyle = e.tone === 'ok' ? pal.ok : pal.warn;
               ctx.beginPath();
               ctx.moveTo(px, top);
               ctx.lineTo(px, top + height);
@@ -125,11 +126,20 @@ export function RttChart({ tracker, timeline, minWindowSec = 60 }: Props) {
           },
         },
         axes: [
-          { ...axis(''), labelSize: 0, label: undefined },
+          {
+            ...axis(''),
+            label: undefined,
+            labelSize: 0,
+            space: 80,
+            values: (_u, splits) => splits.map((v) => formatClock(v * 1000)),
+          },
           { ...axis('RTT (ms)'), size: 52 },
         ],
         series: [
-          {},
+          {
+            label: 'Sent',
+            value: (_u, v) => (v === null ? '—' : formatClock(v * 1000)),
+          },
           {
             label: 'RTT',
             stroke: pal.line,
@@ -137,7 +147,9 @@ export function RttChart({ tracker, timeline, minWindowSec = 60 }: Props) {
             width: 1.5,
             spanGaps: false,
             points: { show: false },
-            value: (_u, v) => (v === null ? 'lost' : `${v.toFixed(1)} ms`),
+            // idx is null while the cursor is off the chart: nothing to show then.
+            value: (_u, v, _s, idx) =>
+              idx === null ? '—' : v === null ? 'lost' : `${v.toFixed(1)} ms`,
           },
         ],
         plugins: [markers],

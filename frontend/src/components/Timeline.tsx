@@ -1,13 +1,9 @@
 import { useEffect, useRef } from 'react';
-import { formatMs } from '../lib/format';
+import { formatClock, formatSince } from '../lib/format';
 import type { TimelineEntry } from '../lib/timeline';
 
 interface Props {
   entries: readonly TimelineEntry[];
-}
-
-function clock(wallMs: number): string {
-  return new Date(wallMs).toLocaleTimeString(undefined, { hour12: false });
 }
 
 /**
@@ -38,12 +34,12 @@ export function Timeline({ entries }: Props) {
         {entries.map((e) => (
           <li key={e.id} className={`event tone-${e.tone}`} data-tone={e.tone}>
             <time className="event-time muted" dateTime={new Date(e.wallMs).toISOString()}>
-              {clock(e.wallMs)}
+              {formatClock(e.wallMs)}
             </time>
             <span className="event-text">{e.text}</span>
             {e.sinceMs !== null && (
               <span className="event-since" data-testid="event-since">
-                +{formatMs(e.sinceMs)}
+                {formatSince(e.sinceMs)}
               </span>
             )}
           </li>

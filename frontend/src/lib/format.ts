@@ -23,3 +23,15 @@ export function formatPct(pct: number | null | undefined): string {
   if (pct === null || pct === undefined || !Number.isFinite(pct)) return '—';
   return pct === 0 ? '0 %' : `${pct < 10 ? pct.toFixed(1) : Math.round(pct)} %`;
 }
+
+/** Time since an incident began: "+0 ms", "+184 ms", "+1.25 s". */
+export function formatSince(ms: number): string {
+  return ms < 1000 ? `+${Math.round(ms)} ms` : `+${(ms / 1000).toFixed(2)} s`;
+}
+
+/** Wall-clock time of day, 24 h: "08:00:46". */
+export function formatClock(epochMs: number): string {
+  const d = new Date(epochMs);
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
