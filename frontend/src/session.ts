@@ -81,6 +81,13 @@ const defaultDeps = (): Deps => ({
  */
 const UPSTREAM_WAIT_MS = 1000;
 
+/**
+ * While the gateway says its pod connection is down (upstream_lost), ticks are
+ * recorded as lost without sending: the gateway would drop them anyway. After
+ * this long without upstream_ready, pings go out again as probes.
+ */
+const UPSTREAM_PROBE_MS = 3000;
+
 /** How often GET /session refreshes the pod card (also refreshed on events). */
 const STATUS_REFRESH_MS = 10_000;
 
@@ -118,6 +125,8 @@ export class SessionController {
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   /** After the socket opens, pings wait for upstream_ready (or this timer). */
   private upstreamTimer: ReturnType<typeof setTimeout> | null = null;
+  /** mono time of the gateway's upstream_lost, until upstream_ready or a pong. */
+  private upstreamDownSince: number | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private statusTimer: ReturnType<typeof setInterval> | null = null;
   private startClickMono = 0;
@@ -323,6 +332,7 @@ export class SessionController {
     if (ws !== this.ws) return;
     if (this.everOpened) this.log('Reconnected to the gateway', 'ok');
     this.everOpened = true;
+    this.upstreamDownSince = null;
     this.update({ link: 'open', message: null, reconnectAt: null });
     // Pings sent before the gateway reaches the pod would be dropped and
     // counted as lost: wait for upstream_ready (see onEvent), within reason.
@@ -343,11 +353,13 @@ export class SessionController {
     const mono = this.deps.mono();
     t.expire(mono);
     const ws = this.ws;
-    if (ws && ws.readyState === WS_OPEN) {
+    const podDown =
+      this.upstreamDownSince !== null && mono - this.upstreamDownSince < UPSTREAM_PROBE_MS;
+    if (ws && ws.readyState === WS_OPEN && !podDown) {
       const seq = t.send(mono, this.deps.wall());
       ws.send(JSON.stringify({ type: 'ping', seq, t: Math.round(mono * 1000) / 1000 }));
     } else if (this.everOpened) {
-      // Disconnected: record the tick as lost so the outage shows as a gap.
+      // No way to the pod: record the tick as lost so the outage shows as a gap.
       t.skip(mono, this.deps.wall());
     }
   }
@@ -379,6 +391,7 @@ export class SessionController {
     const rtt = this.view.tracker.receive(p.seq, mono);
     if (rtt === null) return;
     this.backoff.reset();
+    this.upstreamDownSince = null;
     const patch: Partial<SessionView> = {};
     if (this.view.firstPongMs === null) patch.firstPongMs = mono - this.startClickMono;
     const pod = p.pod;
@@ -411,7 +424,17 @@ export class SessionController {
       this.incidentPod = this.view.pod?.name ?? null;
       this.incidentRecovering = false;
     }
-    if (event === 'upstream_ready' && this.pingTimer === null) this.startPinging();
+    if (event === 'upstream_lost') {
+      // Pings relayed to the dead pod will never be answered: gap them now
+      // rather than after the timeout.
+      this.upstreamDownSince = mono;
+      this.view.tracker.abandonPending();
+    } else if (event === 'upstream_ready') {
+      // Ping at once: the first pong from the new pod marks the recovery, and
+      // should not wait for the next beat.
+      this.upstreamDownSince = null;
+      this.startPinging();
+    }
     if (event === 'upstream_ready' || event === 'pod_replaced') {
       if (event === 'upstream_ready') this.incidentRecovering = true;
       void this.refreshStatus();
