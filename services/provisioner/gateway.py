@@ -124,6 +124,7 @@ class Relay:
         self.key = key
         self.expires_at = expires_at
         self.upstream: ClientConnection | None = None
+        self.upstream_pod = ""
 
     async def run(self) -> None:
         backend = self.gw.backend
@@ -206,7 +207,7 @@ class Relay:
                 delay = min(_RECONNECT_MAX, delay * 2)
                 continue
             delay = _RECONNECT_FIRST
-            self.upstream = upstream
+            self.upstream, self.upstream_pod = upstream, endpoint.pod
             await self._send_event("upstream_ready", endpoint.pod)
             log.info("upstream_ready", extra={"session": self.key[:12], "pod": endpoint.pod})
             with contextlib.suppress(websockets.ConnectionClosed):
@@ -224,6 +225,10 @@ class Relay:
                 return close_for(event.reason)
             if event.kind in (EventKind.POD_KILLED, EventKind.POD_REPLACED):
                 await self._send_event(event.kind.value, event.pod, event.at)
+            upstream = self.upstream
+            if event.kind == EventKind.POD_KILLED and upstream and event.pod == self.upstream_pod:
+                # Do not wait for the dying pod's connection to time out: move on now.
+                await upstream.close(1001, "pod deleted")
 
     async def _keepalive(self) -> tuple[int, str] | None:
         """Refresh last-active while open, and warn before the hard expiry."""

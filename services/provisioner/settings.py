@@ -40,6 +40,7 @@ class Settings:
     pod_name: str = ""
     echo_pod_template: Path = Path("/etc/pingpod/echo-pod.json")
     echo_port: int = 8080
+    echo_url_template: str = "ws://{ip}:{port}/ws"
     lease_name: str = "pingpod-provisioner"
     lease_duration: float = 15.0
 
@@ -62,6 +63,14 @@ class Settings:
             "lease_duration",
         ):
             _check(getattr(self, name) > 0, name.upper(), "a number > 0", getattr(self, name))
+        try:
+            self.echo_url_template.format(ip="10.0.0.1", port=8080)
+        except (KeyError, IndexError, ValueError):
+            raise ConfigError(
+                "ECHO_URL_TEMPLATE",
+                "a URL with {ip} and {port} placeholders",
+                self.echo_url_template,
+            ) from None
         for origin in self.allowed_origins:
             _check(
                 origin.startswith(("http://", "https://")),

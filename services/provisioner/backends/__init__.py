@@ -7,16 +7,15 @@ ReplicaSets of one pod. Both satisfy `base.Backend`.
 from __future__ import annotations
 
 from services.provisioner.backends.base import Backend
-from services.provisioner.errors import ConfigError
 from services.provisioner.metrics import Metrics
 from services.provisioner.settings import Settings
 
 
 def make_backend(settings: Settings, metrics: Metrics) -> Backend:
     if settings.backend == "kubernetes":
-        raise ConfigError(
-            "BACKEND", "local (the kubernetes backend is not built yet)", "kubernetes"
-        )
+        from services.provisioner.backends.kubernetes import KubernetesBackend
+
+        return KubernetesBackend.from_settings(settings, metrics)
     from services.provisioner.backends.local import LocalBackend
 
     return LocalBackend.from_settings(settings, metrics)

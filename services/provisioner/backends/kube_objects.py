@@ -1,0 +1,131 @@
+"""Kubernetes object shapes of the session model (DESIGN.md "Session model").
+
+Pure functions over API-shaped dicts: building a pool ReplicaSet and reading
+the session state back from labels, annotations and pod conditions.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import string
+from datetime import datetime
+from typing import Any
+
+Obj = dict[str, Any]
+
+NAME_LABEL = "app.kubernetes.io/name"
+PART_OF_LABEL = "app.kubernetes.io/part-of"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+STATE_LABEL = "pool.state"
+SESSION_LABEL = "session"
+SLOT_LABEL = "slot"
+WARM = "warm"
+ASSIGNED = "assigned"
+
+_ANNOTATION = "pingpod.dev/"
+CREATED_AT = _ANNOTATION + "created-at"
+EXPIRES_AT = _ANNOTATION + "expires-at"
+LAST_ACTIVE = _ANNOTATION + "last-active"
+REPLACEMENTS = _ANNOTATION + "replacements"
+END_REASON = _ANNOTATION + "end-reason"
+
+POOL_SELECTOR = f"{NAME_LABEL}=echo,{MANAGED_BY_LABEL}=pingpod-provisioner"
+POD_SELECTOR = f"{NAME_LABEL}=echo,{SLOT_LABEL}"
+
+# Lower-case letters and digits: a valid DNS-label suffix.
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def slot_name() -> str:
+    return "echo-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+def pool_replicaset(template: Obj, *, name: str, session: Obj | None = None) -> Obj:
+    """A ReplicaSet of one echo pod, warm, or assigned when `session` annotations are given."""
+    pod_metadata = copy.deepcopy(template.get("metadata", {}))
+    pod_labels = {**pod_metadata.get("labels", {}), NAME_LABEL: "echo", SLOT_LABEL: name}
+    pod_metadata["labels"] = pod_labels
+    labels = {
+        NAME_LABEL: "echo",
+        PART_OF_LABEL: "pingpod",
+        MANAGED_BY_LABEL: "pingpod-provisioner",
+        STATE_LABEL: WARM,
+    }
+    annotations: dict[str, str] = {}
+    if session is not None:
+        labels |= session["labels"]
+        annotations |= session["annotations"]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name, "labels": labels, "annotations": annotations},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {SLOT_LABEL: name}},
+            "template": {"metadata": pod_metadata, "spec": copy.deepcopy(template["spec"])},
+        },
+    }
+
+
+def assignment(key: str, *, now: float, expires_at: float) -> Obj:
+    """Labels and annotations that turn a warm ReplicaSet into a session's."""
+    return {
+        "labels": {STATE_LABEL: ASSIGNED, SESSION_LABEL: key},
+        "annotations": {
+            CREATED_AT: f"{now:.3f}",
+            EXPIRES_AT: f"{expires_at:.3f}",
+            LAST_ACTIVE: f"{now:.3f}",
+            REPLACEMENTS: "0",
+        },
+    }
+
+
+def is_label_value(value: str) -> bool:
+    return 0 < len(value) <= 63 and all(c in _ALPHABET + "-_." for c in value)
+
+
+def name_of(obj: Obj) -> str:
+    return obj["metadata"]["name"]
+
+
+def labels(obj: Obj) -> dict[str, str]:
+    return obj["metadata"].get("labels") or {}
+
+
+def annotation_float(obj: Obj, key: str, default: float = 0.0) -> float:
+    raw = (obj["metadata"].get("annotations") or {}).get(key)
+    try:
+        return float(raw) if raw is not None else default
+    except ValueError:
+        return default
+
+
+def annotation(obj: Obj, key: str) -> str:
+    return (obj["metadata"].get("annotations") or {}).get(key, "")
+
+
+def terminating(obj: Obj) -> bool:
+    return obj["metadata"].get("deletionTimestamp") is not None
+
+
+def pod_ready(pod: Obj) -> bool:
+    if terminating(pod) or (pod.get("status") or {}).get("phase") != "Running":
+        return False
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def pod_started_at(pod: Obj) -> float:
+    stamp = (pod.get("status") or {}).get("startTime") or pod["metadata"].get("creationTimestamp")
+    if not stamp:
+        return 0.0
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def current_pod(pods: list[Obj]) -> Obj | None:
+    """The pod a session follows: not terminating, Ready first, then the newest."""
+    live = [p for p in pods if not terminating(p)]
+    if not live:
+        return None
+    return max(live, key=lambda p: (pod_ready(p), p["metadata"].get("creationTimestamp", "")))
