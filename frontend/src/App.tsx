@@ -64,7 +64,7 @@ export function App({ controller }: { controller: SessionController }) {
         <div className="col col-side">
           <StatsPanel tracker={view.tracker} windowSec={settings.statsWindowSec} active={live} />
           <PodCard view={view} />
-          <PoolPanel />
+          <PoolPanel refreshKey={`${view.phase}:${view.session?.session_id ?? ''}`} />
         </div>
       </main>
       <footer className="foot muted small">

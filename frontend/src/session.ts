@@ -67,7 +67,9 @@ const WS_OPEN = 1;
 
 const defaultDeps = (): Deps => ({
   api: realApi,
-  WebSocketImpl: WebSocket,
+  // Through globalThis so that merely building the defaults cannot throw
+  // where WebSocket is missing (Node 20, for the unit tests).
+  WebSocketImpl: globalThis.WebSocket,
   pageHref: () => window.location.href,
   mono: () => performance.now(),
   wall: () => Date.now(),

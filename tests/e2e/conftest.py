@@ -182,8 +182,10 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 class PageErrors:
     errors: list[str]
 
-    def check(self) -> None:
-        assert not self.errors, "errors in the page:\n" + "\n".join(self.errors)
+    def check(self, *, allow: tuple[str, ...] = ()) -> None:
+        """Fail on any error, except those containing one of `allow` (expected ones)."""
+        left = [e for e in self.errors if not any(a in e for a in allow)]
+        assert not left, "errors in the page:\n" + "\n".join(left)
 
 
 def watch_errors(page: Page) -> PageErrors:

@@ -1,8 +1,8 @@
 import { usePool } from '../hooks/usePool';
 
 /** The warm pool as the provisioner reports it (GET /pool every 3 s). */
-export function PoolPanel() {
-  const { pool, error } = usePool(3000);
+export function PoolPanel({ refreshKey }: { refreshKey: unknown }) {
+  const { pool, error } = usePool(3000, refreshKey);
   const cells: [string, string, number | undefined][] = [
     ['warm', 'Warm', pool?.warm],
     ['starting', 'Starting', pool?.starting],

@@ -7,8 +7,11 @@ export interface PoolView {
   updatedAt: number | null;
 }
 
-/** GET /pool every `everyMs`, paused while the tab is hidden. */
-export function usePool(everyMs = 3000): PoolView {
+/**
+ * GET /pool every `everyMs`, paused while the tab is hidden. A change of
+ * `refreshKey` (the visitor's session started or ended) polls at once.
+ */
+export function usePool(everyMs = 3000, refreshKey: unknown = null): PoolView {
   const [view, setView] = useState<PoolView>({ pool: null, error: null, updatedAt: null });
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | null = null;
@@ -44,6 +47,6 @@ export function usePool(everyMs = 3000): PoolView {
       ctrl?.abort();
       document.removeEventListener('visibilitychange', onVisible);
     };
-  }, [everyMs]);
+  }, [everyMs, refreshKey]);
   return view;
 }
