@@ -37,7 +37,8 @@ LOW_CONTRAST_JS = """
     if (!own || !el.checkVisibility() || el.closest('[disabled]')) continue;
     const a = lum(rgb(getComputedStyle(el).color)), b = lum(bg(el));
     const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    if (ratio < 4.5) bad.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)} "${el.textContent.trim().slice(0, 30)}"`);
+    const text = el.textContent.trim().slice(0, 30);
+    if (ratio < 4.5) bad.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)} "${text}"`);
   }
   return bad;
 }
