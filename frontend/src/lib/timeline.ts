@@ -39,7 +39,7 @@ export function describeGatewayEvent(event: string, pod: string | undefined): {
     case 'pod_killed':
       return { text: `Pod${p} killed`, tone: 'warn' };
     case 'upstream_lost':
-      return { text: `Gateway lost its connection to the pod${p}`, tone: 'warn' };
+      return { text: `Gateway lost its connection to pod${p}`, tone: 'warn' };
     case 'pod_replaced':
       return { text: `Replacement pod${p} created`, tone: 'info' };
     case 'upstream_ready':
