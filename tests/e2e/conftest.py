@@ -66,6 +66,7 @@ def free_port() -> int:
 class Provisioner:
     proc: subprocess.Popen[bytes]
     url: str
+    port: int
     log: Path
 
     def client(self) -> httpx.Client:
@@ -80,13 +81,16 @@ class Provisioner:
 
 
 @contextlib.contextmanager
-def run_provisioner(log_dir: Path, **overrides: str) -> Iterator[Provisioner]:
-    """Start `python -m services.provisioner` on a free port and wait for /ready.
+def run_provisioner(
+    log_dir: Path, *, port: int | None = None, **overrides: str
+) -> Iterator[Provisioner]:
+    """Start `python -m services.provisioner` on `port` (default: a free one)
+    and wait for /ready.
 
     Stopped with SIGTERM (the graceful path that also stops its echo
     processes), then SIGKILL if it does not exit in time.
     """
-    port = free_port()
+    port = port or free_port()
     env = {
         **os.environ,
         "HOST": "127.0.0.1",
@@ -105,7 +109,7 @@ def run_provisioner(log_dir: Path, **overrides: str) -> Iterator[Provisioner]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = Provisioner(proc=proc, url=f"http://127.0.0.1:{port}", log=log)
+    server = Provisioner(proc=proc, url=f"http://127.0.0.1:{port}", port=port, log=log)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -155,8 +159,10 @@ def provisioner_factory(
     """Start an extra provisioner with other settings (e.g. MAX_SESSIONS=1)."""
     _require((DIST / "index.html").is_file(), f"{DIST} is not built (make frontend-build)")
 
-    def start(**overrides: str) -> contextlib.AbstractContextManager[Provisioner]:
-        return run_provisioner(tmp_path_factory.mktemp("e2e-extra"), **overrides)
+    def start(
+        *, port: int | None = None, **overrides: str
+    ) -> contextlib.AbstractContextManager[Provisioner]:
+        return run_provisioner(tmp_path_factory.mktemp("e2e-extra"), port=port, **overrides)
 
     return start
 

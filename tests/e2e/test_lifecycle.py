@@ -117,3 +117,29 @@ def test_at_capacity_shows_the_server_message_and_a_countdown(
         # Chromium logs every non-2xx fetch; the 429 was the point of the test.
         errors.check(allow=("status of 429",))
         holder_errors.check()
+
+
+def test_gateway_restart_reconnects_then_reports_the_session_gone(
+    provisioner_factory: Factory, new_page: OpenPage
+) -> None:
+    with provisioner_factory() as server:
+        port = server.port
+        page, errors = new_page()
+        page.goto(server.url)
+        start_session(page)
+        wait_pongs(page, 3)
+    # The provisioner stopped (SIGTERM: the gateway closes with 1001): the page
+    # says it is reconnecting, with backoff, and keeps the chart's clock going.
+    status = page.get_by_test_id("status")
+    expect(status).to_have_attribute("data-link", "reconnecting")
+    expect(status).to_contain_text(re.compile(r"Reconnecting in \d+ s \(attempt \d+\)"))
+    expect(page.get_by_test_id("event-log")).to_contain_text("reconnecting")
+    # A new provisioner on the same address knows nothing of the session
+    # (the local backend keeps sessions in memory): the page finds out and
+    # offers a new one.
+    with provisioner_factory(port=port):
+        wait_phase(page, "ended", timeout_ms=30_000)
+        expect(status).to_contain_text("Your session has ended")
+        expect(page.get_by_test_id("start")).to_be_enabled()
+    # Failed fetches and upgrades while the server was down are expected noise.
+    errors.check(allow=("Failed to load resource", "WebSocket connection to"))
