@@ -1,0 +1,244 @@
+"""The Kubernetes backend against the real control plane.
+
+Every provisioner here is a real process that authenticates with a
+ServiceAccount token bound to the Role from infra/rbac.py, so these tests
+also show that the Role is enough for everything the backend does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+import yaml
+from kubernetes import client
+from websockets.asyncio.client import connect
+
+from scripts.controlplane import ControlPlane
+from scripts.controlplane import kubeconfig as kubeconfigs
+from tests.services.conftest import Server, start_server
+from tests.services.wsutil import until
+
+from .conftest import wait_for
+from .rig import Rig, TcpProxy, make_rig
+
+pytestmark = pytest.mark.k8s
+
+WARM = "pool.state=warm"
+ASSIGNED = "pool.state=assigned"
+
+
+@pytest.fixture
+def echo(tmp_path: Path) -> Iterator[Server]:
+    server = start_server("services.echo", tmp_path, {"POD_NAME": "local-echo"})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def rig(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path, echo: Server
+) -> Iterator[Rig]:
+    rig = make_rig(control_plane, api, namespace, tmp_path, echo)
+    yield rig
+    rig.stop_all()
+
+
+def replicasets(api: client.ApiClient, namespace: str, selector: str) -> list[Any]:
+    items = client.AppsV1Api(api).list_namespaced_replica_set(namespace, label_selector=selector)
+    return [rs for rs in items.items if rs.metadata and rs.metadata.deletion_timestamp is None]
+
+
+def pods(api: client.ApiClient, namespace: str, selector: str = "slot") -> list[Any]:
+    return client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=selector).items
+
+
+def is_ready(pod: Any) -> bool:
+    conditions = pod.status.conditions or []
+    ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+    return pod.status.phase == "Running" and ready and pod.metadata.deletion_timestamp is None
+
+
+def new_session(server: Server) -> dict[str, Any]:
+    response = httpx.post(server.url + "/session", timeout=30)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_pool_fills_with_ready_replicasets(rig: Rig, api: client.ApiClient) -> None:
+    server = rig.start(POOL_SIZE="4")
+    server.wait_pool(4)
+    warm = wait_for("4 warm ReplicaSets", lambda: len(replicasets(api, rig.namespace, WARM)) == 4)
+    assert warm
+    for rs in replicasets(api, rig.namespace, WARM):
+        assert rs.spec.replicas == 1
+        assert rs.metadata.labels["app.kubernetes.io/name"] == "echo"
+        slot = rs.spec.selector.match_labels["slot"]
+        assert slot == rs.metadata.name
+        owned = pods(api, rig.namespace, f"slot={slot}")
+        assert len(owned) == 1
+        assert is_ready(owned[0])
+        assert owned[0].spec.node_name.startswith("kwok-")
+        assert owned[0].spec.automount_service_account_token is False
+
+
+async def test_two_replicas_never_hand_out_a_pod_twice(rig: Rig, api: client.ApiClient) -> None:
+    env = {"POOL_SIZE": "12", "MAX_SESSIONS": "60", "WS_PER_IP": "100"}
+    first, second = rig.start(**env), rig.start(**env)
+    first.wait_pool(12)
+    second.wait_pool(12)
+    async with httpx.AsyncClient(timeout=60) as http:
+        replies = await asyncio.gather(
+            *(http.post((first if i % 2 else second).url + "/session") for i in range(50))
+        )
+    assert [r.status_code for r in replies] == [201] * 50, [r.text for r in replies][:3]
+    bodies = [r.json() for r in replies]
+    assert len({b["pod"]["name"] for b in bodies}) == 50
+    assigned = replicasets(api, rig.namespace, ASSIGNED)
+    assert len(assigned) == 50
+    assert len({rs.metadata.labels["session"] for rs in assigned}) == 50
+    # Racing claims met the resourceVersion precondition and moved on to other candidates.
+    conflicts = 0.0
+    for server in (first, second):
+        for line in httpx.get(server.url + "/metrics").text.splitlines():
+            if line.startswith('pingpod_rejections_total{reason="claim_conflict"}'):
+                conflicts += float(line.split()[-1])
+    assert conflicts > 0
+
+
+async def test_kill_three_times_follows_the_replicaset(rig: Rig, api: client.ApiClient) -> None:
+    server = rig.start()
+    session = new_session(server)
+    sid, pod = session["session_id"], session["pod"]["name"]
+    async with connect(server.ws + session["ws_url"]) as ws:
+        ready = await until(ws, lambda f: f.get("event") == "upstream_ready")
+        assert ready["pod"] == pod
+        for kill in range(1, 4):
+            started = time.monotonic()
+            killed = httpx.delete(server.url + f"/session/{sid}/pod")
+            assert killed.status_code == 202
+            assert killed.json()["killed"] == pod
+            ready = await until(
+                ws, lambda f, old=pod: f.get("event") == "upstream_ready" and f["pod"] != old
+            )
+            took = time.monotonic() - started
+            assert took < 10, f"replacement {kill} took {took:.1f}s"
+            pod = ready["pod"]
+            status = httpx.get(server.url + f"/session/{sid}").json()
+            assert status["pod"]["name"] == pod
+            assert status["pod"]["ready"] is True
+            assert status["replacements"] == kill
+            owner = client.CoreV1Api(api).read_namespaced_pod(pod, rig.namespace).metadata
+            assert owner is not None
+            assert owner.owner_references is not None
+            assert owner.owner_references[0].kind == "ReplicaSet"
+            pong = await until(ws, lambda f: f.get("type") == "pong")
+            assert pong["pod"] == "local-echo"  # the data path is live again
+
+
+async def test_restart_loses_no_session(rig: Rig) -> None:
+    first = rig.start()
+    session = new_session(first)
+    sid = session["session_id"]
+    first.stop()
+    second = rig.start()
+    status = httpx.get(second.url + f"/session/{sid}")
+    assert status.status_code == 200
+    assert status.json()["pod"]["name"] == session["pod"]["name"]
+    async with connect(second.ws + session["ws_url"]) as ws:
+        ready = await until(ws, lambda f: f.get("event") == "upstream_ready")
+        assert ready["pod"] == session["pod"]["name"]
+    assert httpx.delete(second.url + f"/session/{sid}").status_code == 204
+
+
+def test_idle_session_is_deleted_with_its_pod(rig: Rig, api: client.ApiClient) -> None:
+    server = rig.start(SESSION_IDLE_TIMEOUT="2")
+    session = new_session(server)
+    slot = replicasets(api, rig.namespace, ASSIGNED)[0].metadata.name
+    assert wait_for(
+        "the idle session's ReplicaSet and pod to go",
+        lambda: (
+            not replicasets(api, rig.namespace, ASSIGNED)
+            and not pods(api, rig.namespace, f"slot={slot}")
+        ),
+        timeout=20,
+    )
+    gone = httpx.get(server.url + f"/session/{session['session_id']}")
+    assert gone.status_code == 404
+
+
+async def test_lifetime_ends_an_active_session(rig: Rig, api: client.ApiClient) -> None:
+    server = rig.start(SESSION_MAX_LIFETIME="4", SESSION_IDLE_TIMEOUT="60")
+    session = new_session(server)
+    async with connect(server.ws + session["ws_url"]) as ws:
+        await until(ws, lambda f: f.get("event") == "session_expiring", timeout=10)
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            while True:
+                await asyncio.wait_for(ws.recv(), 15)
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 4408
+    assert wait_for("no assigned ReplicaSet", lambda: not replicasets(api, rig.namespace, ASSIGNED))
+
+
+def test_sessions_that_expired_while_no_provisioner_ran_are_reaped(
+    rig: Rig, api: client.ApiClient
+) -> None:
+    first = rig.start(SESSION_MAX_LIFETIME="2")
+    new_session(first)
+    new_session(first)
+    first.stop()
+    assert len(replicasets(api, rig.namespace, ASSIGNED)) == 2
+    time.sleep(2.5)  # both expire while nothing runs
+    rig.start(SESSION_MAX_LIFETIME="2")
+    assert wait_for(
+        "expired sessions to be reaped",
+        lambda: (
+            not replicasets(api, rig.namespace, ASSIGNED)
+            and all(is_ready(p) for p in pods(api, rig.namespace))
+        ),
+        timeout=20,
+    )
+
+
+def test_api_outage_gives_503_and_recovers(rig: Rig, control_plane: ControlPlane) -> None:
+    proxy = TcpProxy(control_plane.ports["kube-apiserver"])
+    proxy.start()
+    token_config = json.loads(json.dumps(_read_yaml(rig.kubeconfig)))
+    token = token_config["users"][0]["user"]["token"]
+    via_proxy = kubeconfigs.write(
+        rig.tmp / "proxy.kubeconfig",
+        server=f"https://127.0.0.1:{proxy.port}",
+        ca=control_plane.ca_file,
+        user_name="provisioner",
+        user=kubeconfigs.token_user(token),
+        namespace=rig.namespace,
+    )
+    server = rig.start(KUBECONFIG=str(via_proxy))
+    server.wait_pool(3)
+    proxy.cut()
+    assert wait_for(
+        "/ready to report the outage",
+        lambda: httpx.get(server.url + "/ready").status_code == 503,
+    )
+    refused = httpx.post(server.url + "/session")
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "backend_unavailable"
+    assert "Kubernetes" in refused.json()["detail"]
+    proxy.start()
+    assert wait_for(
+        "/ready after the API returns",
+        lambda: httpx.get(server.url + "/ready").status_code == 200,
+        timeout=30,
+    )
+    assert httpx.post(server.url + "/session").status_code == 201
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
