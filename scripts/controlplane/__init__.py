@@ -1,10 +1,8 @@
 """A local Kubernetes control plane for tests, built from source and cached.
 
-    from scripts.controlplane import ControlPlane, ensure_built
-
-    ensure_built()
-    with ControlPlane.start(state_dir) as cp:
-        cp.kubeconfig  # admin kubeconfig path
+``ensure_built()`` builds what the cache lacks; ``with ControlPlane.start(state_dir) as cp:``
+runs a cluster whose admin kubeconfig is ``cp.kubeconfig``. The command line is
+``python -m scripts.controlplane build|up|down|env``.
 """
 
 from __future__ import annotations

@@ -67,9 +67,7 @@ def _run(argv: list[str], *, cwd: Path, log_file: Path, what: str) -> str:
         out.write(proc.stderr)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
-        raise BuildError(
-            f"{what} failed (exit {proc.returncode}); full log: {log_file}\n{tail}"
-        )
+        raise BuildError(f"{what} failed (exit {proc.returncode}); full log: {log_file}\n{tail}")
     return proc.stdout
 
 

@@ -101,7 +101,8 @@ def _node_ready(node: dict[str, Any]) -> bool:
 
 @dataclass
 class ControlPlane:
-    """Handle on a running control plane. Use :meth:`start` (a context manager) or :meth:`attach`."""
+    """Handle on a running control plane: :meth:`start` one (a context manager) or
+    :meth:`attach` to one started elsewhere."""
 
     dir: Path
     ports: dict[str, int]
@@ -189,7 +190,7 @@ class ControlPlane:
         )
         started = time.monotonic()
         try:
-            cp._launch(log)
+            cp._launch(started + timeout, log)
             cp._wait_ready(started + timeout, log)
         except BaseException as exc:
             report = cp._diagnose()
@@ -285,7 +286,7 @@ class ControlPlane:
         # Recorded before waiting, so `down` can clean up even a start that hangs.
         self._save_state()
 
-    def _launch(self, log: Log) -> None:
+    def _launch(self, deadline: float, log: Log) -> None:
         bins = {
             "etcd": build.binary(ETCD, "etcd"),
             "kube-apiserver": build.binary(K8S, "kube-apiserver"),
@@ -339,6 +340,10 @@ class ControlPlane:
                 "--log-level=warn",
             ],
         )
+        # The API server would start anyway and retry, but a log full of refused
+        # connections hides real problems.
+        etcd = Endpoint("127.0.0.1", self.ports["etcd"])
+        self._wait("etcd /health", deadline, lambda: etcd.ok("/health"))
         self._spawn(
             "kube-apiserver",
             [
@@ -352,6 +357,13 @@ class ControlPlane:
                 f"--tls-private-key-file={certs.apiserver.key}",
                 f"--client-ca-file={certs.ca.cert}",
                 "--authorization-mode=Node,RBAC",
+                f"--requestheader-client-ca-file={certs.front_proxy_ca.cert}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={certs.front_proxy_client.cert}",
+                f"--proxy-client-key-file={certs.front_proxy_client.key}",
                 f"--service-account-issuer={SA_ISSUER}",
                 f"--service-account-key-file={certs.sa_pub}",
                 f"--service-account-signing-key-file={certs.sa_key}",
@@ -363,6 +375,12 @@ class ControlPlane:
                 "--v=1",
             ],
         )
+        # The clients start once the API server is ready: kube-controller-manager exits
+        # when the bootstrap RBAC roles are not there yet.
+        api = self.admin(timeout=5.0)
+        t0 = time.monotonic()
+        self._wait("kube-apiserver /readyz", deadline, lambda: api.ok("/readyz"))
+        log(f"kube-apiserver ready after {time.monotonic() - t0:.1f}s")
         self._spawn(
             "kube-controller-manager",
             [
@@ -414,6 +432,8 @@ class ControlPlane:
                 "--manage-all-nodes=true",
                 f"--cidr={POD_CIDR}",
                 "--node-ip=127.0.0.1",
+                # Node Leases are the heartbeat the node lifecycle controller watches.
+                "--node-lease-duration-seconds=40",
             ],
             # kwok also reads ~/.kwok/kwok.yaml when it exists: keep a user's file out.
             env={**os.environ, "HOME": str(kwok_home)},
@@ -437,8 +457,6 @@ class ControlPlane:
     def _wait_ready(self, deadline: float, log: Log) -> None:
         api = self.admin(timeout=5.0)
         t0 = time.monotonic()
-        self._wait("kube-apiserver /readyz", deadline, lambda: api.ok("/readyz"))
-        log(f"kube-apiserver ready after {time.monotonic() - t0:.1f}s")
         for name in self.nodes:
             status, text = api.raw("POST", "/api/v1/nodes", fake_node(name))
             if status not in (201, 409):

@@ -39,9 +39,7 @@ class Endpoint:
         ctx = ssl.create_default_context(cafile=str(self.ca))
         if self.cert is not None:
             ctx.load_cert_chain(str(self.cert), str(self.key) if self.key else None)
-        return http.client.HTTPSConnection(
-            self.host, self.port, context=ctx, timeout=self.timeout
-        )
+        return http.client.HTTPSConnection(self.host, self.port, context=ctx, timeout=self.timeout)
 
     def raw(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"

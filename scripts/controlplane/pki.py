@@ -39,6 +39,8 @@ class Pki:
     controller_manager: KeyPair
     scheduler: KeyPair
     kwok: KeyPair
+    front_proxy_ca: KeyPair
+    front_proxy_client: KeyPair
     sa_key: Path
     sa_pub: Path
 
@@ -52,12 +54,12 @@ def _openssl(*args: str) -> None:
         raise RuntimeError(f"openssl {args[0]} failed: {proc.stderr.strip()}")
 
 
-def _ca(directory: Path) -> KeyPair:
-    pair = KeyPair(directory / "ca.crt", directory / "ca.key")
+def _ca(directory: Path, name: str = "ca") -> KeyPair:
+    pair = KeyPair(directory / f"{name}.crt", directory / f"{name}.key")
     _openssl(
         "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
         "-nodes", "-keyout", str(pair.key), "-out", str(pair.cert), "-days", "3650",
-        "-subj", "/CN=pingpod-test-ca",
+        "-subj", f"/CN=pingpod-test-{name}",
         "-addext", "basicConstraints=critical,CA:TRUE",
         "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
     )  # fmt: skip
@@ -93,6 +95,9 @@ def generate(directory: Path) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     ca = _ca(directory)
+    # The aggregation layer's CA (as kubeadm sets it up): without it every delegating
+    # component logs a missing requestheader CA bundle over and over.
+    front_proxy_ca = _ca(directory, "front-proxy-ca")
     sa_key, sa_pub = directory / "sa.key", directory / "sa.pub"
     _openssl(
         "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(sa_key)
@@ -100,7 +105,9 @@ def generate(directory: Path) -> Pki:
     _openssl("pkey", "-in", str(sa_key), "-pubout", "-out", str(sa_pub))
     return Pki(
         ca=ca,
-        apiserver=_leaf(directory, ca, "apiserver", "/CN=kube-apiserver", server_sans=APISERVER_SANS),
+        apiserver=_leaf(
+            directory, ca, "apiserver", "/CN=kube-apiserver", server_sans=APISERVER_SANS
+        ),
         controller_manager_serving=_leaf(
             directory, ca, "kcm-serving", "/CN=kube-controller-manager", server_sans=LOOPBACK_SANS
         ),
@@ -114,6 +121,10 @@ def generate(directory: Path) -> Pki:
         scheduler=_leaf(directory, ca, "kube-scheduler", "/CN=system:kube-scheduler"),
         # kwok plays every kubelet: node status, leases and pod status across all nodes.
         kwok=_leaf(directory, ca, "kwok", "/O=system:masters/CN=kwok-controller"),
+        front_proxy_ca=front_proxy_ca,
+        front_proxy_client=_leaf(
+            directory, front_proxy_ca, "front-proxy-client", "/CN=front-proxy-client"
+        ),
         sa_key=sa_key,
         sa_pub=sa_pub,
     )

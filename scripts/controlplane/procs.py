@@ -99,7 +99,7 @@ def _signal(ref: ProcRef, sig: signal.Signals) -> None:
 def stop(
     groups: Sequence[Sequence[ProcRef]],
     *,
-    timeout: float = 15.0,
+    timeout: float = 10.0,
     reap: Callable[[ProcRef], None] | None = None,
 ) -> list[str]:
     """SIGTERM each group in turn (clients first, etcd last), SIGKILL what outlives ``timeout``.
@@ -122,7 +122,13 @@ def stop(
             if alive(ref):
                 killed.append(ref.name)
                 _signal(ref, signal.SIGKILL)
-        if reap is not None:
-            for ref in group:
-                reap(ref)
+        # SIGKILL is not instant either; the next group (etcd) must outlive this one.
+        deadline = time.monotonic() + 5.0
+        while True:
+            if reap is not None:
+                for ref in group:
+                    reap(ref)
+            if not any(alive(ref) for ref in group) or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
     return killed
