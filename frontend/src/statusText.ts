@@ -11,10 +11,10 @@ export function statusText(v: SessionView, nowMs: number): { text: string; tone:
     case 'claiming':
       return { text: 'Claiming a pod from the warm pool…', tone: 'busy' };
     case 'limited': {
+      // The server's own words are in the notice under the Start button.
       const left = v.retryAt === null ? 0 : Math.max(0, Math.ceil((v.retryAt - nowMs) / 1000));
-      const base = v.message ?? 'The demo is busy.';
       return {
-        text: left > 0 ? `${base} Try again in ${left} s.` : `${base} You can try again now.`,
+        text: left > 0 ? `The demo is busy. Retry in ${left} s.` : 'The demo was busy. Try again now.',
         tone: 'warn',
       };
     }

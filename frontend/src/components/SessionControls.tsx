@@ -1,4 +1,5 @@
 import { useNow } from '../hooks/useNow';
+import { sentence } from '../lib/format';
 import type { SessionView } from '../session';
 
 interface Props {
@@ -51,7 +52,7 @@ export function SessionControls({ view, onStart, onEnd, onReconnect }: Props) {
       </button>
       {view.phase === 'limited' && (
         <p className="notice notice-warn" data-testid="limit-message" role="alert">
-          {view.message}
+          {sentence(view.message ?? 'The demo is busy.')}
           {left > 0 && (
             <>
               {' '}

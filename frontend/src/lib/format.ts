@@ -35,3 +35,9 @@ export function formatClock(epochMs: number): string {
   const two = (n: number): string => String(n).padStart(2, '0');
   return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
+
+/** A server message as a sentence: trimmed, with a full stop if it has none. */
+export function sentence(text: string): string {
+  const t = text.trim();
+  return t === '' || /[.!?]$/.test(t) ? t : `${t}.`;
+}

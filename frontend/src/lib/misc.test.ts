@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyClose } from './closeCodes';
-import { formatAge, formatMs, formatPct } from './format';
+import { formatAge, formatMs, formatPct, formatSince, sentence } from './format';
 import { parseRetryAfter, resolveWsUrl } from './http';
 import { DEFAULTS, historyCapacity, parseSettings } from './settings';
 import { Timeline } from './timeline';
@@ -83,6 +83,15 @@ describe('format', () => {
     expect(formatAge(3720)).toBe('1 h 02 min');
     expect(formatPct(0)).toBe('0 %');
     expect(formatPct(2.5)).toBe('2.5 %');
+    expect(formatSince(0)).toBe('+0 ms');
+    expect(formatSince(183.6)).toBe('+184 ms');
+    expect(formatSince(1250)).toBe('+1.25 s');
+  });
+
+  it('ends server messages as sentences', () => {
+    expect(sentence('try again shortly')).toBe('try again shortly.');
+    expect(sentence('Done! ')).toBe('Done!');
+    expect(sentence('')).toBe('');
   });
 });
 
