@@ -192,6 +192,19 @@ describe('SessionController', () => {
     expect(resumed.sinceMs).toBe(400);
   });
 
+  it('probes again when the gateway stays silent after upstream_lost', async () => {
+    const { ctl } = setup();
+    const ws = await live(ctl);
+    ws.event('upstream_lost', 'echo-a');
+    const sent = ws.pings().length;
+    await vi.advanceTimersByTimeAsync(2900);
+    expect(ws.pings().length).toBe(sent);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(ws.pings().length).toBeGreaterThan(sent);
+    ws.pong(ws.pings().at(-1)!);
+    expect(ctl.getSnapshot().tracker.received).toBe(1);
+  });
+
   it('reconnects with backoff after a drop, and checks the session meanwhile', async () => {
     const { ctl, calls } = setup();
     const ws = await live(ctl);

@@ -10,46 +10,19 @@
  */
 
 import * as realApi from './api';
-import { ApiError, type CreatedSession, type SessionStatus } from './api';
+import { ApiError, type CreatedSession } from './api';
 import { Backoff } from './lib/backoff';
 import { classifyClose } from './lib/closeCodes';
 import { formatMs } from './lib/format';
+import { parseFrame } from './lib/frames';
 import { resolveWsUrl } from './lib/http';
 import { PingTracker } from './lib/pingTracker';
 import { historyCapacity, type Settings } from './lib/settings';
-import { Timeline, type TimelineEntry } from './lib/timeline';
+import { Timeline } from './lib/timeline';
+import { Pinger } from './pinger';
+import type { SessionView } from './sessionView';
 
-export type Phase = 'idle' | 'claiming' | 'live' | 'limited' | 'error' | 'ended';
-export type Link = 'connecting' | 'open' | 'reconnecting' | 'stopped';
-
-export interface PodView {
-  name: string;
-  node: string;
-  /** Epoch seconds, when known for this pod. */
-  startedAt: number | null;
-}
-
-export interface SessionView {
-  phase: Phase;
-  /** The gateway connection, while live. */
-  link: Link | null;
-  /** What to tell the visitor about the current phase, if anything. */
-  message: string | null;
-  /** Epoch ms after which Start may be clicked again (after a 429). */
-  retryAt: number | null;
-  /** Epoch ms of the next reconnect attempt, while reconnecting. */
-  reconnectAt: number | null;
-  reconnectAttempt: number;
-  session: CreatedSession | null;
-  status: SessionStatus | null;
-  pod: PodView | null;
-  timeline: readonly TimelineEntry[];
-  tracker: PingTracker;
-  killing: boolean;
-  /** ms from the Start click to the first pong. */
-  firstPongMs: number | null;
-  endedReason: 'ended' | 'expired' | 'user' | null;
-}
+export type { Link, Phase, PodView, SessionView } from './sessionView';
 
 export interface Deps {
   api: Pick<
@@ -76,43 +49,8 @@ const defaultDeps = (): Deps => ({
   random: Math.random,
 });
 
-/**
- * The gateway drops pings while it has no pod connection, and says
- * `upstream_ready` once it has one. A gateway that never says so gets pings
- * after this long anyway.
- */
-const UPSTREAM_WAIT_MS = 1000;
-
-/**
- * While the gateway says its pod connection is down (upstream_lost), ticks are
- * recorded as lost without sending: the gateway would drop them anyway. After
- * this long without upstream_ready, pings go out again as probes.
- */
-const UPSTREAM_PROBE_MS = 3000;
-
 /** How often GET /session refreshes the pod card (also refreshed on events). */
 const STATUS_REFRESH_MS = 10_000;
-
-interface Pong {
-  type: 'pong';
-  seq: number;
-  pod?: string;
-  node?: string;
-}
-
-function parseFrame(data: unknown): Record<string, unknown> | null {
-  if (typeof data !== 'string') return null;
-  try {
-    const v: unknown = JSON.parse(data);
-    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
 
 export class SessionController {
   readonly settings: Settings;
@@ -124,11 +62,7 @@ export class SessionController {
   private backoff: Backoff;
   private ws: WebSocket | null = null;
   private everOpened = false;
-  private pingTimer: ReturnType<typeof setInterval> | null = null;
-  /** After the socket opens, pings wait for upstream_ready (or this timer). */
-  private upstreamTimer: ReturnType<typeof setTimeout> | null = null;
-  /** mono time of the gateway's upstream_lost, until upstream_ready or a pong. */
-  private upstreamDownSince: number | null = null;
+  private readonly pinger: Pinger;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private statusTimer: ReturnType<typeof setInterval> | null = null;
   private startClickMono = 0;
@@ -142,6 +76,18 @@ export class SessionController {
     this.settings = settings;
     this.deps = { ...defaultDeps(), ...deps };
     this.backoff = new Backoff({ random: this.deps.random });
+    this.pinger = new Pinger({
+      intervalMs: settings.intervalMs,
+      tracker: () => this.view.tracker,
+      canSend: () => this.ws !== null && this.ws.readyState === WS_OPEN,
+      send: (frame) => {
+        if (!this.ws || this.ws.readyState !== WS_OPEN) return false;
+        this.ws.send(frame);
+        return true;
+      },
+      mono: this.deps.mono,
+      wall: this.deps.wall,
+    });
     this.view = {
       phase: 'idle',
       link: null,
@@ -219,10 +165,7 @@ export class SessionController {
       return;
     }
     const how = created.warm ? 'warm' : 'cold';
-    this.log(
-      `Claimed pod ${created.pod.name} (${how}, ${formatMs(created.assign_ms)})`,
-      'ok',
-    );
+    this.log(`Claimed pod ${created.pod.name} (${how}, ${formatMs(created.assign_ms)})`, 'ok');
     this.update({
       phase: 'live',
       session: created,
@@ -293,7 +236,7 @@ export class SessionController {
   /** The page is going away: end the session so its pod is released now. */
   pageHide(): void {
     const s = this.view.session;
-    if (s && (this.view.phase === 'live' || this.view.phase === 'claiming')) {
+    if (s && this.view.phase === 'live') {
       this.deps.api.endSessionOnUnload(s.session_id);
       this.finish('user', 'The session ended when the page was closed.');
     } else if (this.view.phase === 'claiming') {
@@ -314,6 +257,7 @@ export class SessionController {
   private connect(): void {
     const s = this.view.session;
     if (!s) return;
+    this.dropSocket();
     const url = resolveWsUrl(s.ws_url, this.deps.pageHref());
     let ws: WebSocket;
     try {
@@ -334,77 +278,36 @@ export class SessionController {
     if (ws !== this.ws) return;
     if (this.everOpened) this.log('Reconnected to the gateway', 'ok');
     this.everOpened = true;
-    this.upstreamDownSince = null;
     this.update({ link: 'open', message: null, reconnectAt: null });
-    // Pings sent before the gateway reaches the pod would be dropped and
-    // counted as lost: wait for upstream_ready (see onEvent), within reason.
-    this.stopPinging();
-    this.upstreamTimer = setTimeout(() => this.startPinging(), UPSTREAM_WAIT_MS);
-  }
-
-  /** Ping at once (the first pong should not wait for a tick), then on the beat. */
-  private startPinging(): void {
-    this.stopPinging();
-    if (!this.ws || this.ws.readyState !== WS_OPEN) return;
-    this.tick();
-    this.pingTimer = setInterval(() => this.tick(), this.settings.intervalMs);
-  }
-
-  private tick(): void {
-    const t = this.view.tracker;
-    const mono = this.deps.mono();
-    t.expire(mono);
-    const ws = this.ws;
-    const podDown =
-      this.upstreamDownSince !== null && mono - this.upstreamDownSince < UPSTREAM_PROBE_MS;
-    if (ws && ws.readyState === WS_OPEN && !podDown) {
-      const seq = t.send(mono, this.deps.wall());
-      ws.send(JSON.stringify({ type: 'ping', seq, t: Math.round(mono * 1000) / 1000 }));
-    } else if (this.everOpened) {
-      // No way to the pod: record the tick as lost so the outage shows as a gap.
-      t.skip(mono, this.deps.wall());
-    }
+    // Pings sent before the gateway reaches the pod would be dropped.
+    this.pinger.awaitUpstream();
   }
 
   private onMessage(ws: WebSocket, data: unknown): void {
     if (ws !== this.ws) return;
-    const msg = parseFrame(data);
-    if (!msg) return;
-    switch (msg.type) {
-      case 'pong':
-        if (typeof msg.seq === 'number') this.onPong(msg as unknown as Pong);
-        break;
-      case 'event':
-        this.onEvent(str(msg.event) ?? 'unknown', str(msg.pod));
-        break;
-      case 'error':
-        this.log(
-          `Gateway error: ${str(msg.detail) ?? str(msg.message) ?? str(msg.error) ?? 'unknown'}`,
-          'error',
-        );
-        break;
-      default:
-        break;
-    }
+    const frame = parseFrame(data);
+    if (frame === null) return;
+    if (frame.type === 'pong') this.onPong(frame.seq, frame.pod, frame.node);
+    else if (frame.type === 'event') this.onEvent(frame.event, frame.pod);
+    else this.log(`Gateway error: ${frame.text}`, 'error');
   }
 
-  private onPong(p: Pong): void {
+  private onPong(seq: number, pod: string | undefined, node: string | undefined): void {
     const mono = this.deps.mono();
-    const rtt = this.view.tracker.receive(p.seq, mono);
+    const rtt = this.view.tracker.receive(seq, mono);
     if (rtt === null) return;
     this.backoff.reset();
-    this.upstreamDownSince = null;
+    this.pinger.pongArrived();
     const patch: Partial<SessionView> = {};
     if (this.view.firstPongMs === null) patch.firstPongMs = mono - this.startClickMono;
-    const pod = p.pod;
     const current = this.view.pod;
     if (pod && pod !== current?.name) {
       const status = this.view.status;
       const startedAt = status?.pod?.name === pod ? status.pod.started_at : null;
-      patch.pod = { name: pod, node: p.node ?? '', startedAt };
+      patch.pod = { name: pod, node: node ?? '', startedAt };
       void this.refreshStatus();
-    } else if (p.node && current && p.node !== current.node) {
-      patch.pod = { ...current, node: p.node };
+    } else if (node && current && node !== current.node) {
+      patch.pod = { ...current, node };
     }
     if (this.timeline.inIncident && pod && (pod !== this.incidentPod || this.incidentRecovering)) {
       this.timeline.endIncident(mono, this.deps.wall(), `Pongs resumed from pod ${pod}`, 'ok');
@@ -426,17 +329,8 @@ export class SessionController {
       this.incidentPod = this.view.pod?.name ?? null;
       this.incidentRecovering = false;
     }
-    if (event === 'upstream_lost') {
-      // Pings relayed to the dead pod will never be answered: gap them now
-      // rather than after the timeout.
-      this.upstreamDownSince = mono;
-      this.view.tracker.abandonPending();
-    } else if (event === 'upstream_ready') {
-      // Ping at once: the first pong from the new pod marks the recovery, and
-      // should not wait for the next beat.
-      this.upstreamDownSince = null;
-      this.startPinging();
-    }
+    if (event === 'upstream_lost') this.pinger.upstreamLost();
+    else if (event === 'upstream_ready') this.pinger.upstreamReady();
     if (event === 'upstream_ready' || event === 'pod_replaced') {
       if (event === 'upstream_ready') this.incidentRecovering = true;
       void this.refreshStatus();
@@ -449,7 +343,7 @@ export class SessionController {
   private onClose(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.ws) return;
     this.ws = null;
-    this.stopPinging();
+    this.pinger.stop();
     this.view.tracker.abandonPending();
     if (this.view.phase !== 'live') return;
     const action = classifyClose(code, reason);
@@ -463,9 +357,7 @@ export class SessionController {
       return;
     }
     // A drop: keep the chart's clock running (gaps) and come back with backoff.
-    if (this.everOpened) {
-      this.pingTimer = setInterval(() => this.tick(), this.settings.intervalMs);
-    }
+    if (this.everOpened) this.pinger.keepClock();
     const delay = this.backoff.next();
     const attempt = this.backoff.attempts;
     if (attempt === 1) this.log(action.message, 'warn');
@@ -546,28 +438,25 @@ export class SessionController {
   }
 
   private teardown(): void {
-    this.stopPinging();
+    this.pinger.stop();
     this.clearReconnect();
     if (this.statusTimer !== null) clearInterval(this.statusTimer);
     this.statusTimer = null;
-    const ws = this.ws;
-    this.ws = null;
-    if (ws) {
-      ws.onopen = ws.onmessage = ws.onclose = null;
-      try {
-        ws.close(1000, 'session over');
-      } catch {
-        // Already closing.
-      }
-    }
+    this.dropSocket();
     this.view.tracker.abandonPending();
   }
 
-  private stopPinging(): void {
-    if (this.pingTimer !== null) clearInterval(this.pingTimer);
-    this.pingTimer = null;
-    if (this.upstreamTimer !== null) clearTimeout(this.upstreamTimer);
-    this.upstreamTimer = null;
+  /** Close the current socket, if any, without hearing from it again. */
+  private dropSocket(): void {
+    const ws = this.ws;
+    this.ws = null;
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    try {
+      ws.close(1000, 'session over');
+    } catch {
+      // Already closing.
+    }
   }
 
   private clearReconnect(): void {

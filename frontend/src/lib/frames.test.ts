@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { parseFrame } from './frames';
+
+describe('parseFrame', () => {
+  it('reads pongs as the echo server sends them', () => {
+    const raw =
+      '{"type":"pong","seq":7,"t":123.4,"pod":"echo-a","node":"n1","server_ts":1795334474493.3}';
+    expect(parseFrame(raw)).toEqual({ type: 'pong', seq: 7, pod: 'echo-a', node: 'n1' });
+  });
+
+  it('reads gateway events, with or without a pod', () => {
+    expect(parseFrame('{"type": "event", "event": "upstream_lost", "pod": "echo-a", "at": 1}')).toEqual(
+      { type: 'event', event: 'upstream_lost', pod: 'echo-a' },
+    );
+    expect(parseFrame('{"type":"event","event":"session_expiring","pod":"","at":1}')).toEqual({
+      type: 'event',
+      event: 'session_expiring',
+    });
+  });
+
+  it('reads error frames by their most useful field', () => {
+    expect(parseFrame('{"type":"error","error":"bad_ping","detail":"ping needs a seq"}')).toEqual({
+      type: 'error',
+      text: 'ping needs a seq',
+    });
+    expect(parseFrame('{"type":"error","error":"bad_json"}')).toEqual({
+      type: 'error',
+      text: 'bad_json',
+    });
+  });
+
+  it('ignores anything malformed or unknown', () => {
+    for (const raw of [
+      'not json',
+      '42',
+      'null',
+      '[]',
+      '{"type":"pong"}',
+      '{"type":"pong","seq":"1"}',
+      '{"type":"pong","seq":1.5}',
+      '{"type":"event"}',
+      '{"type":"hello"}',
+    ]) {
+      expect(parseFrame(raw)).toBeNull();
+    }
+    expect(parseFrame(new ArrayBuffer(4))).toBeNull();
+  });
+});

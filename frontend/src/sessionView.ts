@@ -1,0 +1,37 @@
+/** What the page shows of a session: the immutable snapshot React renders. */
+
+import type { CreatedSession, SessionStatus } from './api';
+import type { PingTracker } from './lib/pingTracker';
+import type { TimelineEntry } from './lib/timeline';
+
+export type Phase = 'idle' | 'claiming' | 'live' | 'limited' | 'error' | 'ended';
+export type Link = 'connecting' | 'open' | 'reconnecting' | 'stopped';
+
+export interface PodView {
+  name: string;
+  node: string;
+  /** Epoch seconds, when known for this pod. */
+  startedAt: number | null;
+}
+
+export interface SessionView {
+  phase: Phase;
+  /** The gateway connection, while live. */
+  link: Link | null;
+  /** What to tell the visitor about the current phase, if anything. */
+  message: string | null;
+  /** Epoch ms after which Start may be clicked again (after a 429). */
+  retryAt: number | null;
+  /** Epoch ms of the next reconnect attempt, while reconnecting. */
+  reconnectAt: number | null;
+  reconnectAttempt: number;
+  session: CreatedSession | null;
+  status: SessionStatus | null;
+  pod: PodView | null;
+  timeline: readonly TimelineEntry[];
+  tracker: PingTracker;
+  killing: boolean;
+  /** ms from the Start click to the first pong. */
+  firstPongMs: number | null;
+  endedReason: 'ended' | 'expired' | 'user' | null;
+}
