@@ -1,0 +1,104 @@
+"""pingpod: config -> components -> exports.
+
+``mode: aws`` (the ``prod`` stack) builds everything: VPC, EKS, ECR images, ALB
+with TLS and DNS, and the app. ``mode: app`` (the ``local`` stack) deploys only
+the app onto the current kubeconfig context, with images named in config.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra.app import App, AppArgs
+from infra.cluster import Cluster, ClusterArgs
+from infra.config import load_config
+from infra.edge import Edge, EdgeArgs
+from infra.network import Network, NetworkArgs
+from infra.registry import Registry, RegistryArgs
+
+
+def main() -> None:
+    config = load_config()
+
+    if config.local is not None:
+        app = App(
+            "pingpod",
+            AppArgs(
+                settings=config.app,
+                echo_image=config.local.echo_image,
+                provisioner_image=config.local.provisioner_image,
+                kube_context=config.local.kube_context,
+            ),
+        )
+        pulumi.export("namespace", app.namespace)
+        pulumi.export(
+            "url",
+            app.namespace.apply(
+                lambda ns: f"kubectl -n {ns} port-forward svc/provisioner 8000:8000, "
+                "then http://localhost:8000"
+            ),
+        )
+        pulumi.export("echoImage", config.local.echo_image)
+        pulumi.export("provisionerImage", config.local.provisioner_image)
+        return
+
+    aws_cfg = config.aws
+    if aws_cfg is None:  # load_config guarantees one of the two
+        raise pulumi.RunError("mode 'aws' without AWS settings")
+
+    network = Network("pingpod", NetworkArgs(cidr_block=aws_cfg.vpc_cidr))
+    cluster = Cluster(
+        "pingpod",
+        ClusterArgs(
+            cluster_name=f"{pulumi.get_project()}-{pulumi.get_stack()}",
+            vpc_id=network.vpc_id,
+            public_subnet_ids=network.public_subnet_ids,
+            private_subnet_ids=network.private_subnet_ids,
+            kubernetes_version=aws_cfg.kubernetes_version,
+            instance_types=aws_cfg.node_instance_types,
+            min_size=aws_cfg.node_min_size,
+            desired_size=aws_cfg.node_desired_size,
+            max_size=aws_cfg.node_max_size,
+            max_pods=aws_cfg.node_max_pods,
+            disk_size_gib=aws_cfg.node_disk_size_gib,
+            cluster_admins=aws_cfg.cluster_admins,
+        ),
+    )
+    registry = Registry("pingpod", RegistryArgs())
+    edge = Edge(
+        "pingpod",
+        EdgeArgs(
+            vpc_id=network.vpc_id,
+            public_subnet_ids=network.public_subnet_ids,
+            node_security_group_id=cluster.node_security_group_id,
+            domain=aws_cfg.domain,
+            hosted_zone_id=aws_cfg.hosted_zone_id,
+            cluster_name=cluster.cluster_name,
+            k8s_provider=cluster.provider,
+            lbc_chart_version=aws_cfg.lbc_chart_version,
+            idle_timeout=aws_cfg.alb_idle_timeout,
+            lbc_depends_on=[cluster.node_group, cluster.pod_identity_agent],
+        ),
+    )
+    app = App(
+        "pingpod",
+        AppArgs(
+            settings=config.app,
+            echo_image=registry.refs["echo"],
+            provisioner_image=registry.refs["provisioner"],
+            provider=cluster.provider,
+            target_group_arn=edge.target_group_arn,
+            binding_depends_on=[edge.lb_controller],
+        ),
+    )
+
+    pulumi.export("url", edge.url)
+    pulumi.export("albDnsName", edge.alb_dns_name)
+    pulumi.export("clusterName", cluster.cluster_name)
+    pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))
+    pulumi.export("namespace", app.namespace)
+    pulumi.export("echoImage", registry.refs["echo"])
+    pulumi.export("provisionerImage", registry.refs["provisioner"])
+
+
+main()

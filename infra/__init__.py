@@ -1,0 +1,1 @@
+"""The pingpod Pulumi program's components, one per module, wired by ``__main__.py``."""

@@ -1,0 +1,269 @@
+"""EKS: the control plane, one Graviton managed node group, and a Kubernetes provider."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from infra.config import GRAVITON_INSTANCE_TYPE
+
+ARM_AMI_TYPE = "AL2023_ARM_64_STANDARD"
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+NODE_POLICIES = {
+    "worker": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    # The VPC CNI (aws-node) runs with the node role's credentials.
+    "cni": "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "ecr": "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
+}
+# IMDSv2 only, and a hop limit of 1: containers (one network hop further away)
+# cannot reach the instance metadata service, so no pod can borrow the node
+# role. Nothing in a pod needs IMDS: the AWS Load Balancer Controller is given
+# its region and VPC id and gets credentials from EKS Pod Identity, and the
+# agents that do use IMDS (aws-node, eks-pod-identity-agent) run on the host
+# network.
+IMDS_HOP_LIMIT = 1
+
+
+def node_user_data(max_pods: int) -> str:
+    """Launch-template user data (base64) with an AL2023 ``nodeadm`` NodeConfig.
+
+    EKS merges its own NodeConfig (cluster endpoint, CA, ...) with this one for a
+    managed node group whose launch template names no AMI; ours only raises the
+    kubelet's ``maxPods``. The default is derived from ENI slots (17 on a
+    t4g.medium); with VPC CNI prefix delegation each ENI slot holds a /28, so
+    the limit becomes the kubelet's own: 110, the value EKS recommends for
+    instances under 30 vCPUs.
+    """
+    node_config = {
+        "apiVersion": "node.eks.aws/v1alpha1",
+        "kind": "NodeConfig",
+        "spec": {"kubelet": {"config": {"maxPods": max_pods}}},
+    }
+    mime = (
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="PINGPOD"\n'
+        "\n"
+        "--PINGPOD\n"
+        "Content-Type: application/node.eks.aws\n"
+        "\n"
+        f"{json.dumps(node_config)}\n"
+        "\n"
+        "--PINGPOD--\n"
+    )
+    return base64.b64encode(mime.encode()).decode()
+
+
+def _entry_key(arn: str) -> str:
+    """A stable map key for an access entry: the principal's name, sanitised."""
+    return re.sub(r"[^a-zA-Z0-9-]", "-", arn.rsplit("/", 1)[-1]).lower()
+
+
+@dataclass
+class ClusterArgs:
+    # The EKS cluster's own name, e.g. "pingpod-prod": readable in the console
+    # and for `aws eks update-kubeconfig --name`, and known before the cluster
+    # exists. (Changing it replaces the cluster.)
+    cluster_name: str
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: pulumi.Input[Sequence[str]]
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    kubernetes_version: str = "1.34"
+    instance_types: Sequence[str] = ("t4g.medium",)
+    min_size: int = 1
+    desired_size: int = 2
+    max_size: int = 3
+    max_pods: int = 110
+    disk_size_gib: int = 20
+    cluster_admins: Sequence[str] = field(default_factory=tuple)
+
+
+class Cluster(pulumi.ComponentResource):
+    """An EKS cluster with API authentication and an arm64 managed node group.
+
+    No default node group: ``skip_default_node_group`` drops pulumi-eks's
+    self-managed x86 group. Nodes live in the private subnets, pods get VPC IPs
+    through the VPC CNI with prefix delegation (so a small node holds ~100 session
+    pods) and its network policy agent (so NetworkPolicies are enforced).
+    Callers use ``provider`` for every Kubernetes object and make anything that
+    needs nodes to run depend on ``node_group``.
+    """
+
+    cluster_name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+    node_group: eks.ManagedNodeGroup
+    node_security_group_id: pulumi.Output[str]
+    pod_identity_agent: aws.eks.Addon
+
+    def __init__(
+        self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("pingpod:cluster:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        for instance_type in args.instance_types:
+            if not GRAVITON_INSTANCE_TYPE.match(instance_type):
+                raise ValueError(
+                    f"{instance_type!r} is not a Graviton instance type; "
+                    f"the nodes run {ARM_AMI_TYPE} and the images are linux/arm64"
+                )
+
+        access_entries = {
+            _entry_key(arn): eks.AccessEntryArgs(
+                principal_arn=arn,
+                access_policies={
+                    "cluster-admin": eks.AccessPolicyAssociationArgs(
+                        policy_arn=CLUSTER_ADMIN_POLICY,
+                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
+                            type="cluster"
+                        ),
+                    )
+                },
+            )
+            for arn in args.cluster_admins
+        }
+
+        cluster = eks.Cluster(
+            f"{name}-eks",
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            vpc_id=args.vpc_id,
+            public_subnet_ids=args.public_subnet_ids,
+            private_subnet_ids=args.private_subnet_ids,
+            node_associate_public_ip_address=False,
+            authentication_mode=eks.AuthenticationMode.API,
+            access_entries=access_entries,
+            skip_default_node_group=True,
+            # Nodes of a managed node group get the EKS-created cluster security
+            # group; pulumi-eks's extra node/cluster groups would go unused.
+            skip_default_security_groups=True,
+            # Workload identity is EKS Pod Identity; no IRSA OIDC provider.
+            create_oidc_provider=False,
+            endpoint_public_access=True,
+            endpoint_private_access=True,
+            vpc_cni_options=eks.VpcCniOptionsArgs(
+                enable_prefix_delegation=True,
+                warm_prefix_target=1,
+                enable_network_policy=True,
+            ),
+            opts=child,
+        )
+
+        node_role = aws.iam.Role(
+            f"{name}-node-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ec2.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            opts=child,
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{role}",
+                role=node_role.name,
+                policy_arn=arn,
+                opts=child,
+            )
+            for role, arn in NODE_POLICIES.items()
+        ]
+
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-node-lt",
+            description="pingpod EKS nodes: IMDSv2 only, encrypted gp3 root, maxPods for prefix delegation",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=IMDS_HOP_LIMIT,
+                instance_metadata_tags="disabled",
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=args.disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            user_data=node_user_data(args.max_pods),
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(
+                    resource_type="instance", tags={"Name": f"{name}-node"}
+                )
+            ],
+            update_default_version=True,
+            opts=child,
+        )
+
+        node_group = eks.ManagedNodeGroup(
+            f"{name}-nodes",
+            cluster=cluster,
+            node_role=node_role,
+            ami_type=ARM_AMI_TYPE,
+            instance_types=list(args.instance_types),
+            capacity_type="ON_DEMAND",
+            subnet_ids=args.private_subnet_ids,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=args.min_size,
+                desired_size=args.desired_size,
+                max_size=args.max_size,
+            ),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=launch_template.id,
+                version=launch_template.latest_version.apply(str),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
+        )
+
+        # The name is fixed, but consumers must still wait for the cluster:
+        # derive it from the cluster's URN so the dependency travels with it.
+        cluster_name = cluster.urn.apply(lambda _: args.cluster_name)
+        # The agent is a DaemonSet: EKS reports the addon healthy only once it
+        # runs on a node, so it waits for the node group.
+        pod_identity_agent = aws.eks.Addon(
+            f"{name}-pod-identity-agent",
+            cluster_name=cluster_name,
+            addon_name="eks-pod-identity-agent",
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[node_group]),
+        )
+
+        provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=cluster.kubeconfig_json,
+            enable_server_side_apply=True,
+            opts=child,
+        )
+
+        self.cluster_name = cluster_name
+        self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
+        self.provider = provider
+        self.node_group = node_group
+        self.pod_identity_agent = pod_identity_agent
+        self.node_security_group_id = cluster.cluster_security_group_id
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "kubeconfig": self.kubeconfig,
+                "node_security_group_id": self.node_security_group_id,
+            }
+        )

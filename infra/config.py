@@ -1,0 +1,366 @@
+"""Stack configuration: every key the program reads, parsed and validated once.
+
+``load_config()`` reads the ``pingpod:*`` keys, checks each against what it must
+be, and returns one frozen :class:`StackConfig`. It runs before any resource is
+declared, so a missing or malformed value stops the program with a
+:class:`ConfigError` naming the key and what it expects, and nothing is half
+created. The defaults here are the ones in ``Pulumi.yaml``'s ``config:`` schema
+(a test keeps the two equal): the CLI applies that schema, the mocks do not.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import pulumi
+
+PROJECT: Final = "pingpod"
+
+Mode = Literal["aws", "app"]
+
+# Graviton instance types: a family (t, m, c, r, x, im, is, g, hpc, ...), a
+# generation digit, then "g" for Graviton and optional attribute letters
+# (d = local NVMe, n = network, e = memory, ...): t4g.medium, m7gd.large,
+# c7gn.xlarge, x2gd.metal, is4gen.large, g5g.xlarge. x86 families put "i" or "a"
+# (or nothing) after the generation: m6i.large, m6a.large, m5.large, g5.xlarge.
+GRAVITON_INSTANCE_TYPE: Final = re.compile(
+    r"^[a-z]+[0-9]+g[a-z]*\.(?:nano|micro|small|medium|large|[0-9]*xlarge|metal(?:-[0-9]+xl)?)$"
+)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_HOSTNAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+_IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$")
+_K8S_VERSION = re.compile(r"^1\.[0-9]{2}$")
+_CHART_VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
+_IMAGE_REF = re.compile(r"^[a-z0-9]([-a-z0-9._:/]*[a-z0-9])?(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+class ConfigError(pulumi.RunError):
+    """A configuration value is missing or malformed.
+
+    A ``RunError`` so the CLI prints the message alone, without a traceback.
+    """
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppSettings:
+    """What the App component needs: the same for the AWS and app-only stacks."""
+
+    namespace: str
+    pool_size: int
+    max_sessions: int
+    session_idle_timeout: int
+    session_max_lifetime: int
+    provisioner_replicas: int
+    allowed_origins: tuple[str, ...]
+    echo_arm64_only: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwsSettings:
+    """The AWS stack: network, cluster, registry and edge."""
+
+    domain: str
+    hosted_zone_id: str
+    vpc_cidr: str
+    kubernetes_version: str
+    node_instance_types: tuple[str, ...]
+    node_min_size: int
+    node_desired_size: int
+    node_max_size: int
+    node_max_pods: int
+    node_disk_size_gib: int
+    cluster_admins: tuple[str, ...]
+    alb_idle_timeout: int
+    lbc_chart_version: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalSettings:
+    """The app-only stack: images built elsewhere, the current kubeconfig."""
+
+    echo_image: str
+    provisioner_image: str
+    kube_context: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackConfig:
+    """The validated configuration of one stack.
+
+    ``aws`` is set exactly when ``mode == "aws"`` and ``local`` exactly when
+    ``mode == "app"``.
+    """
+
+    mode: Mode
+    app: AppSettings
+    aws: AwsSettings | None
+    local: LocalSettings | None
+
+
+# Defaults, mirrored in Pulumi.yaml's config schema.
+DEFAULTS: Final[dict[str, object]] = {
+    "mode": "aws",
+    "namespace": "pingpod",
+    "poolSize": 4,
+    "maxSessions": 100,
+    "sessionIdleTimeout": 120,
+    "sessionMaxLifetime": 900,
+    "provisionerReplicas": 2,
+    "allowedOrigins": [],
+    "echoArm64Only": False,
+    "domain": "",
+    "hostedZoneId": "",
+    "vpcCidr": "10.0.0.0/16",
+    "kubernetesVersion": "1.34",
+    "nodeInstanceTypes": ["t4g.medium"],
+    "nodeMinSize": 1,
+    "nodeDesiredSize": 2,
+    "nodeMaxSize": 3,
+    "nodeMaxPods": 110,
+    "nodeDiskSizeGib": 20,
+    "clusterAdmins": [],
+    "albIdleTimeout": 600,
+    "lbcChartVersion": "1.17.1",
+    "echoImage": "",
+    "provisionerImage": "",
+    "kubeContext": "",
+}
+
+LOCAL_ORIGINS: Final = ("http://localhost:8000", "http://127.0.0.1:8000")
+
+
+class _Reader:
+    """Reads one key at a time and raises a ConfigError that names it."""
+
+    def __init__(self, config: pulumi.Config) -> None:
+        self._config = config
+
+    def _raw(self, key: str) -> str | None:
+        value = self._config.get(key)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def _fail(self, key: str, expected: str, got: object) -> ConfigError:
+        return ConfigError(f"{PROJECT}:{key}: expected {expected}, got {got!r}")
+
+    def string(
+        self,
+        key: str,
+        *,
+        expected: str,
+        pattern: re.Pattern[str] | None = None,
+        required: str | None = None,
+        check: Callable[[str], bool] | None = None,
+    ) -> str:
+        """A string; ``required`` names the condition that makes it mandatory."""
+        raw = self._raw(key)
+        if raw is None:
+            if required is not None:
+                raise ConfigError(
+                    f"{PROJECT}:{key} is required {required}: expected {expected} "
+                    f"(pulumi config set {key} <value>)"
+                )
+            default = DEFAULTS[key]
+            if not isinstance(default, str):
+                raise TypeError(f"default of {key} is not a string")
+            return default
+        if pattern is not None and not pattern.match(raw):
+            raise self._fail(key, expected, raw)
+        if check is not None and not check(raw):
+            raise self._fail(key, expected, raw)
+        return raw
+
+    def integer(self, key: str, *, minimum: int, maximum: int, unit: str = "") -> int:
+        expected = f"an integer from {minimum} to {maximum}{unit}"
+        raw = self._raw(key)
+        if raw is None:
+            default = DEFAULTS[key]
+            if not isinstance(default, int):
+                raise TypeError(f"default of {key} is not an integer")
+            return default
+        try:
+            value = int(raw, 10)
+        except ValueError:
+            raise self._fail(key, expected, raw) from None
+        if not minimum <= value <= maximum:
+            raise self._fail(key, expected, value)
+        return value
+
+    def boolean(self, key: str) -> bool:
+        raw = self._raw(key)
+        if raw is None:
+            return bool(DEFAULTS[key])
+        lowered = raw.lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        raise self._fail(key, "true or false", raw)
+
+    def string_list(
+        self,
+        key: str,
+        *,
+        expected: str,
+        pattern: re.Pattern[str],
+        min_items: int = 0,
+    ) -> tuple[str, ...]:
+        """A list of strings: a YAML list in the stack file, JSON on the wire."""
+        list_expected = f"a list of {expected}"
+        if min_items:
+            list_expected += f" (at least {min_items})"
+        raw = self._raw(key)
+        if raw is None:
+            default = DEFAULTS[key]
+            if not isinstance(default, list):
+                raise TypeError(f"default of {key} is not a list")
+            items: object = default
+        else:
+            try:
+                items = json.loads(raw)
+            except json.JSONDecodeError:
+                raise self._fail(key, list_expected, raw) from None
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise self._fail(key, list_expected, raw)
+        strings: list[str] = [i for i in items if isinstance(i, str)]
+        if len(strings) < min_items:
+            raise self._fail(key, list_expected, strings)
+        for item in strings:
+            if not pattern.match(item):
+                raise ConfigError(f"{PROJECT}:{key}: expected {list_expected}; {item!r} is not one")
+        return tuple(strings)
+
+
+def _is_private_cidr(value: str) -> bool:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return False
+    return network.version == 4 and network.is_private and 16 <= network.prefixlen <= 20
+
+
+def load_config(config: pulumi.Config | None = None) -> StackConfig:
+    """Read and validate the stack's configuration; raise ConfigError on the first problem."""
+    read = _Reader(config if config is not None else pulumi.Config(PROJECT))
+
+    mode_raw = read.string("mode", expected="'aws' or 'app'")
+    if mode_raw not in ("aws", "app"):
+        raise ConfigError(f"{PROJECT}:mode: expected 'aws' or 'app', got {mode_raw!r}")
+    mode: Mode = "aws" if mode_raw == "aws" else "app"
+
+    aws = _load_aws(read) if mode == "aws" else None
+    local = _load_local(read) if mode == "app" else None
+    app = _load_app(read, aws)
+    return StackConfig(mode=mode, app=app, aws=aws, local=local)
+
+
+def _load_app(read: _Reader, aws: AwsSettings | None) -> AppSettings:
+    namespace = read.string(
+        "namespace", expected="a DNS label (lowercase letters, digits, '-')", pattern=_DNS_LABEL
+    )
+    pool_size = read.integer("poolSize", minimum=0, maximum=50)
+    max_sessions = read.integer("maxSessions", minimum=1, maximum=1000)
+    idle = read.integer("sessionIdleTimeout", minimum=10, maximum=3600, unit=" seconds")
+    lifetime = read.integer("sessionMaxLifetime", minimum=60, maximum=86400, unit=" seconds")
+    if idle > lifetime:
+        raise ConfigError(
+            f"{PROJECT}:sessionIdleTimeout: expected at most sessionMaxLifetime ({lifetime}), "
+            f"got {idle}"
+        )
+    replicas = read.integer("provisionerReplicas", minimum=1, maximum=10)
+    extra_origins = read.string_list(
+        "allowedOrigins", expected="origins like https://demo.example.com", pattern=_ORIGIN
+    )
+    if aws is not None:
+        origins: Sequence[str] = (f"https://{aws.domain}", *extra_origins)
+    else:
+        origins = extra_origins or LOCAL_ORIGINS
+    return AppSettings(
+        namespace=namespace,
+        pool_size=pool_size,
+        max_sessions=max_sessions,
+        session_idle_timeout=idle,
+        session_max_lifetime=lifetime,
+        provisioner_replicas=replicas,
+        allowed_origins=tuple(dict.fromkeys(origins)),
+        echo_arm64_only=read.boolean("echoArm64Only"),
+    )
+
+
+def _load_aws(read: _Reader) -> AwsSettings:
+    required = "when mode is 'aws'"
+    domain = read.string(
+        "domain",
+        expected="the demo's public hostname in the hosted zone, e.g. pingpod.example.com",
+        pattern=_HOSTNAME,
+        required=required,
+    )
+    zone = read.string(
+        "hostedZoneId",
+        expected="the Route53 hosted zone id that serves the domain, e.g. Z0123456789ABCDEFGHIJ",
+        pattern=_HOSTED_ZONE_ID,
+        required=required,
+    )
+    vpc_cidr = read.string(
+        "vpcCidr",
+        expected="a private IPv4 CIDR from /16 to /20, e.g. 10.0.0.0/16",
+        check=_is_private_cidr,
+    )
+    version = read.string(
+        "kubernetesVersion", expected="a Kubernetes minor version like 1.34", pattern=_K8S_VERSION
+    )
+    instance_types = read.string_list(
+        "nodeInstanceTypes",
+        expected="Graviton (arm64) EC2 instance types such as t4g.medium or m7g.large",
+        pattern=GRAVITON_INSTANCE_TYPE,
+        min_items=1,
+    )
+    min_size = read.integer("nodeMinSize", minimum=1, maximum=20)
+    desired = read.integer("nodeDesiredSize", minimum=1, maximum=20)
+    max_size = read.integer("nodeMaxSize", minimum=1, maximum=20)
+    if not min_size <= desired <= max_size:
+        raise ConfigError(
+            f"{PROJECT}:nodeDesiredSize: expected nodeMinSize <= nodeDesiredSize <= nodeMaxSize, "
+            f"got {min_size} <= {desired} <= {max_size}"
+        )
+    admins = read.string_list(
+        "clusterAdmins",
+        expected="IAM role or user ARNs (arn:aws:iam::<account>:role/<name>)",
+        pattern=_IAM_PRINCIPAL_ARN,
+    )
+    return AwsSettings(
+        domain=domain,
+        hosted_zone_id=zone,
+        vpc_cidr=vpc_cidr,
+        kubernetes_version=version,
+        node_instance_types=instance_types,
+        node_min_size=min_size,
+        node_desired_size=desired,
+        node_max_size=max_size,
+        node_max_pods=read.integer("nodeMaxPods", minimum=20, maximum=250),
+        node_disk_size_gib=read.integer("nodeDiskSizeGib", minimum=20, maximum=200, unit=" GiB"),
+        cluster_admins=admins,
+        alb_idle_timeout=read.integer("albIdleTimeout", minimum=60, maximum=4000, unit=" seconds"),
+        lbc_chart_version=read.string(
+            "lbcChartVersion", expected="a chart version like 1.17.1", pattern=_CHART_VERSION
+        ),
+    )
+
+
+def _load_local(read: _Reader) -> LocalSettings:
+    required = "when mode is 'app' (no registry is built)"
+    expected = "an image reference, ideally digest-pinned (repo/name@sha256:...)"
+    echo = read.string("echoImage", expected=expected, pattern=_IMAGE_REF, required=required)
+    provisioner = read.string(
+        "provisionerImage", expected=expected, pattern=_IMAGE_REF, required=required
+    )
+    context = read.string("kubeContext", expected="a kubeconfig context name")
+    return LocalSettings(
+        echo_image=echo, provisioner_image=provisioner, kube_context=context or None
+    )

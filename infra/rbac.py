@@ -1,0 +1,75 @@
+"""The provisioner's Kubernetes permissions, defined once as plain data.
+
+This module deliberately imports nothing from Pulumi: the Pulumi program turns
+these rules into the provisioner's namespaced Role (see ``infra/app.py``), the
+Kubernetes-backend tests create the same Role on a real API server, and the
+provisioner itself may import the list to check its own access.
+
+Each rule is exactly what the Kubernetes backend does with the resource:
+
+- ``apps/replicasets``: a pool member is a ReplicaSet with ``replicas: 1``;
+  the backend watches them (informer: list + watch, get for a single read),
+  creates warm members, claims one with a PATCH guarded by
+  ``resourceVersion``, and deletes a session's ReplicaSet when it ends.
+- ``""/pods``: the backend watches pods to see readiness and node placement,
+  and "kill my pod" is a DELETE of the session's pod (the ReplicaSet
+  controller creates the replacement). It never creates pods itself.
+- ``coordination.k8s.io/leases``: leader election of the replica that
+  replenishes and reaps. A Lease holder reads its Lease (get), creates it the
+  first time (create) and renews or takes it over (update); nothing lists or
+  watches Leases.
+
+Nothing here is cluster-scoped, nothing uses a wildcard, and there is no access
+to Secrets, ConfigMaps, Services, Jobs or the ReplicaSet ``scale`` subresource.
+"""
+
+from __future__ import annotations
+
+from typing import Final, TypedDict
+
+
+class PolicyRule(TypedDict):
+    """One RBAC rule in the Kubernetes API's own shape (camelCase keys)."""
+
+    apiGroups: list[str]
+    resources: list[str]
+    verbs: list[str]
+
+
+ROLE_NAME: Final = "provisioner"
+SERVICE_ACCOUNT_NAME: Final = "provisioner"
+
+PROVISIONER_RULES: Final[list[PolicyRule]] = [
+    {
+        "apiGroups": ["apps"],
+        "resources": ["replicasets"],
+        "verbs": ["get", "list", "watch", "create", "patch", "delete"],
+    },
+    {
+        "apiGroups": [""],
+        "resources": ["pods"],
+        "verbs": ["get", "list", "watch", "delete"],
+    },
+    {
+        "apiGroups": ["coordination.k8s.io"],
+        "resources": ["leases"],
+        "verbs": ["get", "create", "update"],
+    },
+]
+
+
+def provisioner_role(namespace: str) -> dict[str, object]:
+    """The provisioner's Role as an API-shaped object (for tests and tools)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": ROLE_NAME, "namespace": namespace},
+        "rules": [
+            {
+                "apiGroups": list(r["apiGroups"]),
+                "resources": list(r["resources"]),
+                "verbs": list(r["verbs"]),
+            }
+            for r in PROVISIONER_RULES
+        ],
+    }

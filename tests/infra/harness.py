@@ -1,0 +1,297 @@
+"""Run the real Pulumi program under mocks and record every resource it declares.
+
+``run_stack("prod")`` loads ``Pulumi.yaml``'s defaults and ``Pulumi.prod.yaml``
+the way the CLI would, runs ``__main__.py`` against a mock engine, and returns
+every resource (type, name, inputs, parent) plus the stack outputs. Nothing
+leaves the process: AWS, EKS and the registry are answered by ``StackMocks``
+with plausible values (ids, ARNs, subnet ids, a kubeconfig, an image digest).
+
+Each run happens in a fresh ``contextvars.Context``: the Pulumi runtime keeps
+its settings, config and root stack in context variables, so runs do not leak
+into each other.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT = "pingpod"
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One resource registration as the engine would see it."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    custom: bool
+    provider: str | None
+    parent_type: str | None = None
+
+
+@dataclass
+class StackRun:
+    """What one program run declared."""
+
+    stack: str
+    resources: list[Recorded]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    calls: list[str] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> Recorded:
+        found = self.of_type(type_)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_}, found {[r.name for r in found]}")
+        return found[0]
+
+    def named(self, name: str) -> Recorded:
+        for r in self.resources:
+            if r.name == name:
+                return r
+        raise AssertionError(f"no resource named {name}")
+
+    def kubernetes(self) -> list[Recorded]:
+        return [
+            r
+            for r in self.resources
+            if r.type.startswith("kubernetes:") and not r.type.startswith("kubernetes:helm")
+        ]
+
+
+def _arn(service: str, resource: str) -> str:
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
+
+
+def _digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+class StackMocks(pulumi.runtime.Mocks):
+    """Plausible outputs for the resources and functions this program uses."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        self.resources: list[Recorded] = []
+        self.calls: list[str] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        inputs = dict(args.inputs)
+        self.resources.append(
+            Recorded(
+                type=args.typ,
+                name=args.name,
+                inputs=inputs,
+                custom=bool(args.custom),
+                provider=args.provider,
+            )
+        )
+        rid = f"{args.name}-id"
+        # Custom resources echo their inputs as outputs, as most providers do;
+        # components (awsx, pulumi-eks) have outputs of their own, typed
+        # differently from their inputs.
+        state: dict[str, Any] = {**inputs} if args.custom else {}
+        typ = args.typ
+        if typ == "awsx:ec2:Vpc":
+            state |= {
+                "vpcId": "vpc-0123456789abcdef0",
+                "publicSubnetIds": ["subnet-pub-a", "subnet-pub-b"],
+                "privateSubnetIds": ["subnet-priv-a", "subnet-priv-b"],
+                "isolatedSubnetIds": [],
+            }
+        elif typ == "eks:index:Cluster":
+            state |= self._eks_cluster(args.name)
+        elif typ.startswith("aws:"):
+            service = typ.split(":")[1].split("/")[0]
+            physical = inputs.get("name") or f"{args.name}-1234567"
+            state |= {"arn": _arn(service, f"{args.name}/{physical}"), "name": physical}
+            state |= self._aws_extras(typ, args.name, inputs)
+        elif typ == "docker-build:index:Image":
+            tags = inputs.get("tags") or [f"example/{args.name}:latest"]
+            repo = str(tags[0]).rsplit(":", 1)[0]
+            digest = _digest(args.name)
+            state |= {"digest": digest, "ref": f"{repo}@{digest}"}
+        elif typ == "kubernetes:helm.sh/v3:Release":
+            state |= {"status": {"status": "deployed", "version": 1}}
+        return rid, state
+
+    def _eks_cluster(self, name: str) -> dict[str, Any]:
+        endpoint = f"https://{name.upper()}.gr7.{REGION}.eks.amazonaws.com"
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kubernetes", "cluster": {"server": endpoint}}],
+            "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
+            "current-context": "aws",
+            "users": [{"name": "aws", "user": {"exec": {"command": "aws"}}}],
+        }
+        return {
+            "kubeconfig": kubeconfig,
+            "kubeconfigJson": json.dumps(kubeconfig),
+            "clusterSecurityGroupId": "sg-0eksclustersg0000",
+        }
+
+    def _aws_extras(self, typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        if typ == "aws:ecr/repository:Repository":
+            return {
+                "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{inputs.get('name', name)}",
+                "registryId": ACCOUNT,
+            }
+        if typ == "aws:lb/loadBalancer:LoadBalancer":
+            return {"dnsName": f"{name}-123.{REGION}.elb.amazonaws.com", "zoneId": "Z32O12XQLNTSW2"}
+        if typ == "aws:acm/certificate:Certificate":
+            domain = inputs["domainName"]
+            return {
+                "domainValidationOptions": [
+                    {
+                        "domainName": domain,
+                        "resourceRecordName": f"_abc123.{domain}.",
+                        "resourceRecordType": "CNAME",
+                        "resourceRecordValue": "_xyz789.acm-validations.aws.",
+                    }
+                ]
+            }
+        if typ == "aws:acm/certificateValidation:CertificateValidation":
+            return {"certificateArn": inputs["certificateArn"]}
+        if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            return {"latestVersion": 1}
+        if typ == "aws:ec2/securityGroup:SecurityGroup":
+            return {"id": f"sg-{name}"}
+        return {}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+        self.calls.append(args.token)
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return {
+                "userName": "AWS",
+                "password": "mock-ecr-password",
+                "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com",
+                "authorizationToken": "bW9jaw==",
+                "expiresAt": "2030-01-01T00:00:00Z",
+            }, []
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"region": REGION, "name": REGION, "id": REGION}, []
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": _arn("iam", "user/ci"), "userId": "X"}, []
+        return {}, []
+
+
+class _Monitor(pulumi_mocks.MockMonitor):
+    """The mock engine, without resource references.
+
+    With them, a resource passed as an input (``ManagedNodeGroup(cluster=...)``)
+    is rehydrated inside the mock monitor's thread, whose event loop never runs,
+    and the program hangs. Without them the input arrives as the URN, which is
+    all a test looks at.
+    """
+
+    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        info = super().GetDeploymentInfo(request)
+        keep = [
+            f
+            for f in info.supportedFeatures
+            if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES
+        ]
+        return resource_pb2.DeploymentInfo(supportedFeatures=keep)
+
+    def SupportsFeature(self, request: Any) -> Any:  # noqa: N802
+        if request.id == "resourceReferences":
+            return type("SupportsFeatureResponse", (object,), {"hasSupport": False})
+        return super().SupportsFeature(request)
+
+
+def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The config the CLI would hand the program: project defaults, then the stack file."""
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    values: dict[str, Any] = {}
+    for key, spec in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(spec, dict) and "default" in spec:
+            values[full] = spec["default"]
+        elif isinstance(spec, dict) and "value" in spec:
+            values[full] = spec["value"]
+    stack_file = REPO / f"Pulumi.{stack}.yaml"
+    stack_values = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    values |= dict(stack_values)
+    for key, value in (overrides or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if value is None:
+            values.pop(full, None)
+        else:
+            values[full] = value
+    return {k: _wire(v) for k, v in values.items()}
+
+
+def _wire(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def run_program(stack: str, config: Mapping[str, str]) -> StackRun:
+    """Run ``__main__.py`` under mocks with exactly ``config``; raise what it raises."""
+    return contextvars.Context().run(_run, stack, dict(config))
+
+
+def run_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> StackRun:
+    return run_program(stack, stack_config(stack, overrides))
+
+
+def _run(stack: str, config: dict[str, str]) -> StackRun:
+    pulumi.runtime.set_all_config(config)
+    mocks = StackMocks(stack)
+    monitor = _Monitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+
+    def program() -> None:
+        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+
+    root = pulumi.runtime.get_root_resource()
+    raw_outputs: dict[str, Any] = dict(getattr(root, "outputs", {}) or {})
+    outputs: dict[str, Any] = {}
+    secret: set[str] = set()
+    for key, value in raw_outputs.items():
+        out = pulumi.Output.from_input(value)
+        outputs[key] = _sync_await(out.future())
+        if _sync_await(out.is_secret()):
+            secret.add(key)
+
+    parents = _parent_types(monitor)
+    resources = [
+        Recorded(r.type, r.name, r.inputs, r.custom, r.provider, parents.get((r.type, r.name)))
+        for r in mocks.resources
+    ]
+    return StackRun(stack, resources, outputs, secret, list(mocks.calls))
+
+
+def _parent_types(monitor: pulumi_mocks.MockMonitor) -> dict[tuple[str, str], str | None]:
+    """(type, name) -> the type of its parent, read from the URNs' type chains."""
+    result: dict[tuple[str, str], str | None] = {}
+    for urn in monitor.resources:
+        _, _, qualified, name = urn.split("::", 3)
+        chain = qualified.split("$")
+        result[(chain[-1], name)] = chain[-2] if len(chain) > 1 else None
+    return result
