@@ -33,7 +33,7 @@ $(ACTIONLINT):
 infra-tools: $(INFRA_TOOLS_VENV)/.installed $(ACTIONLINT)
 
 lint-workflows: $(ACTIONLINT)
-	$(ACTIONLINT) -color=never .github/workflows/*.yml
+	$(ACTIONLINT) -no-color .github/workflows/*.yml
 
 lint-dockerfiles: $(INFRA_TOOLS_VENV)/.installed
 	$(INFRA_TOOLS_BIN)/hadolint services/echo/Dockerfile services/provisioner/Dockerfile
