@@ -26,9 +26,10 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def session_body(info: SessionInfo) -> dict[str, object]:
-    pod = asdict(info.pod) if info.pod else None
+def session_body(session_id: str, info: SessionInfo) -> dict[str, object]:
+    pod = asdict(info.pod) if info.pod else None  # None while a replacement is being created
     return {
+        "session_id": session_id,
         "pod": pod,
         "replacements": info.replacements,
         "created_at": info.created_at,
@@ -107,9 +108,9 @@ class SessionAPI:
         return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
 
     async def show(self, request: Request) -> JSONResponse:
-        key = session_key(request.path_params["session_id"])
-        info = await self.backend.get(key)
-        return JSONResponse(session_body(info), headers={"Cache-Control": "no-store"})
+        session_id = request.path_params["session_id"]
+        info = await self.backend.get(session_key(session_id))
+        return JSONResponse(session_body(session_id, info), headers={"Cache-Control": "no-store"})
 
     async def kill(self, request: Request) -> JSONResponse:
         key = session_key(request.path_params["session_id"])

@@ -3,6 +3,7 @@
 ProvisionerError
 ├── InvalidRequest      400  the request itself is malformed
 ├── SessionNotFound     404  unknown, ended or malformed session id
+├── PodNotRunning       409  the session exists but has no running pod right now
 ├── LimitExceeded       429  rate limit or capacity; carries retry_after seconds
 ├── BackendUnavailable  503  the pod backend (Kubernetes API) cannot be reached
 └── ConfigError              a setting is missing or malformed (names the key)
@@ -34,6 +35,14 @@ class SessionNotFound(ProvisionerError):
     ) -> None:
         super().__init__(detail)
         self.reason = reason  # an EndReason value when the backend knows why it ended
+
+
+class PodNotRunning(ProvisionerError):
+    status = 409
+    code = "pod_not_running"
+
+    def __init__(self, detail: str = "the session's pod is being replaced; try again") -> None:
+        super().__init__(detail)
 
 
 class LimitExceeded(ProvisionerError):

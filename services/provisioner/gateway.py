@@ -5,7 +5,7 @@ says so with `event` frames, waits for the replacement to be Ready, and
 reconnects. Pod frames are relayed as they are (no JSON round trip); only
 the gateway's own events are encoded here.
 
-Close codes: 4404 session ended, 4408 session expired (idle or lifetime),
+Close codes: 4404 session unknown or ended, 4408 session expired (idle or lifetime),
 1008 policy (message rate), 1003 binary frames, 1009 frame too big (by the
 server), 1001 provisioner shutting down, 1011 internal error.
 """
@@ -88,6 +88,12 @@ class Gateway:
         try:
             key = session_key(websocket.path_params["session_id"])
             info = await self.backend.get(key)
+        except SessionNotFound as exc:
+            # Accept, then close with a code the page can read: a browser sees a
+            # refused upgrade only as 1006, the same as a network failure.
+            await websocket.accept()
+            await websocket.close(*close_for(exc.reason))
+            return
         except ProvisionerError as exc:
             await websocket.send_denial_response(from_error(exc))
             return

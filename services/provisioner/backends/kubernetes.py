@@ -46,6 +46,7 @@ from services.provisioner.errors import (
     BackendUnavailable,
     ConfigError,
     LimitExceeded,
+    PodNotRunning,
     SessionNotFound,
 )
 from services.provisioner.metrics import Metrics
@@ -248,7 +249,7 @@ class KubernetesBackend:
         rs = await self._session_rs(key)
         pod = self._current_pod(ko.name_of(rs))
         if pod is None:
-            raise SessionNotFound("the session has no running pod right now")
+            raise PodNotRunning()
         try:
             await self._call(
                 self.core.delete_namespaced_pod,

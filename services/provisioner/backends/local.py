@@ -35,7 +35,12 @@ from services.provisioner.backends.base import (
     SessionEvent,
     SessionInfo,
 )
-from services.provisioner.errors import BackendUnavailable, LimitExceeded, SessionNotFound
+from services.provisioner.errors import (
+    BackendUnavailable,
+    LimitExceeded,
+    PodNotRunning,
+    SessionNotFound,
+)
 from services.provisioner.metrics import Metrics
 from services.provisioner.pool import max_pods, pods_to_start
 from services.provisioner.sessions import EndReason, end_reason
@@ -208,7 +213,7 @@ class LocalBackend:
         session = self._session(key)
         pod = session.pod
         if pod is None or not pod.alive:
-            raise SessionNotFound("the session has no running pod right now")
+            raise PodNotRunning()
         pod.killed = True
         session.died_at = time.monotonic()
         self._hub.publish(
