@@ -17,7 +17,7 @@ import contextvars
 import hashlib
 import json
 import runpy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,18 @@ class Recorded:
     custom: bool
     provider: str | None
     parent_type: str | None = None
+    # URNs this resource waits for: all of them, and per input property.
+    dependencies: tuple[str, ...] = ()
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def urn_suffix(self) -> str:
+        return f"{self.type}::{self.name}"
+
+    def depends_on(self, other: Recorded, prop: str | None = None) -> bool:
+        """Whether this resource (or one of its inputs) waits for ``other``."""
+        urns = self.property_dependencies.get(prop, ()) if prop else self.dependencies
+        return any(u.endswith(f"${other.urn_suffix}") or u.endswith(f"::{other.urn_suffix}") for u in urns)
 
 
 @dataclass
@@ -215,6 +227,19 @@ class _Monitor(pulumi_mocks.MockMonitor):
         ]
         return resource_pb2.DeploymentInfo(supportedFeatures=keep)
 
+    def __init__(self, mocks: StackMocks) -> None:
+        super().__init__(mocks)
+        self.dependencies: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.property_dependencies: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802
+        key = (request.type, request.name)
+        self.dependencies[key] = tuple(request.dependencies)
+        self.property_dependencies[key] = {
+            prop: tuple(deps.urns) for prop, deps in request.propertyDependencies.items()
+        }
+        return super().RegisterResource(request)
+
     def SupportsFeature(self, request: Any) -> Any:  # noqa: N802
         if request.id == "resourceReferences":
             return type("SupportsFeatureResponse", (object,), {"hasSupport": False})
@@ -249,23 +274,41 @@ def _wire(value: Any) -> str:
     return json.dumps(value)
 
 
-def run_program(stack: str, config: Mapping[str, str]) -> StackRun:
-    """Run ``__main__.py`` under mocks with exactly ``config``; raise what it raises."""
-    return contextvars.Context().run(_run, stack, dict(config))
+def run_program(
+    stack: str, config: Mapping[str, str], mocks: StackMocks | None = None
+) -> StackRun:
+    """Run ``__main__.py`` under mocks with exactly ``config``; raise what it raises.
+
+    Pass ``mocks`` to look at what was declared even when the program fails.
+    """
+
+    def program() -> None:
+        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+
+    return run_function(program, stack=stack, config=config, mocks=mocks)
+
+
+def run_function(
+    program: Callable[[], None],
+    *,
+    stack: str = "test",
+    config: Mapping[str, str] | None = None,
+    mocks: StackMocks | None = None,
+) -> StackRun:
+    """Run any program function (one component, say) under the same mocks."""
+    mocks = mocks if mocks is not None else StackMocks(stack)
+    return contextvars.Context().run(_run, mocks, dict(config or {}), program)
 
 
 def run_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> StackRun:
     return run_program(stack, stack_config(stack, overrides))
 
 
-def _run(stack: str, config: dict[str, str]) -> StackRun:
+def _run(mocks: StackMocks, config: dict[str, str], program: Callable[[], None]) -> StackRun:
+    stack = mocks.stack
     pulumi.runtime.set_all_config(config)
-    mocks = StackMocks(stack)
     monitor = _Monitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-
-    def program() -> None:
-        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
 
     _sync_await(run_pulumi_func(program))
 
@@ -281,7 +324,16 @@ def _run(stack: str, config: dict[str, str]) -> StackRun:
 
     parents = _parent_types(monitor)
     resources = [
-        Recorded(r.type, r.name, r.inputs, r.custom, r.provider, parents.get((r.type, r.name)))
+        Recorded(
+            r.type,
+            r.name,
+            r.inputs,
+            r.custom,
+            r.provider,
+            parent_type=parents.get((r.type, r.name)),
+            dependencies=monitor.dependencies.get((r.type, r.name), ()),
+            property_dependencies=monitor.property_dependencies.get((r.type, r.name), {}),
+        )
         for r in mocks.resources
     ]
     return StackRun(stack, resources, outputs, secret, list(mocks.calls))

@@ -1,0 +1,226 @@
+"""The App's Kubernetes objects, in both stacks: RBAC, pods' security, template, policies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from infra.app import QUOTA_MARGIN_PODS, quota_hard
+from infra.config import AppSettings
+from infra.rbac import PROVISIONER_RULES, provisioner_role
+from tests.infra.harness import StackRun
+from tests.infra.render import echo_template
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [o for o in by_kind(objects, kind) if name is None or o["metadata"]["name"] == name]
+    assert len(found) == 1, (kind, name, [o["metadata"]["name"] for o in found])
+    return found[0]
+
+
+def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "ReplicaSet"):
+            yield obj["metadata"]["name"], obj["spec"]["template"]["spec"]
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_role_is_exactly_the_shared_rules(objects: list[dict[str, Any]]) -> None:
+    role = one(objects, "Role")
+    namespace = role["metadata"]["namespace"]
+    assert role == {**provisioner_role(namespace), "metadata": role["metadata"]}
+    assert role["rules"] == PROVISIONER_RULES
+    assert not by_kind(objects, "ClusterRole")
+    assert not by_kind(objects, "ClusterRoleBinding")
+
+
+def test_role_has_no_wildcards_and_no_extra_powers(objects: list[dict[str, Any]]) -> None:
+    for rule in one(objects, "Role")["rules"]:
+        for key in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[key], rule
+        assert "resourceNames" not in rule
+        assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"])
+        assert not {"secrets", "configmaps", "pods/exec", "roles", "rolebindings"} & set(
+            rule["resources"]
+        )
+    granted = {(g, r): set(rule["verbs"]) for rule in PROVISIONER_RULES for g in rule["apiGroups"] for r in rule["resources"]}
+    assert granted == {
+        ("apps", "replicasets"): {"get", "list", "watch", "create", "patch", "delete"},
+        ("", "pods"): {"get", "list", "watch", "delete"},
+        ("coordination.k8s.io", "leases"): {"get", "create", "update"},
+    }
+
+
+def test_role_binding_binds_the_provisioner_account(objects: list[dict[str, Any]]) -> None:
+    binding = one(objects, "RoleBinding")
+    account = one(objects, "ServiceAccount")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": one(objects, "Role")["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": account["metadata"]["name"],
+            "namespace": account["metadata"]["namespace"],
+        }
+    ]
+    deployment = one(objects, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_every_container_non_root_restricted_with_resources(objects: list[dict[str, Any]]) -> None:
+    specs = dict(pod_specs(objects))
+    assert set(specs) == {"provisioner", "echo-example"}
+    for name, spec in specs.items():
+        pod_security = spec["securityContext"]
+        assert pod_security["runAsNonRoot"] is True, name
+        assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in spec["containers"]:
+            security = container["securityContext"]
+            assert security["runAsNonRoot"] is True, name
+            assert security["runAsUser"] >= 10000, name
+            assert security["readOnlyRootFilesystem"] is True, name
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["capabilities"] == {"drop": ["ALL"]}, name
+            for kind in ("requests", "limits"):
+                assert set(container["resources"][kind]) == {"cpu", "memory"}, (name, kind)
+            assert container["livenessProbe"] and container["readinessProbe"], name
+
+
+def test_provisioner_deployment(stack_run: StackRun, objects: list[dict[str, Any]]) -> None:
+    deployment = one(objects, "Deployment", "provisioner")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels == {"app.kubernetes.io/name": "provisioner", "app.kubernetes.io/part-of": "pingpod"}
+    spec = deployment["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    keys = {c["topologyKey"] for c in spec["topologySpreadConstraints"]}
+    assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    env = env_of(container)
+    assert env["BACKEND"] == "kubernetes"
+    assert env["NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["FORWARDED_ALLOW_IPS"] == "*"
+    assert env["ECHO_POD_TEMPLATE"] == "/etc/pingpod/echo-pod.json"
+    for key in ("POOL_SIZE", "MAX_SESSIONS", "SESSION_IDLE_TIMEOUT", "SESSION_MAX_LIFETIME"):
+        assert int(env[key]) > 0, key
+    if stack_run.stack == "prod":
+        assert deployment["spec"]["replicas"] == 2
+        assert env["ALLOWED_ORIGINS"] == "https://pingpod.example.com"
+    else:
+        assert env["ALLOWED_ORIGINS"] == "http://localhost:8000,http://127.0.0.1:8000"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes[mounts["/etc/pingpod"]]["configMap"]["name"] == one(objects, "ConfigMap")[
+        "metadata"
+    ]["name"]
+
+
+def test_echo_pod_template(stack_run: StackRun, objects: list[dict[str, Any]]) -> None:
+    template = echo_template(objects)
+    assert template["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "echo",
+        "app.kubernetes.io/part-of": "pingpod",
+    }
+    spec = template["spec"]
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["enableServiceLinks"] is False
+    (container,) = spec["containers"]
+    assert container["image"] == stack_run.outputs["echoImage"]
+    assert container["ports"] == [{"name": "ws", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": 8080}
+    env = env_of(container)
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["NODE_NAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+    if stack_run.stack == "prod":
+        assert spec["nodeSelector"] == {"kubernetes.io/arch": "arm64"}
+    else:
+        assert "nodeSelector" not in spec
+
+
+def test_echo_template_change_rolls_the_provisioner(objects: list[dict[str, Any]]) -> None:
+    configmap = one(objects, "ConfigMap")
+    annotations = one(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    text = configmap["data"]["echo-pod.json"]
+    assert annotations["pingpod.dev/echo-template-sha256"] == hashlib.sha256(
+        text.encode()
+    ).hexdigest()[:16]
+    json.loads(text)
+
+
+def test_network_policies_admit_only_the_provisioner(objects: list[dict[str, Any]]) -> None:
+    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(objects, "NetworkPolicy")}
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    echo = policies["echo"]
+    assert echo["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "echo"}}
+    assert echo["policyTypes"] == ["Ingress", "Egress"]
+    assert echo["ingress"] == [
+        {
+            "from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "provisioner"}}}],
+            "ports": [{"port": 8080, "protocol": "TCP"}],
+        }
+    ]
+    assert echo.get("egress", []) == []
+
+
+def test_quota_caps_pods_cpu_and_memory(stack_run: StackRun, objects: list[dict[str, Any]]) -> None:
+    hard = one(objects, "ResourceQuota")["spec"]["hard"]
+    env = env_of(one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0])
+    replicas = one(objects, "Deployment")["spec"]["replicas"]
+    sessions, pool = int(env["MAX_SESSIONS"]), int(env["POOL_SIZE"])
+    assert int(hard["pods"]) == sessions + pool + replicas + 1 + QUOTA_MARGIN_PODS
+    assert set(hard) == {"pods", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"}
+
+
+@pytest.mark.parametrize(("sessions", "pool", "replicas", "pods"), [(100, 4, 2, 117), (10, 2, 1, 24)])
+def test_quota_arithmetic(sessions: int, pool: int, replicas: int, pods: int) -> None:
+    settings = AppSettings(
+        namespace="pingpod",
+        pool_size=pool,
+        max_sessions=sessions,
+        session_idle_timeout=60,
+        session_max_lifetime=600,
+        provisioner_replicas=replicas,
+        allowed_origins=(),
+        echo_arm64_only=False,
+    )
+    hard = quota_hard(settings)
+    assert hard["pods"] == str(pods)
+    echo, prov = sessions + pool + QUOTA_MARGIN_PODS, replicas + 1
+    assert hard["requests.memory"] == f"{echo * 32 + prov * 128}Mi"
+    assert hard["limits.cpu"] == f"{echo * 100 + prov * 1000}m"
+
+
+def test_service_pdb_and_binding(stack_run: StackRun, objects: list[dict[str, Any]]) -> None:
+    service = one(objects, "Service")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}
+    ]
+    pdb = one(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    bindings = by_kind(objects, "TargetGroupBinding")
+    assert len(bindings) == (1 if stack_run.stack == "prod" else 0)
+
+
+def test_namespace_enforces_restricted_pod_security(objects: list[dict[str, Any]]) -> None:
+    namespace = one(objects, "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for obj in objects:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == namespace["metadata"]["name"], obj["kind"]
