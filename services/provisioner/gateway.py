@@ -194,9 +194,10 @@ class Relay:
     async def _from_pods(self) -> tuple[int, str] | None:
         relayed = self.gw.metrics.relayed.labels("down")
         delay = _RECONNECT_FIRST
+        lost = ""  # the pod we last lost or failed to reach: wait for another first
         while True:
             try:
-                endpoint = await self.gw.backend.endpoint(self.key)
+                endpoint = await self.gw.backend.endpoint(self.key, avoid=lost, patience=delay)
             except SessionNotFound as exc:
                 return close_for(exc.reason)
             except BackendUnavailable:
@@ -208,11 +209,12 @@ class Relay:
                     endpoint.url, open_timeout=3, compression=None, max_size=1 << 16
                 )
             except (OSError, TimeoutError, websockets.InvalidHandshake):
-                # The pod may be Ready in the backend's view a moment before it accepts.
-                await asyncio.sleep(delay)
+                # The backend may still call a dead pod Ready for a moment, or a new
+                # one may not accept yet: back off, but wake at once for a new pod.
+                lost = endpoint.pod
                 delay = min(_RECONNECT_MAX, delay * 2)
                 continue
-            delay = _RECONNECT_FIRST
+            delay, lost = _RECONNECT_FIRST, endpoint.pod
             self.upstream, self.upstream_pod = upstream, endpoint.pod
             await self._send_event("upstream_ready", endpoint.pod)
             log.info("upstream_ready", extra={"session": self.key[:12], "pod": endpoint.pod})

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -109,8 +110,12 @@ class Backend(Protocol):
         """Record WebSocket activity (the idle timeout counts from the last touch)."""
         ...
 
-    async def endpoint(self, key: str) -> Endpoint:
-        """Wait until the session's current pod is Ready and return where to reach it."""
+    async def endpoint(self, key: str, *, avoid: str = "", patience: float = 0.0) -> Endpoint:
+        """Wait until the session's current pod is Ready and return where to reach it.
+
+        While that pod is `avoid` (one the gateway just lost), wait up to
+        `patience` seconds for another before returning it anyway.
+        """
         ...
 
     async def pool(self) -> PoolStatus: ...
@@ -120,6 +125,28 @@ class Backend(Protocol):
     ) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[SessionEvent]]:
         """Pod lifecycle events of one session, as a queue, while the context is open."""
         ...
+
+
+async def wait_endpoint(
+    current: Callable[[], Awaitable[tuple[Endpoint | None, asyncio.Event]]],
+    *,
+    avoid: str,
+    patience: float,
+) -> Endpoint:
+    """The waiting part of `Backend.endpoint`, shared by the backends.
+
+    `current()` returns the Ready endpoint (or None) and the event set at the
+    next change of the session; it raises SessionNotFound once it has ended.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        endpoint, changed = await current()
+        left = deadline - time.monotonic()
+        if endpoint is not None and (endpoint.pod != avoid or left <= 0):
+            return endpoint
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(left if endpoint is not None else None):
+                await changed.wait()
 
 
 class EventHub:

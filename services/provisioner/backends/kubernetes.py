@@ -39,6 +39,7 @@ from services.provisioner.backends.base import (
     PoolStatus,
     SessionEvent,
     SessionInfo,
+    wait_endpoint,
 )
 from services.provisioner.backends.kube_cache import WatchCache
 from services.provisioner.backends.kube_lease import LeaderLease
@@ -305,16 +306,18 @@ class KubernetesBackend:
                 raise SessionNotFound() from exc
             raise self._unavailable(exc) from exc
 
-    async def endpoint(self, key: str) -> Endpoint:
-        while True:
+    async def endpoint(self, key: str, *, avoid: str = "", patience: float = 0.0) -> Endpoint:
+        async def current() -> tuple[Endpoint | None, asyncio.Event]:
             changed = self._changed
             rs = await self._session_rs(key)
             pod = self._current_pod(ko.name_of(rs))
             ip = (pod or {}).get("status", {}).get("podIP")
             if pod is not None and ko.pod_ready(pod) and ip:
                 url = self.url_template.format(ip=ip, port=self.echo_port)
-                return Endpoint(url=url, pod=ko.name_of(pod))
-            await changed.wait()
+                return Endpoint(url=url, pod=ko.name_of(pod)), changed
+            return None, changed
+
+        return await wait_endpoint(current, avoid=avoid, patience=patience)
 
     async def pool(self) -> PoolStatus:
         warm = len(self._warm_ready())

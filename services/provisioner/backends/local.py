@@ -34,6 +34,7 @@ from services.provisioner.backends.base import (
     PoolStatus,
     SessionEvent,
     SessionInfo,
+    wait_endpoint,
 )
 from services.provisioner.errors import (
     BackendUnavailable,
@@ -250,14 +251,15 @@ class LocalBackend:
         session = self._session(key)
         session.last_active = max(session.last_active, now)
 
-    async def endpoint(self, key: str) -> Endpoint:
-        while True:
+    async def endpoint(self, key: str, *, avoid: str = "", patience: float = 0.0) -> Endpoint:
+        async def current() -> tuple[Endpoint | None, asyncio.Event]:
             session = self._session(key)
-            changed = session.changed
             pod = session.pod
             if pod is not None and pod.ready and pod.alive:
-                return Endpoint(url=f"ws://127.0.0.1:{pod.port}/ws", pod=pod.name)
-            await changed.wait()
+                return Endpoint(url=f"ws://127.0.0.1:{pod.port}/ws", pod=pod.name), session.changed
+            return None, session.changed
+
+        return await wait_endpoint(current, avoid=avoid, patience=patience)
 
     async def pool(self) -> PoolStatus:
         warm = sum(1 for pod in self._warm if pod.alive)
