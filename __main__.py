@@ -34,8 +34,10 @@ def main() -> None:
         pulumi.export(
             "url",
             app.namespace.apply(
-                lambda ns: f"kubectl -n {ns} port-forward svc/provisioner 8000:8000, "
-                "then http://localhost:8000"
+                lambda ns: (
+                    f"kubectl -n {ns} port-forward svc/provisioner 8000:8000, "
+                    "then http://localhost:8000"
+                )
             ),
         )
         pulumi.export("echoImage", config.local.echo_image)

@@ -12,40 +12,31 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import AppSettings
 from infra.rbac import PROVISIONER_RULES, ROLE_NAME, SERVICE_ACCOUNT_NAME, PolicyRule
-
-PART_OF: Final = {"app.kubernetes.io/part-of": "pingpod"}
-ECHO_LABELS: Final = {"app.kubernetes.io/name": "echo", **PART_OF}
-PROVISIONER_LABELS: Final = {"app.kubernetes.io/name": "provisioner", **PART_OF}
-ECHO_SELECTOR: Final = {"app.kubernetes.io/name": "echo"}
-PROVISIONER_SELECTOR: Final = {"app.kubernetes.io/name": "provisioner"}
-
-ECHO_PORT: Final = 8080
-PROVISIONER_PORT: Final = 8000
-APP_UID: Final = 10001  # the images' numeric non-root user
-TEMPLATE_DIR: Final = "/etc/pingpod"
-TEMPLATE_FILE: Final = "echo-pod.json"
-PROVISIONER_NAME: Final = "provisioner"
-
-# Per-container requests and limits (the quota below is computed from them).
-# An idle echo server (Python, uvicorn, one WebSocket) uses ~25-30 MiB.
-ECHO_CPU_REQUEST_M: Final = 10
-ECHO_CPU_LIMIT_M: Final = 100
-ECHO_MEMORY_REQUEST_MI: Final = 32
-ECHO_MEMORY_LIMIT_MI: Final = 64
-PROVISIONER_CPU_REQUEST_M: Final = 100
-PROVISIONER_CPU_LIMIT_M: Final = 1000
-PROVISIONER_MEMORY_REQUEST_MI: Final = 128
-PROVISIONER_MEMORY_LIMIT_MI: Final = 256
-# Pods beyond sessions + pool the quota tolerates: a killed pod's replacement
-# starts while the old one terminates, and cold creations overlap refills.
-QUOTA_MARGIN_PODS: Final = 10
+from infra.workload import (
+    APP_UID,
+    ECHO_PORT,
+    ECHO_SELECTOR,
+    PART_OF,
+    PROVISIONER_CPU_LIMIT_M,
+    PROVISIONER_CPU_REQUEST_M,
+    PROVISIONER_LABELS,
+    PROVISIONER_MEMORY_LIMIT_MI,
+    PROVISIONER_MEMORY_REQUEST_MI,
+    PROVISIONER_NAME,
+    PROVISIONER_PORT,
+    PROVISIONER_SELECTOR,
+    TEMPLATE_DIR,
+    TEMPLATE_FILE,
+    echo_pod_template,
+    quota_hard,
+    restricted_container_security,
+)
 
 
 def policy_rules(rules: Sequence[PolicyRule]) -> list[k8s.rbac.v1.PolicyRuleArgs]:
@@ -58,115 +49,6 @@ def policy_rules(rules: Sequence[PolicyRule]) -> list[k8s.rbac.v1.PolicyRuleArgs
         )
         for rule in rules
     ]
-
-
-def _restricted_container_security() -> dict[str, Any]:
-    return {
-        "allowPrivilegeEscalation": False,
-        "privileged": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": APP_UID,
-        "runAsGroup": APP_UID,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def echo_pod_template(image: str, *, arm64_only: bool) -> dict[str, Any]:
-    """The echo pod template (API shape) the provisioner wraps in ReplicaSets.
-
-    The provisioner adds its own labels (``slot``, ``pool.state``, ``session``)
-    and the ReplicaSet around it; everything about the pod itself is decided
-    here, next to the NetworkPolicy and the quota that depend on it.
-    """
-    spec: dict[str, Any] = {
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        # Nothing to drain: a killed echo pod should go at once.
-        "terminationGracePeriodSeconds": 5,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": APP_UID,
-            "runAsGroup": APP_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [
-            {
-                "name": "echo",
-                "image": image,
-                # The image is pinned by digest: what is on the node is right.
-                "imagePullPolicy": "IfNotPresent",
-                "ports": [{"name": "ws", "containerPort": ECHO_PORT, "protocol": "TCP"}],
-                "env": [
-                    {"name": "PORT", "value": str(ECHO_PORT)},
-                    {
-                        "name": "POD_NAME",
-                        "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
-                    },
-                    {
-                        "name": "NODE_NAME",
-                        "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
-                    },
-                ],
-                # Probed every second: a pool member or a replacement is handed
-                # out only once Ready, so readiness latency is user-visible.
-                "readinessProbe": {
-                    "httpGet": {"path": "/health", "port": ECHO_PORT},
-                    "periodSeconds": 1,
-                    "timeoutSeconds": 1,
-                    "failureThreshold": 3,
-                },
-                "livenessProbe": {
-                    "httpGet": {"path": "/health", "port": ECHO_PORT},
-                    "initialDelaySeconds": 5,
-                    "periodSeconds": 10,
-                    "timeoutSeconds": 2,
-                    "failureThreshold": 3,
-                },
-                "resources": {
-                    "requests": {
-                        "cpu": f"{ECHO_CPU_REQUEST_M}m",
-                        "memory": f"{ECHO_MEMORY_REQUEST_MI}Mi",
-                    },
-                    "limits": {
-                        "cpu": f"{ECHO_CPU_LIMIT_M}m",
-                        "memory": f"{ECHO_MEMORY_LIMIT_MI}Mi",
-                    },
-                },
-                "securityContext": _restricted_container_security(),
-            }
-        ],
-    }
-    if arm64_only:
-        spec["nodeSelector"] = {"kubernetes.io/arch": "arm64"}
-    return {"metadata": {"labels": dict(ECHO_LABELS)}, "spec": spec}
-
-
-def quota_hard(settings: AppSettings) -> dict[str, str]:
-    """The namespace's ResourceQuota: the cost backstop whatever the provisioner does.
-
-    Pods: every session, the warm pool, ``QUOTA_MARGIN_PODS`` in flight, the
-    provisioner replicas and one surge replica of a rolling update. CPU and
-    memory: the same pods at their requests and limits.
-    """
-    echo_pods = settings.max_sessions + settings.pool_size + QUOTA_MARGIN_PODS
-    provisioner_pods = settings.provisioner_replicas + 1
-    return {
-        "pods": str(echo_pods + provisioner_pods),
-        "requests.cpu": (
-            f"{echo_pods * ECHO_CPU_REQUEST_M + provisioner_pods * PROVISIONER_CPU_REQUEST_M}m"
-        ),
-        "requests.memory": (
-            f"{echo_pods * ECHO_MEMORY_REQUEST_MI + provisioner_pods * PROVISIONER_MEMORY_REQUEST_MI}Mi"
-        ),
-        "limits.cpu": (
-            f"{echo_pods * ECHO_CPU_LIMIT_M + provisioner_pods * PROVISIONER_CPU_LIMIT_M}m"
-        ),
-        "limits.memory": (
-            f"{echo_pods * ECHO_MEMORY_LIMIT_MI + provisioner_pods * PROVISIONER_MEMORY_LIMIT_MI}Mi"
-        ),
-    }
 
 
 def provisioner_env(settings: AppSettings) -> list[k8s.core.v1.EnvVarArgs]:
@@ -222,7 +104,9 @@ class App(pulumi.ComponentResource):
     service_name: pulumi.Output[str]
     echo_template: pulumi.Output[str]
 
-    def __init__(self, name: str, args: AppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: AppArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("pingpod:app:App", name, None, opts)
         settings = args.settings
         provider = args.provider
@@ -247,9 +131,7 @@ class App(pulumi.ComponentResource):
         )
         namespace = ns.metadata.apply(lambda m: m.name or settings.namespace)
 
-        def meta(
-            obj_name: str, labels: dict[str, str] | None = None
-        ) -> k8s.meta.v1.ObjectMetaArgs:
+        def meta(obj_name: str, labels: dict[str, str] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(
                 name=obj_name, namespace=namespace, labels={**PART_OF, **(labels or {})}
             )
@@ -409,9 +291,7 @@ class App(pulumi.ComponentResource):
                             )
                         ],
                         ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(
-                                port=ECHO_PORT, protocol="TCP"
-                            )
+                            k8s.networking.v1.NetworkPolicyPortArgs(port=ECHO_PORT, protocol="TCP")
                         ],
                     )
                 ],
@@ -447,7 +327,7 @@ class App(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> k8s.apps.v1.Deployment:
         settings = args.settings
-        security = _restricted_container_security()
+        security = restricted_container_security()
         # A new echo template (say, a new echo image) rolls the provisioner,
         # which reads the template at start.
         template_hash = template_json.apply(lambda t: hashlib.sha256(t.encode()).hexdigest()[:16])
@@ -514,7 +394,7 @@ class App(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(
                     name="echo-template", mount_path=TEMPLATE_DIR, read_only=True
                 ),
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),  # noqa: S108 (emptyDir)
             ],
         )
 

@@ -122,9 +122,7 @@ class Cluster(pulumi.ComponentResource):
                 access_policies={
                     "cluster-admin": eks.AccessPolicyAssociationArgs(
                         policy_arn=CLUSTER_ADMIN_POLICY,
-                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
-                            type="cluster"
-                        ),
+                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                     )
                 },
             )
@@ -185,7 +183,7 @@ class Cluster(pulumi.ComponentResource):
 
         launch_template = aws.ec2.LaunchTemplate(
             f"{name}-node-lt",
-            description="pingpod EKS nodes: IMDSv2 only, encrypted gp3 root, maxPods for prefix delegation",
+            description="pingpod EKS nodes: IMDSv2 only, encrypted gp3 root, maxPods for prefixes",
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",

@@ -37,7 +37,9 @@ _HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$")
 _K8S_VERSION = re.compile(r"^1\.[0-9]{2}$")
 _CHART_VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
-_IMAGE_REF = re.compile(r"^[a-z0-9]([-a-z0-9._:/]*[a-z0-9])?(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+_IMAGE_REF = re.compile(
+    r"^[a-z0-9]([-a-z0-9._:/]*[a-z0-9])?(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+)
 _ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
 
 

@@ -56,7 +56,9 @@ class Recorded:
     def depends_on(self, other: Recorded, prop: str | None = None) -> bool:
         """Whether this resource (or one of its inputs) waits for ``other``."""
         urns = self.property_dependencies.get(prop, ()) if prop else self.dependencies
-        return any(u.endswith(f"${other.urn_suffix}") or u.endswith(f"::{other.urn_suffix}") for u in urns)
+        return any(
+            u.endswith(f"${other.urn_suffix}") or u.endswith(f"::{other.urn_suffix}") for u in urns
+        )
 
 
 @dataclass
@@ -166,8 +168,9 @@ class StackMocks(pulumi.runtime.Mocks):
 
     def _aws_extras(self, typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         if typ == "aws:ecr/repository:Repository":
+            registry = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
             return {
-                "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{inputs.get('name', name)}",
+                "repositoryUrl": f"{registry}/{inputs.get('name', name)}",
                 "registryId": ACCOUNT,
             }
         if typ == "aws:lb/loadBalancer:LoadBalancer":
@@ -218,7 +221,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
     all a test looks at.
     """
 
-    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def GetDeploymentInfo(self, request: Any) -> Any:
         info = super().GetDeploymentInfo(request)
         keep = [
             f
@@ -232,7 +235,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
         self.dependencies: dict[tuple[str, str], tuple[str, ...]] = {}
         self.property_dependencies: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {}
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802
+    def RegisterResource(self, request: Any) -> Any:
         key = (request.type, request.name)
         self.dependencies[key] = tuple(request.dependencies)
         self.property_dependencies[key] = {
@@ -240,7 +243,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
         }
         return super().RegisterResource(request)
 
-    def SupportsFeature(self, request: Any) -> Any:  # noqa: N802
+    def SupportsFeature(self, request: Any) -> Any:
         if request.id == "resourceReferences":
             return type("SupportsFeatureResponse", (object,), {"hasSupport": False})
         return super().SupportsFeature(request)
@@ -274,9 +277,7 @@ def _wire(value: Any) -> str:
     return json.dumps(value)
 
 
-def run_program(
-    stack: str, config: Mapping[str, str], mocks: StackMocks | None = None
-) -> StackRun:
+def run_program(stack: str, config: Mapping[str, str], mocks: StackMocks | None = None) -> StackRun:
     """Run ``__main__.py`` under mocks with exactly ``config``; raise what it raises.
 
     Pass ``mocks`` to look at what was declared even when the program fails.

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from infra.app import QUOTA_MARGIN_PODS, quota_hard
 from infra.config import AppSettings
 from infra.rbac import PROVISIONER_RULES, provisioner_role
+from infra.workload import QUOTA_MARGIN_PODS, quota_hard
 from tests.infra.harness import StackRun
 from tests.infra.render import echo_template
 
@@ -54,7 +54,12 @@ def test_role_has_no_wildcards_and_no_extra_powers(objects: list[dict[str, Any]]
         assert not {"secrets", "configmaps", "pods/exec", "roles", "rolebindings"} & set(
             rule["resources"]
         )
-    granted = {(g, r): set(rule["verbs"]) for rule in PROVISIONER_RULES for g in rule["apiGroups"] for r in rule["resources"]}
+    granted = {
+        (g, r): set(rule["verbs"])
+        for rule in PROVISIONER_RULES
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+    }
     assert granted == {
         ("apps", "replicasets"): {"get", "list", "watch", "create", "patch", "delete"},
         ("", "pods"): {"get", "list", "watch", "delete"},
@@ -78,7 +83,9 @@ def test_role_binding_binds_the_provisioner_account(objects: list[dict[str, Any]
         }
     ]
     deployment = one(objects, "Deployment")
-    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    assert (
+        deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    )
 
 
 def test_every_container_non_root_restricted_with_resources(objects: list[dict[str, Any]]) -> None:
@@ -103,7 +110,10 @@ def test_every_container_non_root_restricted_with_resources(objects: list[dict[s
 def test_provisioner_deployment(stack_run: StackRun, objects: list[dict[str, Any]]) -> None:
     deployment = one(objects, "Deployment", "provisioner")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
-    assert labels == {"app.kubernetes.io/name": "provisioner", "app.kubernetes.io/part-of": "pingpod"}
+    assert labels == {
+        "app.kubernetes.io/name": "provisioner",
+        "app.kubernetes.io/part-of": "pingpod",
+    }
     spec = deployment["spec"]["template"]["spec"]
     container = spec["containers"][0]
     assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
@@ -126,9 +136,10 @@ def test_provisioner_deployment(stack_run: StackRun, objects: list[dict[str, Any
         assert env["ALLOWED_ORIGINS"] == "http://localhost:8000,http://127.0.0.1:8000"
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in spec["volumes"]}
-    assert volumes[mounts["/etc/pingpod"]]["configMap"]["name"] == one(objects, "ConfigMap")[
-        "metadata"
-    ]["name"]
+    assert (
+        volumes[mounts["/etc/pingpod"]]["configMap"]["name"]
+        == one(objects, "ConfigMap")["metadata"]["name"]
+    )
 
 
 def test_echo_pod_template(stack_run: StackRun, objects: list[dict[str, Any]]) -> None:
@@ -157,9 +168,10 @@ def test_echo_template_change_rolls_the_provisioner(objects: list[dict[str, Any]
     configmap = one(objects, "ConfigMap")
     annotations = one(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
     text = configmap["data"]["echo-pod.json"]
-    assert annotations["pingpod.dev/echo-template-sha256"] == hashlib.sha256(
-        text.encode()
-    ).hexdigest()[:16]
+    assert (
+        annotations["pingpod.dev/echo-template-sha256"]
+        == hashlib.sha256(text.encode()).hexdigest()[:16]
+    )
     json.loads(text)
 
 
@@ -187,7 +199,9 @@ def test_quota_caps_pods_cpu_and_memory(stack_run: StackRun, objects: list[dict[
     assert set(hard) == {"pods", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"}
 
 
-@pytest.mark.parametrize(("sessions", "pool", "replicas", "pods"), [(100, 4, 2, 117), (10, 2, 1, 24)])
+@pytest.mark.parametrize(
+    ("sessions", "pool", "replicas", "pods"), [(100, 4, 2, 117), (10, 2, 1, 24)]
+)
 def test_quota_arithmetic(sessions: int, pool: int, replicas: int, pods: int) -> None:
     settings = AppSettings(
         namespace="pingpod",

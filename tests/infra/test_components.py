@@ -31,7 +31,9 @@ def _edge(ip_address_type: str) -> None:
     )
 
 
-@pytest.mark.parametrize(("ip_address_type", "records"), [("ipv4", ["A"]), ("dualstack", ["A", "AAAA"])])
+@pytest.mark.parametrize(
+    ("ip_address_type", "records"), [("ipv4", ["A"]), ("dualstack", ["A", "AAAA"])]
+)
 def test_aaaa_record_follows_the_alb_address_type(ip_address_type: str, records: list[str]) -> None:
     run = run_function(lambda: _edge(ip_address_type))
     aliases = [r for r in run.of_type("aws:route53/record:Record") if r.inputs.get("aliases")]
@@ -58,7 +60,7 @@ def test_cluster_rejects_x86_instance_types() -> None:
             ),
         )
 
-    with pytest.raises(ValueError, match="'m6i.large' is not a Graviton instance type"):
+    with pytest.raises(ValueError, match=r"'m6i\.large' is not a Graviton instance type"):
         run_function(program)
 
 

@@ -50,28 +50,68 @@ BAD_CONFIG: list[tuple[str, str, Any, str]] = [
     ("prod", "domain", "not a domain", "pingpod:domain: expected the demo's public hostname"),
     ("prod", "hostedZoneId", None, "pingpod:hostedZoneId is required when mode is 'aws'"),
     ("prod", "hostedZoneId", "zone-1", "pingpod:hostedZoneId: expected the Route53 hosted zone id"),
-    ("prod", "nodeInstanceTypes", ["m6i.large"], f"'m6i.large' is not one"),
+    ("prod", "nodeInstanceTypes", ["m6i.large"], "'m6i.large' is not one"),
     ("prod", "nodeInstanceTypes", ["t3.medium", "t4g.medium"], "'t3.medium' is not one"),
     ("prod", "nodeInstanceTypes", [], "at least 1"),
-    ("prod", "nodeInstanceTypes", "t4g.medium", f"pingpod:nodeInstanceTypes: expected a list of {ARM_ONLY}"),
+    (
+        "prod",
+        "nodeInstanceTypes",
+        "t4g.medium",
+        f"pingpod:nodeInstanceTypes: expected a list of {ARM_ONLY}",
+    ),
     ("prod", "nodeDesiredSize", 5, "expected nodeMinSize <= nodeDesiredSize <= nodeMaxSize"),
-    ("prod", "nodeMaxPods", "many", "pingpod:nodeMaxPods: expected an integer from 20 to 250, got 'many'"),
-    ("prod", "clusterAdmins", ["bob"], "pingpod:clusterAdmins: expected a list of IAM role or user ARNs"),
+    (
+        "prod",
+        "nodeMaxPods",
+        "many",
+        "pingpod:nodeMaxPods: expected an integer from 20 to 250, got 'many'",
+    ),
+    (
+        "prod",
+        "clusterAdmins",
+        ["bob"],
+        "pingpod:clusterAdmins: expected a list of IAM role or user ARNs",
+    ),
     ("prod", "clusterAdmins", "{not json", "pingpod:clusterAdmins: expected a list of"),
     ("prod", "vpcCidr", "8.8.0.0/16", "pingpod:vpcCidr: expected a private IPv4 CIDR"),
-    ("prod", "albIdleTimeout", 5, "pingpod:albIdleTimeout: expected an integer from 60 to 4000 seconds, got 5"),
-    ("prod", "kubernetesVersion", "latest", "pingpod:kubernetesVersion: expected a Kubernetes minor version"),
+    (
+        "prod",
+        "albIdleTimeout",
+        5,
+        "pingpod:albIdleTimeout: expected an integer from 60 to 4000 seconds, got 5",
+    ),
+    (
+        "prod",
+        "kubernetesVersion",
+        "latest",
+        "pingpod:kubernetesVersion: expected a Kubernetes minor version",
+    ),
     ("prod", "lbcChartVersion", "v1", "pingpod:lbcChartVersion: expected a chart version"),
     ("prod", "poolSize", "four", "pingpod:poolSize: expected an integer from 0 to 50, got 'four'"),
     ("prod", "maxSessions", 0, "pingpod:maxSessions: expected an integer from 1 to 1000, got 0"),
-    ("prod", "sessionIdleTimeout", 1000, "pingpod:sessionIdleTimeout: expected at most sessionMaxLifetime"),
-    ("prod", "provisionerReplicas", 0, "pingpod:provisionerReplicas: expected an integer from 1 to 10"),
+    (
+        "prod",
+        "sessionIdleTimeout",
+        1000,
+        "pingpod:sessionIdleTimeout: expected at most sessionMaxLifetime",
+    ),
+    (
+        "prod",
+        "provisionerReplicas",
+        0,
+        "pingpod:provisionerReplicas: expected an integer from 1 to 10",
+    ),
     ("prod", "namespace", "Ping_Pod", "pingpod:namespace: expected a DNS label"),
     ("prod", "echoArm64Only", "yes", "pingpod:echoArm64Only: expected true or false, got 'yes'"),
     ("prod", "allowedOrigins", ["ftp://x"], "pingpod:allowedOrigins: expected a list of origins"),
     ("local", "echoImage", None, "pingpod:echoImage is required when mode is 'app'"),
     ("local", "provisionerImage", None, "pingpod:provisionerImage is required when mode is 'app'"),
-    ("local", "provisionerImage", "Not An Image", "pingpod:provisionerImage: expected an image reference"),
+    (
+        "local",
+        "provisionerImage",
+        "Not An Image",
+        "pingpod:provisionerImage: expected an image reference",
+    ),
 ]
 
 
@@ -80,7 +120,9 @@ BAD_CONFIG: list[tuple[str, str, Any, str]] = [
     BAD_CONFIG,
     ids=[f"{s}-{k}-{json.dumps(v)}" for s, k, v, _ in BAD_CONFIG],
 )
-def test_bad_config_fails_before_any_resource(stack: str, key: str, value: Any, message: str) -> None:
+def test_bad_config_fails_before_any_resource(
+    stack: str, key: str, value: Any, message: str
+) -> None:
     config = stack_config(stack, {key: value})
     mocks = StackMocks(stack)
     with pytest.raises(ConfigError) as caught:

@@ -110,7 +110,9 @@ def test_builtin_kinds_valid_for_kubernetes_1_34(objects: list[dict[str, Any]]) 
         except SchemaNotFoundError:
             skipped.append(obj["kind"])
         except kubernetes_validate.ValidationError as exc:
-            pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {exc.message} at {list(exc.path)}")
+            pytest.fail(
+                f"{obj['kind']}/{obj['metadata']['name']}: {exc.message} at {list(exc.path)}"
+            )
     assert set(skipped) <= set(SCHEMA_SKIPPED), skipped
 
 

@@ -203,11 +203,7 @@ def test_only_the_alb_reaches_the_pods(prod: StackRun) -> None:
 
 def test_alias_records_point_at_the_alb(prod: StackRun) -> None:
     alb = prod.one("aws:lb/loadBalancer:LoadBalancer")
-    aliases = [
-        r
-        for r in prod.of_type("aws:route53/record:Record")
-        if r.inputs.get("aliases")
-    ]
+    aliases = [r for r in prod.of_type("aws:route53/record:Record") if r.inputs.get("aliases")]
     assert [to_api(r.inputs)["type"] for r in aliases] == ["A"]  # ipv4 ALB: no AAAA
     record = to_api(aliases[0].inputs)
     assert record["name"] == PROD["pingpod:domain"]

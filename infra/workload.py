@@ -1,0 +1,143 @@
+"""What runs in the namespace, as plain data: labels, ports, the echo pod, the quota.
+
+No Pulumi here: ``infra/app.py`` turns this into Kubernetes objects, and the
+numbers (requests, limits, the quota derived from them) sit side by side so a
+change to one shows in the other.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from infra.config import AppSettings
+
+PART_OF: Final = {"app.kubernetes.io/part-of": "pingpod"}
+ECHO_LABELS: Final = {"app.kubernetes.io/name": "echo", **PART_OF}
+PROVISIONER_LABELS: Final = {"app.kubernetes.io/name": "provisioner", **PART_OF}
+ECHO_SELECTOR: Final = {"app.kubernetes.io/name": "echo"}
+PROVISIONER_SELECTOR: Final = {"app.kubernetes.io/name": "provisioner"}
+
+ECHO_PORT: Final = 8080
+PROVISIONER_PORT: Final = 8000
+APP_UID: Final = 10001  # the images' numeric non-root user
+TEMPLATE_DIR: Final = "/etc/pingpod"
+TEMPLATE_FILE: Final = "echo-pod.json"
+PROVISIONER_NAME: Final = "provisioner"
+
+# Per-container requests and limits (the quota below is computed from them).
+# An idle echo server (Python, uvicorn, one WebSocket) uses ~25-30 MiB.
+ECHO_CPU_REQUEST_M: Final = 10
+ECHO_CPU_LIMIT_M: Final = 100
+ECHO_MEMORY_REQUEST_MI: Final = 32
+ECHO_MEMORY_LIMIT_MI: Final = 64
+PROVISIONER_CPU_REQUEST_M: Final = 100
+PROVISIONER_CPU_LIMIT_M: Final = 1000
+PROVISIONER_MEMORY_REQUEST_MI: Final = 128
+PROVISIONER_MEMORY_LIMIT_MI: Final = 256
+# Pods beyond sessions + pool the quota tolerates: a killed pod's replacement
+# starts while the old one terminates, and cold creations overlap refills.
+QUOTA_MARGIN_PODS: Final = 10
+
+
+def restricted_container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": APP_UID,
+        "runAsGroup": APP_UID,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def echo_pod_template(image: str, *, arm64_only: bool) -> dict[str, Any]:
+    """The echo pod template (API shape) the provisioner wraps in ReplicaSets.
+
+    The provisioner adds its own labels (``slot``, ``pool.state``, ``session``)
+    and the ReplicaSet around it; everything about the pod itself is decided
+    here, next to the NetworkPolicy and the quota that depend on it.
+    """
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        # Nothing to drain: a killed echo pod should go at once.
+        "terminationGracePeriodSeconds": 5,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": APP_UID,
+            "runAsGroup": APP_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "echo",
+                "image": image,
+                # The image is pinned by digest: what is on the node is right.
+                "imagePullPolicy": "IfNotPresent",
+                "ports": [{"name": "ws", "containerPort": ECHO_PORT, "protocol": "TCP"}],
+                "env": [
+                    {"name": "PORT", "value": str(ECHO_PORT)},
+                    {
+                        "name": "POD_NAME",
+                        "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                    },
+                    {
+                        "name": "NODE_NAME",
+                        "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
+                    },
+                ],
+                # Probed every second: a pool member or a replacement is handed
+                # out only once Ready, so readiness latency is user-visible.
+                "readinessProbe": {
+                    "httpGet": {"path": "/health", "port": ECHO_PORT},
+                    "periodSeconds": 1,
+                    "timeoutSeconds": 1,
+                    "failureThreshold": 3,
+                },
+                "livenessProbe": {
+                    "httpGet": {"path": "/health", "port": ECHO_PORT},
+                    "initialDelaySeconds": 5,
+                    "periodSeconds": 10,
+                    "timeoutSeconds": 2,
+                    "failureThreshold": 3,
+                },
+                "resources": {
+                    "requests": {
+                        "cpu": f"{ECHO_CPU_REQUEST_M}m",
+                        "memory": f"{ECHO_MEMORY_REQUEST_MI}Mi",
+                    },
+                    "limits": {
+                        "cpu": f"{ECHO_CPU_LIMIT_M}m",
+                        "memory": f"{ECHO_MEMORY_LIMIT_MI}Mi",
+                    },
+                },
+                "securityContext": restricted_container_security(),
+            }
+        ],
+    }
+    if arm64_only:
+        spec["nodeSelector"] = {"kubernetes.io/arch": "arm64"}
+    return {"metadata": {"labels": dict(ECHO_LABELS)}, "spec": spec}
+
+
+def quota_hard(settings: AppSettings) -> dict[str, str]:
+    """The namespace's ResourceQuota: the cost backstop whatever the provisioner does.
+
+    Pods: every session, the warm pool, ``QUOTA_MARGIN_PODS`` in flight, the
+    provisioner replicas and one surge replica of a rolling update. CPU and
+    memory: the same pods at their requests and limits.
+    """
+    echo = settings.max_sessions + settings.pool_size + QUOTA_MARGIN_PODS
+    prov = settings.provisioner_replicas + 1
+    return {
+        "pods": str(echo + prov),
+        "requests.cpu": f"{echo * ECHO_CPU_REQUEST_M + prov * PROVISIONER_CPU_REQUEST_M}m",
+        "requests.memory": (
+            f"{echo * ECHO_MEMORY_REQUEST_MI + prov * PROVISIONER_MEMORY_REQUEST_MI}Mi"
+        ),
+        "limits.cpu": f"{echo * ECHO_CPU_LIMIT_M + prov * PROVISIONER_CPU_LIMIT_M}m",
+        "limits.memory": f"{echo * ECHO_MEMORY_LIMIT_MI + prov * PROVISIONER_MEMORY_LIMIT_MI}Mi",
+    }
