@@ -175,6 +175,9 @@ class ControlPlane:
                 )
             previous.stop(remove=False)
         if path.exists():
+            # Only ever delete what a previous run left behind.
+            if any(path.iterdir()) and not (path / STATE_FILE).is_file():
+                raise ControlPlaneError(f"{path} is not empty and holds no control plane state")
             shutil.rmtree(path)
         path.mkdir(parents=True)
         path.chmod(0o700)
