@@ -31,13 +31,12 @@ def main() -> None:
             ),
         )
         pulumi.export("namespace", app.namespace)
+        # The Service is ClusterIP: reach it through a port-forward.
+        pulumi.export("url", "http://localhost:8000")
         pulumi.export(
-            "url",
+            "portForward",
             app.namespace.apply(
-                lambda ns: (
-                    f"kubectl -n {ns} port-forward svc/provisioner 8000:8000, "
-                    "then http://localhost:8000"
-                )
+                lambda ns: f"kubectl -n {ns} port-forward svc/provisioner 8000:8000"
             ),
         )
         pulumi.export("echoImage", config.local.echo_image)

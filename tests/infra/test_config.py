@@ -15,6 +15,15 @@ SCHEMA: dict[str, Any] = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["con
 YAML_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
 
 
+def test_project_runtime() -> None:
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    assert project["name"] == "pingpod"
+    assert project["runtime"] == {
+        "name": "python",
+        "options": {"toolchain": "pip", "virtualenv": ".venv"},
+    }
+
+
 def test_schema_and_code_defaults_agree() -> None:
     assert set(SCHEMA) == set(DEFAULTS)
     for key, spec in SCHEMA.items():

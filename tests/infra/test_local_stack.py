@@ -32,6 +32,13 @@ def test_named_context_gets_its_own_provider() -> None:
         assert r.provider and "pingpod-k8s" in r.provider, r.name
 
 
+def test_outputs_tell_how_to_reach_it(local: StackRun) -> None:
+    assert local.outputs["url"] == "http://localhost:8000"
+    assert (
+        local.outputs["portForward"] == "kubectl -n pingpod port-forward svc/provisioner 8000:8000"
+    )
+
+
 def test_images_from_config(local: StackRun) -> None:
     assert local.outputs["echoImage"] == LOCAL["pingpod:echoImage"]
     assert local.outputs["provisionerImage"] == LOCAL["pingpod:provisionerImage"]
