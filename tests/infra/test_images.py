@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from infra.registry import DEFAULT_IMAGES
 from infra.workload import APP_UID, ECHO_PORT, PROVISIONER_PORT
@@ -138,11 +140,36 @@ def _pins(path: Path) -> dict[str, str]:
     return pins
 
 
+def _service_requirements() -> set[str]:
+    """The names under requirements.in's "# services" heading."""
+    names: set[str] = set()
+    section = None
+    for line in (REPO / "requirements.in").read_text().splitlines():
+        if line.startswith("#"):
+            section = line.lstrip("# ").strip()
+        elif line.strip() and section == "services":
+            names.add(re.sub(r"[-_.]+", "-", line.split("#")[0].strip()).lower())
+    return names
+
+
 def test_runtime_pins_match_the_development_set() -> None:
     runtime = _pins(REPO / "services/requirements-runtime.txt")
     development = _pins(REPO / "requirements.txt")
-    direct = {"starlette", "uvicorn", "websockets", "prometheus-client", "python-json-logger"}
-    assert direct | {"kubernetes"} <= set(runtime)
+    direct = _service_requirements()
+    assert {"starlette", "uvicorn", "websockets", "kubernetes"} <= direct
+    assert direct <= set(runtime), f"missing from the images: {sorted(direct - set(runtime))}"
     for name, version in runtime.items():
         assert development.get(name) == version, name
     assert not {"pulumi", "pytest", "ruff", "pyright", "playwright"} & set(runtime)
+
+
+def test_runtime_pins_are_closed_under_dependencies() -> None:
+    """Every dependency of a pinned package is pinned too (read from the installed metadata)."""
+    runtime = _pins(REPO / "services/requirements-runtime.txt")
+    for name in runtime:
+        for spec in metadata.distribution(name).requires or []:
+            requirement = Requirement(spec)
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            dep = re.sub(r"[-_.]+", "-", requirement.name).lower()
+            assert dep in runtime, f"{name} needs {dep}, which the images would not pin"
