@@ -8,8 +8,8 @@ provisioner itself may import the list to check its own access.
 Each rule is exactly what the Kubernetes backend does with the resource:
 
 - ``apps/replicasets``: a pool member is a ReplicaSet with ``replicas: 1``;
-  the backend watches them (informer: list + watch, get for a single read),
-  creates warm members, claims one with a PATCH guarded by
+  the backend keeps a watch cache of them (list + watch; a cache miss is a
+  list by label, never a get), creates warm members, claims one with a PATCH guarded by
   ``resourceVersion``, and deletes a session's ReplicaSet when it ends.
 - ``""/pods``: the backend watches pods to see readiness and node placement,
   and "kill my pod" is a DELETE of the session's pod (the ReplicaSet
@@ -43,12 +43,12 @@ PROVISIONER_RULES: Final[list[PolicyRule]] = [
     {
         "apiGroups": ["apps"],
         "resources": ["replicasets"],
-        "verbs": ["get", "list", "watch", "create", "patch", "delete"],
+        "verbs": ["list", "watch", "create", "patch", "delete"],
     },
     {
         "apiGroups": [""],
         "resources": ["pods"],
-        "verbs": ["get", "list", "watch", "delete"],
+        "verbs": ["list", "watch", "delete"],
     },
     {
         "apiGroups": ["coordination.k8s.io"],

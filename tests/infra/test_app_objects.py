@@ -61,8 +61,8 @@ def test_role_has_no_wildcards_and_no_extra_powers(objects: list[dict[str, Any]]
         for r in rule["resources"]
     }
     assert granted == {
-        ("apps", "replicasets"): {"get", "list", "watch", "create", "patch", "delete"},
-        ("", "pods"): {"get", "list", "watch", "delete"},
+        ("apps", "replicasets"): {"list", "watch", "create", "patch", "delete"},
+        ("", "pods"): {"list", "watch", "delete"},
         ("coordination.k8s.io", "leases"): {"get", "create", "update"},
     }
 
