@@ -222,7 +222,7 @@ class ControlPlane:
         )
 
     def running(self) -> bool:
-        return any(procs.alive(ref) for ref in self.procs)
+        return any([self._running(ref) for ref in self.procs])
 
     def stop(self, *, remove: bool | None = None) -> list[str]:
         """Stop every component (SIGTERM, then SIGKILL); returns those that needed SIGKILL.
@@ -233,7 +233,7 @@ class ControlPlane:
         groups = [[by_name[n] for n in group if n in by_name] for group in STOP_ORDER]
         known = {n for group in STOP_ORDER for n in group}
         groups.insert(0, [ref for ref in self.procs if ref.name not in known])
-        killed = procs.stop(groups, reap=self._reap)
+        killed = procs.stop(groups, running=self._running)
         with contextlib.suppress(ValueError):
             atexit.unregister(self._stop_at_exit)
         if remove is None:
@@ -245,10 +245,12 @@ class ControlPlane:
             shutil.rmtree(self.dir / "etcd-data", ignore_errors=True)
         return killed
 
-    def _reap(self, ref: procs.ProcRef) -> None:
+    def _running(self, ref: procs.ProcRef) -> bool:
+        """Reaps our own children; falls back to /proc for processes started elsewhere."""
         popen = self._popen.get(ref.name)
-        if popen is not None:
-            popen.poll()
+        if popen is not None and popen.pid == ref.pid:
+            return popen.poll() is None
+        return procs.alive(ref)
 
     def _stop_at_exit(self) -> None:
         if self.running():
@@ -444,8 +446,7 @@ class ControlPlane:
 
     def _check_alive(self) -> None:
         for ref in self.procs:
-            if not procs.alive(ref):
-                self._reap(ref)
+            if not self._running(ref):
                 raise ControlPlaneError(f"{ref.name} exited during startup")
 
     def _wait(self, what: str, deadline: float, check: Callable[[], bool]) -> None:
@@ -487,7 +488,7 @@ class ControlPlane:
         parts: list[str] = []
         for ref in self.procs:
             path = self.log_dir / f"{ref.name}.log"
-            state = "running" if procs.alive(ref) else "exited"
+            state = "running" if self._running(ref) else "exited"
             try:
                 lines = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
             except OSError:

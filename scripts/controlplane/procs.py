@@ -100,35 +100,34 @@ def stop(
     groups: Sequence[Sequence[ProcRef]],
     *,
     timeout: float = 10.0,
-    reap: Callable[[ProcRef], None] | None = None,
+    running: Callable[[ProcRef], bool] = alive,
 ) -> list[str]:
     """SIGTERM each group in turn (clients first, etcd last), SIGKILL what outlives ``timeout``.
 
+    ``running`` decides when a process is gone; for a child, pass one that reaps it
+    (``Popen.poll``): an exiting multi-threaded process shows as a zombie in /proc
+    before its last thread is done and it can be reaped.
     Returns the names of the components that had to be killed.
     """
     killed: list[str] = []
+
+    def wait(group: Sequence[ProcRef], seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while any([running(ref) for ref in group]):  # a list: poll every child each round
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     for group in groups:
         for ref in group:
             _signal(ref, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if reap is not None:
-                for ref in group:
-                    reap(ref)
-            if not any(alive(ref) for ref in group):
-                break
-            time.sleep(0.05)
+        if wait(group, timeout):
+            continue
         for ref in group:
-            if alive(ref):
+            if running(ref):
                 killed.append(ref.name)
                 _signal(ref, signal.SIGKILL)
         # SIGKILL is not instant either; the next group (etcd) must outlive this one.
-        deadline = time.monotonic() + 5.0
-        while True:
-            if reap is not None:
-                for ref in group:
-                    reap(ref)
-            if not any(alive(ref) for ref in group) or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
+        wait(group, 5.0)
     return killed
