@@ -6,7 +6,7 @@
 #                       stops a control plane in a temporary directory)
 #   controlplane-up     start one in ~/.cache/pingpod/cluster and print its
 #                       admin kubeconfig; controlplane-down stops it
-# Needs: Go >= 1.24 (module proxy reachable) and the openssl CLI.
+# Needs: Go >= 1.26 (module proxy reachable) and the openssl CLI.
 
 TEST_TARGETS += test-k8s
 

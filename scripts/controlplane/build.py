@@ -49,8 +49,8 @@ def _go() -> str:
     go = shutil.which("go")
     if go is None:
         raise BuildError(
-            "the Go toolchain is not on PATH: install Go (>= 1.24; newer toolchains are "
-            "fetched from the module proxy as the go.mod files ask) and retry"
+            "the Go toolchain is not on PATH: install Go >= 1.26 (what the wrapper "
+            "go.mod files under scripts/controlplane/build/ ask for) and retry"
         )
     return go
 
