@@ -8,7 +8,7 @@ runs a cluster whose admin kubeconfig is ``cp.kubeconfig``. The command line is
 from __future__ import annotations
 
 from .build import BuildError, ensure_built
-from .cluster import ControlPlane, ControlPlaneError, default_dir, running
+from .cluster import ControlPlane, ControlPlaneError, default_dir
 from .components import COMPONENTS, ETCD, K8S, KWOK, versions
 
 __all__ = [
@@ -21,6 +21,5 @@ __all__ = [
     "ControlPlaneError",
     "default_dir",
     "ensure_built",
-    "running",
     "versions",
 ]

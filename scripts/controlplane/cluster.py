@@ -9,7 +9,6 @@ per component and ``state.json`` (ports and pids), which lets another process
 from __future__ import annotations
 
 import atexit
-import contextlib
 import hashlib
 import json
 import os
@@ -17,7 +16,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -234,8 +233,7 @@ class ControlPlane:
         known = {n for group in STOP_ORDER for n in group}
         groups.insert(0, [ref for ref in self.procs if ref.name not in known])
         killed = procs.stop(groups, running=self._running)
-        with contextlib.suppress(ValueError):
-            atexit.unregister(self._stop_at_exit)
+        atexit.unregister(self._stop_at_exit)
         if remove is None:
             remove = not self.keep_dir
         if remove:
@@ -542,13 +540,3 @@ class ControlPlane:
         from kubernetes import config
 
         return config.new_client_from_config(config_file=str(kubeconfig_path or self.kubeconfig))
-
-
-@contextlib.contextmanager
-def running(directory: Path | str | None = None, **kwargs: Any) -> Iterator[ControlPlane]:
-    """``with running(dir) as cp:`` — start, yield, always stop."""
-    cp = ControlPlane.start(directory, **kwargs)
-    try:
-        yield cp
-    finally:
-        cp.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -20,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+# dlopen(NULL): the symbols already loaded, libc's among them (no ldconfig lookup).
+_libc = ctypes.CDLL(None, use_errno=True)
 # Resolved before any fork: the child must not load libraries between fork and exec.
 _prctl = _libc.prctl
 
