@@ -36,10 +36,11 @@ class WatchCache:
         loop: asyncio.AbstractEventLoop,
         on_change: Change,
         on_sync: Callable[[], None],
+        store: dict[str, Obj] | None = None,
         watch_timeout: int = 60,
     ) -> None:
         self.kind = kind
-        self.objects: dict[str, Obj] = {}
+        self.objects: dict[str, Obj] = {} if store is None else store
         self.synced = False
         self._list_fn = list_fn
         self._namespace = namespace
@@ -83,6 +84,13 @@ class WatchCache:
         else:
             self.objects[name] = obj
         self._on_change(kind, obj, previous)
+
+    def put(self, obj: Obj) -> None:
+        """Our own write, seen before its watch event arrives (newer versions only)."""
+        current = self.objects.get(name_of(obj))
+        version = int(obj["metadata"]["resourceVersion"])
+        if current is None or int(current["metadata"]["resourceVersion"]) < version:
+            self._apply("MODIFIED" if current else "ADDED", obj)
 
     def _unsynced(self) -> None:
         self.synced = False

@@ -33,8 +33,6 @@ from services.provisioner.backends import kube_objects as ko
 from services.provisioner.backends.base import (
     Claim,
     Endpoint,
-    EventHub,
-    EventKind,
     PodInfo,
     PoolStatus,
     SessionEvent,
@@ -43,6 +41,7 @@ from services.provisioner.backends.base import (
 )
 from services.provisioner.backends.kube_cache import WatchCache
 from services.provisioner.backends.kube_lease import LeaderLease
+from services.provisioner.backends.kube_view import PoolView
 from services.provisioner.errors import (
     BackendUnavailable,
     ConfigError,
@@ -115,14 +114,8 @@ class KubernetesBackend:
         )
         self._refill = TokenBucket(rate=refill_per_second, burst=max(1, pool_size))
         self._lookups = TokenBucket(rate=20, burst=20)  # cache misses that may ask the API
-        self._hub = EventHub()
-        self._changed = asyncio.Event()
+        self.view = PoolView(metrics=metrics, clock=clock)
         self._wake = asyncio.Event()
-        self._by_session: dict[str, str] = {}
-        self._pods_by_slot: dict[str, set[str]] = {}
-        self._ended: dict[str, str] = {}
-        self._killed: dict[str, float] = {}  # slot -> monotonic time its pod died
-        self._announced: set[str] = set()  # pods whose death was already published
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._rs: WatchCache | None = None
@@ -178,8 +171,9 @@ class KubernetesBackend:
             namespace=self.namespace,
             label_selector=ko.POOL_SELECTOR,
             loop=loop,
-            on_change=self._on_replicaset,
-            on_sync=self._notify,
+            store=self.view.replicaset_store,
+            on_change=self.view.on_replicaset,
+            on_sync=self.view.notify,
         )
         self._pods = WatchCache(
             kind="pods",
@@ -187,8 +181,9 @@ class KubernetesBackend:
             namespace=self.namespace,
             label_selector=ko.POD_SELECTOR,
             loop=loop,
-            on_change=self._on_pod,
-            on_sync=self._notify,
+            store=self.view.pod_store,
+            on_change=self.view.on_pod,
+            on_sync=self.view.notify,
         )
         self._rs.start()
         self._pods.start()
@@ -219,14 +214,14 @@ class KubernetesBackend:
     async def claim(self, key: str, *, now: float, expires_at: float) -> Claim:
         if not self.ready():
             raise BackendUnavailable("not in sync with the Kubernetes API; try again shortly")
-        if self._count(ko.ASSIGNED) >= self.max_sessions:
+        if self.view.count(ko.ASSIGNED) >= self.max_sessions:
             raise LimitExceeded(
                 "at_capacity",
                 f"all {self.max_sessions} session slots are in use; try again shortly",
                 retry_after=5,
             )
         assign = ko.assignment(key, now=now, expires_at=expires_at)
-        candidates = self._warm_ready()
+        candidates = self.view.warm_ready()
         random.shuffle(candidates)  # replicas claiming at once rarely pick the same one
         for rs in candidates:
             patch = {"metadata": {"resourceVersion": rs["metadata"]["resourceVersion"], **assign}}
@@ -238,17 +233,19 @@ class KubernetesBackend:
                     continue
                 raise self._unavailable(exc) from exc
             self._wake.set()
-            pod = self._current_pod(ko.name_of(updated))
+            pod = self.view.current_pod(ko.name_of(updated))
             if pod is not None and ko.pod_ready(pod):
-                return Claim(session=self._info(updated), pod=self._pod_info(pod), warm=True)
+                return Claim(
+                    session=self.view.info(updated), pod=self.view.pod_info(pod), warm=True
+                )
         return await self._claim_cold(key, assign)
 
     async def get(self, key: str) -> SessionInfo:
-        return self._info(await self._session_rs(key))
+        return self.view.info(await self._session_rs(key))
 
     async def kill(self, key: str) -> PodInfo:
         rs = await self._session_rs(key)
-        pod = self._current_pod(ko.name_of(rs))
+        pod = self.view.current_pod(ko.name_of(rs))
         if pod is None:
             raise PodNotRunning()
         try:
@@ -268,7 +265,7 @@ class KubernetesBackend:
             )
         self.metrics.kills.inc()
         log.info("pod_killed", extra={"session": key[:12], "pod": ko.name_of(pod)})
-        return self._pod_info(pod)
+        return self.view.pod_info(pod)
 
     async def release(self, key: str, reason: str = EndReason.DELETED) -> None:
         rs = await self._session_rs(key)
@@ -288,7 +285,7 @@ class KubernetesBackend:
         except ApiException as exc:
             if exc.status != 404:
                 raise self._unavailable(exc) from exc
-        self._remember_end(key, reason)
+        self.view.remember_end(key, reason)
         self.metrics.sessions_ended.labels(reason).inc()
         log.info("session_ended", extra={"session": key[:12], "reason": reason})
 
@@ -308,9 +305,9 @@ class KubernetesBackend:
 
     async def endpoint(self, key: str, *, avoid: str = "", patience: float = 0.0) -> Endpoint:
         async def current() -> tuple[Endpoint | None, asyncio.Event]:
-            changed = self._changed
+            changed = self.view.changed
             rs = await self._session_rs(key)
-            pod = self._current_pod(ko.name_of(rs))
+            pod = self.view.current_pod(ko.name_of(rs))
             ip = (pod or {}).get("status", {}).get("podIP")
             if pod is not None and ko.pod_ready(pod) and ip:
                 url = self.url_template.format(ip=ip, port=self.echo_port)
@@ -320,11 +317,11 @@ class KubernetesBackend:
         return await wait_endpoint(current, avoid=avoid, patience=patience)
 
     async def pool(self) -> PoolStatus:
-        warm = len(self._warm_ready())
+        warm = len(self.view.warm_ready())
         return PoolStatus(
             warm=warm,
-            starting=self._count(ko.WARM) - warm,
-            assigned=self._count(ko.ASSIGNED),
+            starting=self.view.count(ko.WARM) - warm,
+            assigned=self.view.count(ko.ASSIGNED),
             target=self.pool_size,
             capacity=self.max_sessions,
         )
@@ -332,39 +329,10 @@ class KubernetesBackend:
     def subscribe(
         self, key: str
     ) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[SessionEvent]]:
-        return self._hub.subscribe(key)
-
-    # cache views (event loop only)
-
-    def _replicasets(self) -> list[Obj]:
-        return [
-            rs for rs in (self._rs.objects.values() if self._rs else ()) if not ko.terminating(rs)
-        ]
-
-    def _count(self, state: str) -> int:
-        return sum(1 for rs in self._replicasets() if ko.labels(rs).get(ko.STATE_LABEL) == state)
-
-    def _current_pod(self, slot: str) -> Obj | None:
-        pods = self._pods.objects if self._pods else {}
-        names = self._pods_by_slot.get(slot, set())
-        return ko.current_pod([pods[n] for n in names if n in pods])
-
-    def _warm_ready(self) -> list[Obj]:
-        warm = []
-        for rs in self._replicasets():
-            if ko.labels(rs).get(ko.STATE_LABEL) != ko.WARM:
-                continue
-            pod = self._current_pod(ko.name_of(rs))
-            if pod is not None and ko.pod_ready(pod):
-                warm.append(rs)
-        return warm
+        return self.view.hub.subscribe(key)
 
     async def _session_rs(self, key: str) -> Obj:
-        reason = self._ended.get(key)
-        if reason is not None:
-            raise SessionNotFound(f"the session has ended ({reason})", reason=reason)
-        name = self._by_session.get(key)
-        rs = self._rs.objects.get(name) if (self._rs and name) else None
+        rs = self.view.find(key)
         if rs is None and self._lookups.take(time.monotonic()) == 0:
             rs = await self._lookup(key)  # created by another replica a moment ago?
         if rs is None or ko.terminating(rs):
@@ -383,88 +351,6 @@ class KubernetesBackend:
         )
         items = body_of(response).get("items") or []
         return items[0] if items else None
-
-    def _info(self, rs: Obj) -> SessionInfo:
-        pod = self._current_pod(ko.name_of(rs))
-        return SessionInfo(
-            key=ko.labels(rs).get(ko.SESSION_LABEL, ""),
-            pod=self._pod_info(pod) if pod else None,
-            replacements=int(ko.annotation_float(rs, ko.REPLACEMENTS)),
-            created_at=ko.annotation_float(rs, ko.CREATED_AT),
-            expires_at=ko.annotation_float(rs, ko.EXPIRES_AT),
-            last_active=ko.annotation_float(rs, ko.LAST_ACTIVE),
-        )
-
-    def _pod_info(self, pod: Obj) -> PodInfo:
-        return PodInfo(
-            name=ko.name_of(pod),
-            node=(pod.get("spec") or {}).get("nodeName") or "",
-            started_at=ko.pod_started_at(pod),
-            phase=(pod.get("status") or {}).get("phase") or "Pending",
-            ready=ko.pod_ready(pod),
-        )
-
-    def _remember_end(self, key: str, reason: str) -> None:
-        self._ended[key] = reason
-        if len(self._ended) > 10_000:
-            self._ended.pop(next(iter(self._ended)))
-
-    # watch events -> indexes and session events (event loop only)
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    def _on_replicaset(self, kind: str, rs: Obj, previous: Obj | None) -> None:
-        key = ko.labels(rs).get(ko.SESSION_LABEL)
-        if kind == "DELETED":
-            if key and self._by_session.get(key) == ko.name_of(rs):
-                del self._by_session[key]
-                reason = ko.annotation(rs, ko.END_REASON) or EndReason.DELETED
-                self._remember_end(key, reason)
-                self._publish(key, EventKind.SESSION_ENDED, "", reason)
-            self._killed.pop(ko.name_of(rs), None)
-        elif key:
-            self._by_session[key] = ko.name_of(rs)
-        self._notify()
-
-    def _on_pod(self, kind: str, pod: Obj, previous: Obj | None) -> None:
-        name = ko.name_of(pod)
-        slot = ko.labels(pod).get(ko.SLOT_LABEL, "")
-        names = self._pods_by_slot.setdefault(slot, set())
-        if kind == "DELETED":
-            names.discard(name)
-            if not names:
-                del self._pods_by_slot[slot]
-        else:
-            names.add(name)
-        rs = self._rs.objects.get(slot) if self._rs else None
-        key = ko.labels(rs).get(ko.SESSION_LABEL) if rs else None
-        if key:
-            self._session_pod_event(key, slot, kind, pod, previous)
-        if kind == "DELETED":
-            self._announced.discard(name)
-        self._notify()
-
-    def _session_pod_event(
-        self, key: str, slot: str, kind: str, pod: Obj, previous: Obj | None
-    ) -> None:
-        name = ko.name_of(pod)
-        dying = kind == "DELETED" or ko.terminating(pod)
-        if dying and name not in self._announced:
-            self._announced.add(name)
-            self._killed.setdefault(slot, time.monotonic())
-            self._publish(key, EventKind.POD_KILLED, name)
-        elif kind == "ADDED" and not dying:
-            self._publish(key, EventKind.POD_REPLACED, name)
-        if ko.pod_ready(pod) and not (previous is not None and ko.pod_ready(previous)):
-            died = self._killed.pop(slot, None)
-            if died is not None:
-                self.metrics.replacement_seconds.observe(time.monotonic() - died)
-            self._publish(key, EventKind.POD_READY, name)
-
-    def _publish(self, key: str, kind: EventKind, pod: str, reason: str = "") -> None:
-        self._hub.publish(key, SessionEvent(kind=kind, pod=pod, at=self.clock(), reason=reason))
 
     # API calls
 
@@ -516,13 +402,8 @@ class KubernetesBackend:
 
     def _apply_rs(self, rs: Obj) -> None:
         """Put our own write in the cache at once instead of waiting for the watch."""
-        if self._rs is None:
-            return
-        current = self._rs.objects.get(ko.name_of(rs))
-        if current is None or int(current["metadata"]["resourceVersion"]) < int(
-            rs["metadata"]["resourceVersion"]
-        ):
-            self._rs._apply("MODIFIED" if current else "ADDED", rs)
+        if self._rs is not None:
+            self._rs.put(rs)
 
     async def _claim_cold(self, key: str, assign: Obj) -> Claim:
         name = ko.slot_name()
@@ -536,13 +417,15 @@ class KubernetesBackend:
         try:
             async with asyncio.timeout(self.cold_start_timeout):
                 while True:
-                    changed = self._changed
-                    pod = self._current_pod(name)
+                    changed = self.view.changed
+                    pod = self.view.current_pod(name)
                     if pod is not None and ko.pod_ready(pod):
-                        return Claim(session=self._info(rs), pod=self._pod_info(pod), warm=False)
+                        return Claim(
+                            session=self.view.info(rs), pod=self.view.pod_info(pod), warm=False
+                        )
                     await changed.wait()
         except TimeoutError:
-            no_pod = self._current_pod(name) is None
+            no_pod = self.view.current_pod(name) is None
             with contextlib.suppress(BackendUnavailable, ApiException):
                 await self._call(
                     self.apps.delete_namespaced_replica_set,
@@ -584,7 +467,7 @@ class KubernetesBackend:
 
     async def _reconcile(self) -> None:
         now = self.clock()
-        for rs in self._replicasets():
+        for rs in self.view.replicasets():
             key = ko.labels(rs).get(ko.SESSION_LABEL)
             if ko.labels(rs).get(ko.STATE_LABEL) != ko.ASSIGNED or not key:
                 continue
