@@ -1,0 +1,91 @@
+"""Session events derived from watch changes, without a cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.provisioner.backends import kube_objects as ko
+from services.provisioner.backends.base import EventKind
+from services.provisioner.backends.kube_view import PoolView
+from services.provisioner.errors import SessionNotFound
+from services.provisioner.metrics import Metrics
+
+KEY = "ab" * 20
+TEMPLATE: dict[str, Any] = {"spec": {"containers": [{"name": "echo", "image": "echo:1"}]}}
+
+
+def pod(name: str, slot: str, *, ready: bool, deleting: bool = False) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "labels": {"slot": slot}}
+    if deleting:
+        metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    status = "True" if ready else "False"
+    return {
+        "metadata": metadata,
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": status}]},
+    }
+
+
+def assigned(name: str) -> dict[str, Any]:
+    session = ko.assignment(KEY, now=1.0, expires_at=100.0)
+    return ko.pool_replicaset(TEMPLATE, name=name, session=session)
+
+
+def add(view: PoolView, kind: str, obj: dict[str, Any], *, store: dict[str, Any]) -> None:
+    previous = store.get(obj["metadata"]["name"])
+    store[obj["metadata"]["name"]] = obj
+    handler = view.on_pod if store is view.pod_store else view.on_replicaset
+    handler(kind, obj, previous)
+
+
+async def test_kill_replace_ready_then_end() -> None:
+    view = PoolView(metrics=Metrics(), clock=lambda: 5.0)
+    async with view.hub.subscribe(KEY) as events:
+        add(view, "ADDED", assigned("echo-a"), store=view.replicaset_store)
+        first = pod("echo-a-1", "echo-a", ready=True)
+        add(view, "ADDED", first, store=view.pod_store)
+        assert view.find(KEY) is view.replicaset_store["echo-a"]
+        current = view.current_pod("echo-a")
+        assert current is not None
+        assert ko.name_of(current) == "echo-a-1"
+        events.get_nowait()  # the first pod was "added" too
+        events.get_nowait()  # and became Ready
+
+        add(
+            view,
+            "MODIFIED",
+            pod("echo-a-1", "echo-a", ready=True, deleting=True),
+            store=view.pod_store,
+        )
+        add(view, "ADDED", pod("echo-a-2", "echo-a", ready=False), store=view.pod_store)
+        view.pod_store.pop("echo-a-1")
+        view.on_pod("DELETED", first, first)  # deleted after being announced: no second event
+        add(view, "MODIFIED", pod("echo-a-2", "echo-a", ready=True), store=view.pod_store)
+        seen = [(e.kind, e.pod) for e in (events.get_nowait() for _ in range(3))]
+        assert seen == [
+            (EventKind.POD_KILLED, "echo-a-1"),
+            (EventKind.POD_REPLACED, "echo-a-2"),
+            (EventKind.POD_READY, "echo-a-2"),
+        ]
+        assert events.empty()
+
+        rs = view.replicaset_store.pop("echo-a")
+        rs["metadata"]["annotations"][ko.END_REASON] = "idle"
+        view.on_replicaset("DELETED", rs, rs)
+        ended = events.get_nowait()
+        assert (ended.kind, ended.reason) == (EventKind.SESSION_ENDED, "idle")
+    with pytest.raises(SessionNotFound) as info:
+        view.find(KEY)
+    assert info.value.reason == "idle"
+
+
+def test_warm_ready_counts_only_ready_unassigned() -> None:
+    view = PoolView(metrics=Metrics())
+    for name, ready in (("echo-w1", True), ("echo-w2", False)):
+        add(view, "ADDED", ko.pool_replicaset(TEMPLATE, name=name), store=view.replicaset_store)
+        add(view, "ADDED", pod(f"{name}-x", name, ready=ready), store=view.pod_store)
+    add(view, "ADDED", assigned("echo-s"), store=view.replicaset_store)
+    assert [ko.name_of(rs) for rs in view.warm_ready()] == ["echo-w1"]
+    assert view.count(ko.WARM) == 2
+    assert view.count(ko.ASSIGNED) == 1
