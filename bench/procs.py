@@ -37,13 +37,15 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> N
 
 @contextlib.contextmanager
 def server(module: str, ready_path: str, **env: str) -> Iterator[str]:
-    """Run `python -m module` on a free port; yields its base URL."""
+    """Run `python -m module` on a free port; yields its base URL. Logs: artifacts/bench/."""
     port = free_port()
     full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "WARNING"}
+    full_env["PYTHONPATH"] = str(ROOT)
     full_env.update(env)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module], env=full_env, cwd=ROOT, stderr=subprocess.DEVNULL
-    )
+    logs = ROOT / "artifacts" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / f"{module.rsplit('.', 1)[-1]}-{port}.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", module], env=full_env, cwd=ROOT, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + ready_path, proc)

@@ -154,7 +154,7 @@ class Relay:
             for task in done:
                 exc = task.exception()
                 if exc is not None:
-                    log.error("gateway_error", extra={"session": self.key[:12], "error": repr(exc)})
+                    log.error("gateway_error", extra={"session": self.key[:12]}, exc_info=exc)
                     outcome = (CLOSE_INTERNAL, "gateway error")
                 else:
                     outcome = task.result()
@@ -208,7 +208,7 @@ class Relay:
                 upstream = await websockets.connect(
                     endpoint.url, open_timeout=3, compression=None, max_size=1 << 16
                 )
-            except (OSError, TimeoutError, websockets.InvalidHandshake):
+            except (OSError, TimeoutError, EOFError, websockets.WebSocketException):
                 # The backend may still call a dead pod Ready for a moment, or a new
                 # one may not accept yet: back off, but wake at once for a new pod.
                 lost = endpoint.pod
