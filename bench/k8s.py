@@ -59,14 +59,20 @@ async def sustained_claims(base: str, rate: float, seconds: float) -> dict[str, 
 
         async def one() -> None:
             started = time.perf_counter()
-            response = await http.post("/session")
+            try:
+                response = await http.post("/session")
+            except httpx.HTTPError as exc:
+                key = type(exc).__name__
+                outcomes[key] = outcomes.get(key, 0) + 1
+                return
             elapsed = (time.perf_counter() - started) * 1000
             if response.status_code == 201:
                 body = response.json()
                 path = "warm" if body["warm"] else "cold"
                 outcomes[path] = outcomes.get(path, 0) + 1
                 latencies.append(elapsed)
-                await http.delete(f"/session/{body['session_id']}")
+                with contextlib.suppress(httpx.HTTPError):
+                    await http.delete(f"/session/{body['session_id']}")
             else:
                 key = str(response.status_code)
                 outcomes[key] = outcomes.get(key, 0) + 1

@@ -404,6 +404,11 @@ class ControlPlane:
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 # One instance per cluster: no need to wait for a lease.
                 "--leader-elect=false",
+                # The default client rate (20 QPS) makes the ReplicaSet and garbage
+                # collector controllers the bottleneck of a pool under load.
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+                "--concurrent-replicaset-syncs=20",
                 "--profiling=false",
                 "--v=1",
             ],

@@ -32,6 +32,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     refill_per_second: float = 5.0
     cold_start_timeout: float = 20.0
+    max_cold_starts: int = 8
     frontend_dir: Path = _REPO_ROOT / "frontend" / "dist"
     forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "INFO"
@@ -51,7 +52,13 @@ class Settings:
             _check(0 <= value < 65536, name.upper(), "a port number 0-65535", value)
         for name in ("pool_size",):
             _check(getattr(self, name) >= 0, name.upper(), "an integer >= 0", getattr(self, name))
-        for name in ("max_sessions", "rate_limit_burst", "ws_per_ip", "max_frame_bytes"):
+        for name in (
+            "max_sessions",
+            "rate_limit_burst",
+            "ws_per_ip",
+            "max_frame_bytes",
+            "max_cold_starts",
+        ):
             _check(getattr(self, name) >= 1, name.upper(), "an integer >= 1", getattr(self, name))
         for name in (
             "session_idle_timeout",

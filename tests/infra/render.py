@@ -8,7 +8,7 @@ the Kubernetes-backend tests create these objects with a server-side dry run
 against a real API server.
 
 ``echo_replicaset()`` wraps the echo pod template (published in a ConfigMap)
-in a ReplicaSet the way the provisioner does at run time, so the echo pod can
+in a ReplicaSet with the provisioner's own code, so the echo pod can
 be validated and scanned like every declared object.
 """
 
@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from services.provisioner.backends.kube_objects import pool_replicaset
 from tests.infra.harness import Recorded, StackRun, run_stack
 
 APP_COMPONENT = "pingpod:app:App"
@@ -96,16 +97,7 @@ def echo_template(objects: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 def echo_replicaset(objects: list[dict[str, Any]], name: str = "echo-example") -> dict[str, Any]:
     """A pool member as the provisioner creates it: the template in a one-pod ReplicaSet."""
-    template = echo_template(objects)
     namespace = next(o["metadata"]["name"] for o in objects if o.get("kind") == "Namespace")
-    labels = {**template["metadata"]["labels"], "slot": name, "pool.state": "warm"}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"slot": name}},
-            "template": {"metadata": {"labels": labels}, "spec": template["spec"]},
-        },
-    }
+    replicaset = pool_replicaset(echo_template(objects), name=name)
+    replicaset["metadata"]["namespace"] = namespace
+    return replicaset

@@ -90,7 +90,7 @@ def test_pool_fills_with_ready_replicasets(rig: Rig, api: client.ApiClient) -> N
 
 
 async def test_two_replicas_never_hand_out_a_pod_twice(rig: Rig, api: client.ApiClient) -> None:
-    env = {"POOL_SIZE": "12", "MAX_SESSIONS": "60", "WS_PER_IP": "100"}
+    env = {"POOL_SIZE": "12", "MAX_SESSIONS": "60", "WS_PER_IP": "100", "MAX_COLD_STARTS": "50"}
     first, second = rig.start(**env), rig.start(**env)
     first.wait_pool(12)
     second.wait_pool(12)

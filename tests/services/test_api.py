@@ -33,7 +33,9 @@ def test_claim_returns_a_warm_pod(provisioner: Server) -> None:
 
 
 async def test_concurrent_claims_never_share_a_pod(start_provisioner: StartProvisioner) -> None:
-    server = start_provisioner(POOL_SIZE="8", MAX_SESSIONS="60", REFILL_PER_SECOND="20")
+    server = start_provisioner(
+        POOL_SIZE="8", MAX_SESSIONS="60", REFILL_PER_SECOND="20", MAX_COLD_STARTS="50"
+    )
     server.wait_pool(8)
     async with server.aclient() as client:
         responses = await asyncio.gather(*(client.post("/session") for _ in range(50)))
@@ -96,6 +98,21 @@ def test_capacity_gives_429_with_retry_after(start_provisioner: StartProvisioner
         # Ending a session frees its slot.
         client.delete(f"/session/{first}")
         assert client.post("/session").status_code == 201
+
+
+async def test_empty_pool_sheds_load_past_the_cold_start_bound(
+    start_provisioner: StartProvisioner,
+) -> None:
+    server = start_provisioner(POOL_SIZE="0", MAX_COLD_STARTS="1")
+    async with server.aclient() as client:
+        replies = await asyncio.gather(*(client.post("/session") for _ in range(3)))
+    codes = sorted(r.status_code for r in replies)
+    assert codes == [201, 429, 429]
+    shed = next(r for r in replies if r.status_code == 429)
+    assert shed.json()["error"] == "pool_empty"
+    assert shed.headers["Retry-After"] == "1"
+    cold = next(r for r in replies if r.status_code == 201).json()
+    assert cold["warm"] is False
 
 
 def test_pool_health_ready_metrics(provisioner: Server) -> None:

@@ -50,7 +50,7 @@ from services.provisioner.errors import (
     SessionNotFound,
 )
 from services.provisioner.metrics import Metrics
-from services.provisioner.pool import max_pods, pods_to_start
+from services.provisioner.pool import max_pods, pods_to_start, pool_empty_error
 from services.provisioner.sessions import EndReason, end_reason, touch_interval
 from services.provisioner.settings import Settings
 
@@ -83,6 +83,7 @@ class KubernetesBackend:
         idle_timeout: float = 60.0,
         max_lifetime: float = 900.0,
         cold_start_timeout: float = 20.0,
+        max_cold_starts: int = 8,
         lease_name: str = "pingpod-provisioner",
         lease_duration: float = 15.0,
         identity: str | None = None,
@@ -101,6 +102,8 @@ class KubernetesBackend:
         self.idle_timeout = idle_timeout
         self.max_lifetime = max_lifetime
         self.cold_start_timeout = cold_start_timeout
+        self.max_cold_starts = max_cold_starts
+        self._cold = 0  # cold starts under way for claims
         self.echo_port = echo_port
         self.url_template = url_template
         self.clock = clock
@@ -152,6 +155,7 @@ class KubernetesBackend:
             idle_timeout=settings.session_idle_timeout,
             max_lifetime=settings.session_max_lifetime,
             cold_start_timeout=settings.cold_start_timeout,
+            max_cold_starts=settings.max_cold_starts,
             lease_name=settings.lease_name,
             lease_duration=settings.lease_duration,
             identity=settings.pod_name or None,
@@ -238,7 +242,13 @@ class KubernetesBackend:
                 return Claim(
                     session=self.view.info(updated), pod=self.view.pod_info(pod), warm=True
                 )
-        return await self._claim_cold(key, assign)
+        if self._cold >= self.max_cold_starts:
+            raise pool_empty_error()
+        self._cold += 1
+        try:
+            return await self._claim_cold(key, assign)
+        finally:
+            self._cold -= 1
 
     async def get(self, key: str) -> SessionInfo:
         return self.view.info(await self._session_rs(key))

@@ -43,7 +43,7 @@ from services.provisioner.errors import (
     SessionNotFound,
 )
 from services.provisioner.metrics import Metrics
-from services.provisioner.pool import max_pods, pods_to_start
+from services.provisioner.pool import max_pods, pods_to_start, pool_empty_error
 from services.provisioner.sessions import EndReason, end_reason
 from services.provisioner.settings import Settings
 
@@ -108,6 +108,7 @@ class LocalBackend:
         max_lifetime: float,
         cold_start_timeout: float,
         metrics: Metrics,
+        max_cold_starts: int = 8,
         node: str | None = None,
         python: str = sys.executable,
         clock: Callable[[], float] = time.time,
@@ -117,6 +118,7 @@ class LocalBackend:
         self.idle_timeout = idle_timeout
         self.max_lifetime = max_lifetime
         self.cold_start_timeout = cold_start_timeout
+        self.max_cold_starts = max_cold_starts
         self.metrics = metrics
         self.node = node or f"local-{socket.gethostname()}"
         self.python = python
@@ -124,6 +126,7 @@ class LocalBackend:
         self._refill_bucket = TokenBucket(rate=refill_per_second, burst=max(1, pool_size))
         self._warm: deque[LocalPod] = deque()
         self._starting = 0
+        self._cold = 0  # cold starts under way for claims
         self._pods: set[LocalPod] = set()
         self._sessions: dict[str, LocalSession] = {}
         self._ended: dict[str, str] = {}
@@ -142,6 +145,7 @@ class LocalBackend:
             idle_timeout=settings.session_idle_timeout,
             max_lifetime=settings.session_max_lifetime,
             cold_start_timeout=settings.cold_start_timeout,
+            max_cold_starts=settings.max_cold_starts,
             metrics=metrics,
         )
 
@@ -189,13 +193,19 @@ class LocalBackend:
             )
         if key in self._sessions:
             raise BackendUnavailable("session key collision")
+        if not self._warm_available() and self._cold >= self.max_cold_starts:
+            raise pool_empty_error()
         session = LocalSession(key=key, created_at=now, expires_at=expires_at, last_active=now)
         self._sessions[key] = session  # reserve the slot before any await
         pod = self._take_warm()
         warm = pod is not None
         if pod is None:
             self._starting += 1
-            pod = await self._start_ready_pod()
+            self._cold += 1
+            try:
+                pod = await self._start_ready_pod()
+            finally:
+                self._cold -= 1
             if pod is None or session.ended:
                 self._sessions.pop(key, None)
                 if pod is not None:
@@ -301,6 +311,9 @@ class LocalBackend:
             expires_at=session.expires_at,
             last_active=session.last_active,
         )
+
+    def _warm_available(self) -> bool:
+        return any(pod.alive and pod.ready for pod in self._warm)
 
     def _take_warm(self) -> LocalPod | None:
         while self._warm:
