@@ -60,6 +60,7 @@ T = TypeVar("T")
 Obj = ko.Obj
 MERGE_PATCH = "application/merge-patch+json"
 API_TIMEOUT = 10  # seconds, per API request
+API_THREADS = 16  # the client blocks: API calls run in a pool of this size
 # API answers a caller handles itself; anything else means the platform is unwell.
 _EXPECTED = {403, 404, 409, 410, 422}
 
@@ -135,17 +136,20 @@ class KubernetesBackend:
             raise ConfigError(
                 "ECHO_POD_TEMPLATE", "a JSON pod template file with spec.containers", str(exc)
             ) from None
+        configuration = client.Configuration()
         try:
             if "KUBERNETES_SERVICE_HOST" in os.environ:
-                config.load_incluster_config()
+                config.load_incluster_config(client_configuration=configuration)
             else:
-                config.load_kube_config()
+                config.load_kube_config(client_configuration=configuration)
         except config.ConfigException as exc:
             raise ConfigError(
                 "KUBECONFIG", "in-cluster credentials or a kubeconfig", str(exc)
             ) from None
+        # One connection per API thread and watch, so none is dropped and re-dialled.
+        configuration.connection_pool_maxsize = API_THREADS + 4
         return cls(
-            api_client=client.ApiClient(),
+            api_client=client.ApiClient(configuration),
             namespace=settings.namespace,
             template=template,
             metrics=metrics,
@@ -167,8 +171,7 @@ class KubernetesBackend:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="kube-api")
-        self.api_client.configuration.connection_pool_maxsize = 32
+        self._executor = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube-api")
         self._rs = WatchCache(
             kind="replicasets",
             list_fn=self.apps.list_namespaced_replica_set,
