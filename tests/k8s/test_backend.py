@@ -89,6 +89,17 @@ def test_pool_fills_with_ready_replicasets(rig: Rig, api: client.ApiClient) -> N
         assert owned[0].spec.automount_service_account_token is False
 
 
+def test_lowering_the_pool_size_trims_warm_members(rig: Rig, api: client.ApiClient) -> None:
+    first = rig.start(POOL_SIZE="5")
+    first.wait_pool(5)
+    first.stop()
+    rig.start(POOL_SIZE="2")
+    assert wait_for(
+        "the pool to shrink to 2 warm ReplicaSets",
+        lambda: len(replicasets(api, rig.namespace, WARM)) == 2,
+    )
+
+
 async def test_two_replicas_never_hand_out_a_pod_twice(rig: Rig, api: client.ApiClient) -> None:
     env = {"POOL_SIZE": "12", "MAX_SESSIONS": "60", "WS_PER_IP": "100", "MAX_COLD_STARTS": "50"}
     first, second = rig.start(**env), rig.start(**env)

@@ -515,3 +515,30 @@ class KubernetesBackend:
         for result in results:
             if isinstance(result, BaseException):
                 log.warning("refill_failed", extra={"error": str(result)[:200]})
+        await self._trim(status.warm + status.starting - self.pool_size)
+
+    async def _trim(self, excess: int) -> None:
+        """Delete warm members beyond the target (POOL_SIZE lowered), not-Ready ones first.
+
+        The resourceVersion precondition makes a delete lose to a concurrent claim.
+        """
+        if excess <= 0:
+            return
+        ready = {ko.name_of(rs) for rs in self.view.warm_ready()}
+        warm = [
+            rs for rs in self.view.replicasets() if ko.labels(rs).get(ko.STATE_LABEL) == ko.WARM
+        ]
+        warm.sort(key=lambda rs: ko.name_of(rs) in ready)
+        for rs in warm[:excess]:
+            options = {
+                "propagationPolicy": "Background",
+                "preconditions": {"resourceVersion": rs["metadata"]["resourceVersion"]},
+            }
+            with contextlib.suppress(ApiException):
+                await self._call(
+                    self.apps.delete_namespaced_replica_set,
+                    ko.name_of(rs),
+                    self.namespace,
+                    body=options,
+                    _request_timeout=API_TIMEOUT,
+                )
