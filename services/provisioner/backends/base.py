@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from services.provisioner.errors import SessionNotFound
+
 
 @dataclass(frozen=True, kw_only=True)
 class PodInfo:
@@ -149,6 +151,25 @@ async def wait_endpoint(
                 await changed.wait()
 
 
+class EndedSessions:
+    """Recently ended sessions and why, so a late request learns the reason (bounded)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._reasons: dict[str, str] = {}
+
+    def add(self, key: str, reason: str) -> None:
+        self._reasons[key] = reason
+        if len(self._reasons) > self.limit:
+            self._reasons.pop(next(iter(self._reasons)))
+
+    def check(self, key: str) -> None:
+        """Raise SessionNotFound, with the reason, if `key` is known to have ended."""
+        reason = self._reasons.get(key)
+        if reason is not None:
+            raise SessionNotFound(f"the session has ended ({reason})", reason=reason)
+
+
 class EventHub:
     """Fan-out of per-session events to the gateways subscribed to them."""
 
@@ -158,6 +179,9 @@ class EventHub:
     def publish(self, key: str, event: SessionEvent) -> None:
         for queue in self._queues.get(key, ()):
             queue.put_nowait(event)
+
+    def emit(self, key: str, kind: EventKind, pod: str, *, at: float, reason: str = "") -> None:
+        self.publish(key, SessionEvent(kind=kind, pod=pod, at=at, reason=reason))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, key: str) -> AsyncIterator[asyncio.Queue[SessionEvent]]:

@@ -16,13 +16,12 @@ from collections.abc import Callable
 
 from services.provisioner.backends import kube_objects as ko
 from services.provisioner.backends.base import (
+    EndedSessions,
     EventHub,
     EventKind,
     PodInfo,
-    SessionEvent,
     SessionInfo,
 )
-from services.provisioner.errors import SessionNotFound
 from services.provisioner.metrics import Metrics
 from services.provisioner.sessions import EndReason
 
@@ -39,7 +38,7 @@ class PoolView:
         self.changed = asyncio.Event()
         self._by_session: dict[str, str] = {}
         self._pods_by_slot: dict[str, set[str]] = {}
-        self._ended: dict[str, str] = {}
+        self.ended = EndedSessions()
         self._killed: dict[str, float] = {}  # slot -> monotonic time its pod died
         self._announced: set[str] = set()  # pods whose death was already published
 
@@ -67,9 +66,7 @@ class PoolView:
 
     def find(self, key: str) -> Obj | None:
         """The session's ReplicaSet in the cache; SessionNotFound if it is known to have ended."""
-        reason = self._ended.get(key)
-        if reason is not None:
-            raise SessionNotFound(f"the session has ended ({reason})", reason=reason)
+        self.ended.check(key)
         name = self._by_session.get(key)
         return self.replicaset_store.get(name) if name else None
 
@@ -94,11 +91,6 @@ class PoolView:
             ready=ko.pod_ready(pod),
         )
 
-    def remember_end(self, key: str, reason: str) -> None:
-        self._ended[key] = reason
-        if len(self._ended) > 10_000:
-            self._ended.pop(next(iter(self._ended)))
-
     # changes
 
     def notify(self) -> None:
@@ -112,7 +104,7 @@ class PoolView:
             if key and self._by_session.get(key) == ko.name_of(rs):
                 del self._by_session[key]
                 reason = ko.annotation(rs, ko.END_REASON) or EndReason.DELETED
-                self.remember_end(key, reason)
+                self.ended.add(key, reason)
                 self._publish(key, EventKind.SESSION_ENDED, "", reason)
             self._killed.pop(ko.name_of(rs), None)
         elif key:
@@ -155,4 +147,4 @@ class PoolView:
             self._publish(key, EventKind.POD_READY, name)
 
     def _publish(self, key: str, kind: EventKind, pod: str, reason: str = "") -> None:
-        self.hub.publish(key, SessionEvent(kind=kind, pod=pod, at=self.clock(), reason=reason))
+        self.hub.emit(key, kind, pod, at=self.clock(), reason=reason)

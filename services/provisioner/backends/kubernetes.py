@@ -82,7 +82,6 @@ class KubernetesBackend:
         max_sessions: int = 50,
         refill_per_second: float = 5.0,
         idle_timeout: float = 60.0,
-        max_lifetime: float = 900.0,
         cold_start_timeout: float = 20.0,
         max_cold_starts: int = 8,
         lease_name: str = "pingpod-provisioner",
@@ -101,7 +100,6 @@ class KubernetesBackend:
         self.pool_size = pool_size
         self.max_sessions = max_sessions
         self.idle_timeout = idle_timeout
-        self.max_lifetime = max_lifetime
         self.cold_start_timeout = cold_start_timeout
         self.max_cold_starts = max_cold_starts
         self._cold = 0  # cold starts under way for claims
@@ -157,7 +155,6 @@ class KubernetesBackend:
             max_sessions=settings.max_sessions,
             refill_per_second=settings.refill_per_second,
             idle_timeout=settings.session_idle_timeout,
-            max_lifetime=settings.session_max_lifetime,
             cold_start_timeout=settings.cold_start_timeout,
             max_cold_starts=settings.max_cold_starts,
             lease_name=settings.lease_name,
@@ -288,17 +285,11 @@ class KubernetesBackend:
             with contextlib.suppress(ApiException):
                 await self._patch_rs(name, {"metadata": {"annotations": {ko.END_REASON: reason}}})
         try:
-            await self._call(
-                self.apps.delete_namespaced_replica_set,
-                name,
-                self.namespace,
-                propagation_policy="Background",
-                _request_timeout=API_TIMEOUT,
-            )
+            await self._delete_rs(name)
         except ApiException as exc:
             if exc.status != 404:
                 raise self._unavailable(exc) from exc
-        self.view.remember_end(key, reason)
+        self.view.ended.add(key, reason)
         self.metrics.sessions_ended.labels(reason).inc()
         log.info("session_ended", extra={"session": key[:12], "reason": reason})
 
@@ -413,6 +404,22 @@ class KubernetesBackend:
         self._apply_rs(created)
         return created
 
+    async def _delete_rs(self, name: str, *, version: str | None = None) -> None:
+        """Delete a pool ReplicaSet; its pod goes with it (background propagation).
+
+        With `version`, only if it is still at that resourceVersion.
+        """
+        options: Obj = {"propagationPolicy": "Background"}
+        if version is not None:
+            options["preconditions"] = {"resourceVersion": version}
+        await self._call(
+            self.apps.delete_namespaced_replica_set,
+            name,
+            self.namespace,
+            body=options,
+            _request_timeout=API_TIMEOUT,
+        )
+
     def _apply_rs(self, rs: Obj) -> None:
         """Put our own write in the cache at once instead of waiting for the watch."""
         if self._rs is not None:
@@ -440,13 +447,7 @@ class KubernetesBackend:
         except TimeoutError:
             no_pod = self.view.current_pod(name) is None
             with contextlib.suppress(BackendUnavailable, ApiException):
-                await self._call(
-                    self.apps.delete_namespaced_replica_set,
-                    name,
-                    self.namespace,
-                    propagation_policy="Background",
-                    _request_timeout=API_TIMEOUT,
-                )
+                await self._delete_rs(name)
             if no_pod:  # the pod was never created: quota or a full cluster
                 raise LimitExceeded(
                     "at_capacity", "no room for another pod right now; try again shortly", 10
@@ -530,15 +531,5 @@ class KubernetesBackend:
         ]
         warm.sort(key=lambda rs: ko.name_of(rs) in ready)
         for rs in warm[:excess]:
-            options = {
-                "propagationPolicy": "Background",
-                "preconditions": {"resourceVersion": rs["metadata"]["resourceVersion"]},
-            }
             with contextlib.suppress(ApiException):
-                await self._call(
-                    self.apps.delete_namespaced_replica_set,
-                    ko.name_of(rs),
-                    self.namespace,
-                    body=options,
-                    _request_timeout=API_TIMEOUT,
-                )
+                await self._delete_rs(ko.name_of(rs), version=rs["metadata"]["resourceVersion"])

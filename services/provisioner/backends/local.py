@@ -27,6 +27,7 @@ from pathlib import Path
 from services.common.ratelimit import TokenBucket
 from services.provisioner.backends.base import (
     Claim,
+    EndedSessions,
     Endpoint,
     EventHub,
     EventKind,
@@ -105,7 +106,6 @@ class LocalBackend:
         max_sessions: int,
         refill_per_second: float,
         idle_timeout: float,
-        max_lifetime: float,
         cold_start_timeout: float,
         metrics: Metrics,
         max_cold_starts: int = 8,
@@ -116,7 +116,6 @@ class LocalBackend:
         self.pool_size = pool_size
         self.max_sessions = max_sessions
         self.idle_timeout = idle_timeout
-        self.max_lifetime = max_lifetime
         self.cold_start_timeout = cold_start_timeout
         self.max_cold_starts = max_cold_starts
         self.metrics = metrics
@@ -129,7 +128,7 @@ class LocalBackend:
         self._cold = 0  # cold starts under way for claims
         self._pods: set[LocalPod] = set()
         self._sessions: dict[str, LocalSession] = {}
-        self._ended: dict[str, str] = {}
+        self._ended = EndedSessions()
         self._hub = EventHub()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -143,7 +142,6 @@ class LocalBackend:
             max_sessions=settings.max_sessions,
             refill_per_second=settings.refill_per_second,
             idle_timeout=settings.session_idle_timeout,
-            max_lifetime=settings.session_max_lifetime,
             cold_start_timeout=settings.cold_start_timeout,
             max_cold_starts=settings.max_cold_starts,
             metrics=metrics,
@@ -193,7 +191,7 @@ class LocalBackend:
             )
         if key in self._sessions:
             raise BackendUnavailable("session key collision")
-        if not self._warm_available() and self._cold >= self.max_cold_starts:
+        if not self._warm_count() and self._cold >= self.max_cold_starts:
             raise pool_empty_error()
         session = LocalSession(key=key, created_at=now, expires_at=expires_at, last_active=now)
         self._sessions[key] = session  # reserve the slot before any await
@@ -227,9 +225,7 @@ class LocalBackend:
             raise PodNotRunning()
         pod.killed = True
         session.died_at = time.monotonic()
-        self._hub.publish(
-            key, SessionEvent(kind=EventKind.POD_KILLED, pod=pod.name, at=self.clock())
-        )
+        self._hub.emit(key, EventKind.POD_KILLED, pod.name, at=self.clock())
         self.metrics.kills.inc()
         log.info("pod_killed", extra={"session": key[:12], "pod": pod.name})
         with contextlib.suppress(ProcessLookupError):
@@ -239,17 +235,15 @@ class LocalBackend:
     async def release(self, key: str, reason: str = EndReason.DELETED) -> None:
         session = self._session(key)
         del self._sessions[key]
-        self._remember_end(key, reason)
+        self._ended.add(key, reason)
         session.ended = True
         session.notify()
-        self._hub.publish(
+        self._hub.emit(
             key,
-            SessionEvent(
-                kind=EventKind.SESSION_ENDED,
-                pod=session.pod.name if session.pod else "",
-                at=self.clock(),
-                reason=reason,
-            ),
+            EventKind.SESSION_ENDED,
+            session.pod.name if session.pod else "",
+            at=self.clock(),
+            reason=reason,
         )
         if session.pod is not None:
             self._stop(session.pod)
@@ -272,7 +266,7 @@ class LocalBackend:
         return await wait_endpoint(current, avoid=avoid, patience=patience)
 
     async def pool(self) -> PoolStatus:
-        warm = sum(1 for pod in self._warm if pod.alive)
+        warm = self._warm_count()
         return PoolStatus(
             warm=warm,
             starting=self._starting,
@@ -291,16 +285,9 @@ class LocalBackend:
     def _session(self, key: str) -> LocalSession:
         session = self._sessions.get(key)
         if session is None:
-            reason = self._ended.get(key)
-            if reason is not None:
-                raise SessionNotFound(f"the session has ended ({reason})", reason=reason)
+            self._ended.check(key)
             raise SessionNotFound()
         return session
-
-    def _remember_end(self, key: str, reason: str) -> None:
-        self._ended[key] = reason
-        if len(self._ended) > 10_000:
-            self._ended.pop(next(iter(self._ended)))
 
     def _info(self, session: LocalSession) -> SessionInfo:
         return SessionInfo(
@@ -312,8 +299,9 @@ class LocalBackend:
             last_active=session.last_active,
         )
 
-    def _warm_available(self) -> bool:
-        return any(pod.alive and pod.ready for pod in self._warm)
+    def _warm_count(self) -> int:
+        # Pods join the warm pool only once Ready; one that dies there is skipped.
+        return sum(1 for pod in self._warm if pod.alive)
 
     def _take_warm(self) -> LocalPod | None:
         while self._warm:
@@ -402,7 +390,7 @@ class LocalBackend:
             self._wake.clear()
             now = time.monotonic()
             n = pods_to_start(
-                warm=sum(1 for pod in self._warm if pod.alive),
+                warm=self._warm_count(),
                 starting=self._starting,
                 assigned=len(self._sessions),
                 target=self.pool_size,
@@ -459,9 +447,7 @@ class LocalBackend:
         now = self.clock()
         if not pod.killed:
             session.died_at = time.monotonic()
-            self._hub.publish(
-                key or "", SessionEvent(kind=EventKind.POD_KILLED, pod=pod.name, at=now)
-            )
+            self._hub.emit(key or "", EventKind.POD_KILLED, pod.name, at=now)
         session.notify()
         if session.failures:
             # A pod that keeps dying gets a growing pause, like a crash loop back-off.
@@ -476,9 +462,7 @@ class LocalBackend:
         new.session = session.key
         session.pod = new
         session.replacements += 1
-        self._hub.publish(
-            session.key, SessionEvent(kind=EventKind.POD_REPLACED, pod=new.name, at=self.clock())
-        )
+        self._hub.emit(session.key, EventKind.POD_REPLACED, new.name, at=self.clock())
         log.info("pod_replaced", extra={"session": session.key[:12], "pod": new.name})
         if await self._probe(new) and session.pod is new and not session.ended:
             new.ready = True
@@ -486,9 +470,7 @@ class LocalBackend:
             if session.died_at is not None:
                 self.metrics.replacement_seconds.observe(time.monotonic() - session.died_at)
                 session.died_at = None
-            self._hub.publish(
-                session.key, SessionEvent(kind=EventKind.POD_READY, pod=new.name, at=self.clock())
-            )
+            self._hub.emit(session.key, EventKind.POD_READY, new.name, at=self.clock())
             session.notify()
         elif new.alive and session.pod is new:
             session.failures += 1
