@@ -88,22 +88,7 @@ export class SessionController {
       mono: this.deps.mono,
       wall: this.deps.wall,
     });
-    this.view = {
-      phase: 'idle',
-      link: null,
-      message: null,
-      retryAt: null,
-      reconnectAt: null,
-      reconnectAttempt: 0,
-      session: null,
-      status: null,
-      pod: null,
-      timeline: [],
-      tracker: this.newTracker(),
-      killing: false,
-      firstPongMs: null,
-      endedReason: null,
-    };
+    this.view = { ...this.blankView(), timeline: [] };
   }
 
   // --- useSyncExternalStore -------------------------------------------------
@@ -114,6 +99,25 @@ export class SessionController {
   };
 
   getSnapshot = (): SessionView => this.view;
+
+  /** The view with no session: where the page starts, and where Start starts from. */
+  private blankView(): Omit<SessionView, 'timeline'> {
+    return {
+      phase: 'idle',
+      link: null,
+      message: null,
+      retryAt: null,
+      reconnectAt: null,
+      reconnectAttempt: 0,
+      session: null,
+      status: null,
+      pod: null,
+      tracker: this.newTracker(),
+      killing: false,
+      firstPongMs: null,
+      endedReason: null,
+    };
+  }
 
   private update(patch: Partial<SessionView>): void {
     this.view = { ...this.view, ...patch, timeline: this.timeline.entries };
@@ -137,19 +141,9 @@ export class SessionController {
     this.backoff.reset();
     this.everOpened = false;
     this.update({
+      ...this.blankView(),
       phase: 'claiming',
-      link: null,
       message: 'Claiming a pod from the warm pool…',
-      retryAt: null,
-      reconnectAt: null,
-      reconnectAttempt: 0,
-      session: null,
-      status: null,
-      pod: null,
-      tracker: this.newTracker(),
-      killing: false,
-      firstPongMs: null,
-      endedReason: null,
     });
     let created: CreatedSession;
     try {

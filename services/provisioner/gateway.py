@@ -255,4 +255,6 @@ class Relay:
             if not warned and now >= warn_at:
                 warned = True
                 await self._send_event("session_expiring", "", self.expires_at)
-            await asyncio.sleep(min(interval, max(0.05, warn_at - now)) if not warned else interval)
+            # Before the warning, wake in time for it.
+            wait = interval if warned else min(interval, max(0.05, warn_at - now))
+            await asyncio.sleep(wait)

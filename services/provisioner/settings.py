@@ -101,10 +101,6 @@ class Settings:
 
 
 def _parse(key: str, raw: str, default: object) -> object:
-    if isinstance(default, bool):
-        if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
-            raise ConfigError(key, "a boolean", raw)
-        return raw.lower() in ("1", "true", "yes")
     if isinstance(default, int):
         try:
             return int(raw)

@@ -14,10 +14,7 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +24,8 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from scripts.servers import free_port, launch, log_tail, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "frontend" / "dist"
@@ -56,12 +55,6 @@ def _require(ok: bool, why: str) -> None:
     pytest.skip(why)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Provisioner:
     proc: subprocess.Popen[bytes]
@@ -77,7 +70,7 @@ class Provisioner:
             return c.get("/pool").json()
 
     def log_tail(self, n: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-n:]
+        return log_tail(self.log, n)
 
 
 @contextlib.contextmanager
@@ -91,48 +84,18 @@ def run_provisioner(
     processes), then SIGKILL if it does not exit in time.
     """
     port = port or free_port()
-    env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "FRONTEND_DIR": str(DIST),
-        "POOL_SIZE": "4",
-        **overrides,
-    }
+    env = {"FRONTEND_DIR": str(DIST), "POOL_SIZE": "4", **overrides}
     log = log_dir / f"provisioner-{port}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.provisioner"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = launch("services.provisioner", port=port, log=log, env=env, ready_path="/ready")
     server = Provisioner(proc=proc, url=f"http://127.0.0.1:{port}", port=port, log=log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"provisioner exited early:\n{server.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{server.url}/ready", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"provisioner not ready after 30 s:\n{server.log_tail()}")
-            time.sleep(0.1)
         # A full warm pool, so the first claim is the warm path the demo is about.
+        deadline = time.monotonic() + 30
         while server.pool()["warm"] < int(env["POOL_SIZE"]) and time.monotonic() < deadline:
             time.sleep(0.1)
         yield server
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

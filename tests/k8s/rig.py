@@ -16,6 +16,7 @@ from kubernetes import client
 
 from infra.rbac import ROLE_NAME, SERVICE_ACCOUNT_NAME, provisioner_role
 from scripts.controlplane import ControlPlane
+from scripts.servers import free_port
 from tests.services.conftest import Server, start_server
 
 # kwok plays the kubelet: the image is never pulled.
@@ -113,10 +114,7 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
+        self.port = free_port()
 
     def start(self) -> None:
         listener = socket.socket()

@@ -5,11 +5,8 @@ real sockets."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,13 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.servers import free_port, launch
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def descendants(pid: int) -> set[int]:
@@ -70,17 +63,6 @@ class Server:
     def aclient(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=60)
 
-    def wait_ready(self, path: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + path, timeout=1).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise TimeoutError(f"{path} not ready:\n{self.log.read_text()[-3000:]}")
-
     def wait_pool(self, warm: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -98,21 +80,9 @@ class Server:
 def start_server(module: str, tmp: Path, env: dict[str, str], ready: str = "/health") -> Server:
     port = free_port()
     log = tmp / f"{module.rsplit('.', 1)[-1]}-{port}.log"
-    full_env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "PYTHONPATH": str(ROOT),
-        "FRONTEND_DIR": str(tmp / "no-frontend"),
-        **env,
-    }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", module], env=full_env, cwd=ROOT, stdout=out, stderr=out
-        )
-    server = Server(proc=proc, port=port, log=log, env=env)
-    server.wait_ready(ready)
-    return server
+    settings = {"FRONTEND_DIR": str(tmp / "no-frontend"), **env}
+    proc = launch(module, port=port, log=log, env=settings, ready_path=ready)
+    return Server(proc=proc, port=port, log=log, env=env)
 
 
 StartProvisioner = Callable[..., Server]
