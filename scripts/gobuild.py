@@ -81,9 +81,9 @@ class Component:
     binaries: tuple[tuple[str, str], ...]  # (binary name, Go main package)
     # Extra -ldflags, typically -X version stamps, from the module's origin.
     ldflags: Callable[[Origin], list[str]] = _no_flags
-    # Runs before the binaries are built, in a scratch copy of the wrapper module;
-    # for packages that must be generated before they compile.
-    prepare: Callable[[Origin, Path, Log], None] | None = None
+    # Runs before the binaries are built, given a scratch copy of the wrapper module
+    # and the build log; for packages that must be generated before they compile.
+    prepare: Callable[[Origin, Path, Path], None] | None = None
     # The release a pseudo-version stands for (a module with no tags of its own).
     release: str | None = None
     # Extra files whose content is part of the build's inputs.
@@ -247,7 +247,7 @@ def build_component(comp: Component, log: Log = print) -> dict[str, float]:
         for name in ("go.mod", "go.sum"):
             shutil.copyfile(comp.module_dir / name, work_dir / name)
         log(f"[{comp.name} {comp.version}] preparing sources")
-        comp.prepare(origin, work_dir, lambda msg: _append(log_file, msg))
+        comp.prepare(origin, work_dir, log_file)
         timings["prepare"] = time.monotonic() - start
 
     for name, package in comp.binaries:
@@ -278,11 +278,6 @@ def build_component(comp: Component, log: Log = print) -> dict[str, float]:
     if work_dir != comp.module_dir:
         shutil.rmtree(work_dir, ignore_errors=True)
     return timings
-
-
-def _append(log_file: Path, msg: str) -> None:
-    with log_file.open("a") as out:
-        out.write(msg + "\n")
 
 
 def ensure_built(

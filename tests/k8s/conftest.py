@@ -1,96 +1,17 @@
-"""A real Kubernetes control plane for the tests in this directory.
-
-Built from source on first use (cached under ~/.cache/pingpod), started once
-per session in a temporary directory, and stopped at the end. A build or
-startup failure fails the tests; it never skips them.
-"""
+"""Marks every test here ``k8s``; the control-plane fixtures are in tests/conftest.py."""
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from kubernetes import client
-
-from scripts.controlplane import BuildError, ControlPlane, ControlPlaneError, ensure_built
 
 K8S_TESTS = Path(__file__).resolve().parent
-T = TypeVar("T")
-
-_build_error: str | None = None
-
-
-def _is_k8s_test(item: pytest.Item) -> bool:
-    return K8S_TESTS in Path(item.path).resolve().parents
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Runs before `-m` deselection, so `-m k8s` / `-m "not k8s"` see the marker.
     for item in items:
-        if _is_k8s_test(item):
+        if K8S_TESTS in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.k8s)
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Build here rather than in the fixture: a cold build takes minutes and the
-    per-test timeout would cut it short."""
-    global _build_error
-    if not any(_is_k8s_test(item) for item in session.items):
-        return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-
-    def log(msg: str) -> None:
-        if reporter is not None:
-            reporter.write_line(f"controlplane: {msg}")
-
-    try:
-        ensure_built(log=log)
-    except BuildError as exc:
-        _build_error = str(exc)
-
-
-@pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    if _build_error is not None:
-        pytest.fail(f"building the control plane failed: {_build_error}", pytrace=False)
-    try:
-        cp = ControlPlane.start(tmp_path_factory.mktemp("controlplane"), keep_dir=True)
-    except (BuildError, ControlPlaneError) as exc:
-        pytest.fail(f"the control plane did not start: {exc}", pytrace=False)
-    with cp:
-        yield cp
-
-
-@pytest.fixture
-def api(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
-    with control_plane.api_client() as api_client:
-        yield api_client
-
-
-@pytest.fixture
-def namespace(api: client.ApiClient) -> Iterator[str]:
-    """A fresh namespace per test, deleted afterwards (without waiting)."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    core = client.CoreV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield name
-    core.delete_namespace(name)
-
-
-def wait_for(
-    what: str, probe: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)

@@ -17,9 +17,8 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from scripts.controlplane import ControlPlane
 from services.provisioner.backends import kube_objects as ko
+from tests.conftest import wait_for
 from tests.infra.render import echo_template, render_app_objects
-
-from .conftest import wait_for
 
 pytestmark = pytest.mark.k8s
 

@@ -23,10 +23,10 @@ from websockets.asyncio.client import connect
 
 from scripts.controlplane import ControlPlane
 from scripts.controlplane import kubeconfig as kubeconfigs
+from tests.conftest import wait_for
 from tests.services.conftest import Server, start_server
 from tests.services.wsutil import until
 
-from .conftest import wait_for
 from .rig import Rig, TcpProxy, make_rig
 
 pytestmark = pytest.mark.k8s
