@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 from dataclasses import dataclass
+from typing import Final
 
 import pulumi
 import pulumi_awsx as awsx
@@ -13,6 +16,32 @@ import pulumi_awsx as awsx
 # controller-managed load balancers too.
 PUBLIC_SUBNET_TAGS = {"kubernetes.io/role/elb": "1"}
 PRIVATE_SUBNET_TAGS = {"kubernetes.io/role/internal-elb": "1"}
+# One public and one private subnet in each zone.
+SUBNETS_PER_ZONE: Final = 2
+# The subnet size of a /16 VPC, kept for every VPC with room for it: a subnet
+# whose CIDR changes is replaced, with every node and load balancer in it.
+LARGEST_SUBNET_MASK: Final = 20
+
+
+def _bits_for(count: int) -> int:
+    """Address bits needed to give each of ``count`` equal parts its own block."""
+    return math.ceil(math.log2(count)) if count > 1 else 0
+
+
+def subnet_mask(cidr_block: str, availability_zones: int = 2) -> int:
+    """The prefix length of every subnet: /20, or as large as the VPC allows.
+
+    awsx's "Auto" strategy gives each zone an equal, aligned block of the VPC
+    (one bit per doubling of the zone count) and carves that zone's subnets
+    out of it, failing with "Subnets are too large for VPC" when they do not
+    fit. Two subnets in each of two zones therefore need the VPC's prefix
+    length plus two: a /19 VPC gets /21 subnets and a /20 VPC /22s (1,024
+    addresses; a node takes a /28 prefix per 16 pods, so even three full nodes
+    use well under half of a private subnet).
+    """
+    vpc_prefix = ipaddress.ip_network(cidr_block).prefixlen
+    smallest_fit = vpc_prefix + _bits_for(availability_zones) + _bits_for(SUBNETS_PER_ZONE)
+    return max(LARGEST_SUBNET_MASK, smallest_fit)
 
 
 @dataclass
@@ -27,8 +56,9 @@ class Network(pulumi.ComponentResource):
     A single NAT gateway, not one per zone: this is a demo, and a second NAT
     gateway would cost as much as a node. Losing the NAT's zone stops the
     nodes' outbound traffic (image pulls come from ECR through it), not the
-    ALB. Subnets are /20s carved by awsx: with VPC CNI prefix delegation each
-    node takes /28 prefixes, so the private subnets must leave room for them.
+    ALB. Subnets are carved by awsx, /20s when the VPC has room for them
+    (``subnet_mask``): with VPC CNI prefix delegation each node takes /28
+    prefixes, so the private subnets must leave room for them.
     """
 
     vpc_id: pulumi.Output[str]
@@ -40,6 +70,7 @@ class Network(pulumi.ComponentResource):
     ) -> None:
         super().__init__("pingpod:network:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        mask = subnet_mask(args.cidr_block, args.availability_zones)
 
         vpc = awsx.ec2.Vpc(
             f"{name}-vpc",
@@ -53,10 +84,10 @@ class Network(pulumi.ComponentResource):
             subnet_strategy=awsx.ec2.SubnetAllocationStrategy.AUTO,
             subnet_specs=[
                 awsx.ec2.SubnetSpecArgs(
-                    type=awsx.ec2.SubnetType.PUBLIC, cidr_mask=20, tags=PUBLIC_SUBNET_TAGS
+                    type=awsx.ec2.SubnetType.PUBLIC, cidr_mask=mask, tags=PUBLIC_SUBNET_TAGS
                 ),
                 awsx.ec2.SubnetSpecArgs(
-                    type=awsx.ec2.SubnetType.PRIVATE, cidr_mask=20, tags=PRIVATE_SUBNET_TAGS
+                    type=awsx.ec2.SubnetType.PRIVATE, cidr_mask=mask, tags=PRIVATE_SUBNET_TAGS
                 ),
             ],
             tags={"Name": f"{name}-vpc"},

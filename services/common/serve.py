@@ -18,9 +18,9 @@ import uvicorn
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket, WebSocketState
 
-log = logging.getLogger(__name__)
+from services.common.wire import CloseCode
 
-GOING_AWAY = 1001
+log = logging.getLogger(__name__)
 
 
 class Drain:
@@ -44,8 +44,10 @@ class Drain:
                 raise
             task.uncancel()
             if websocket.application_state == WebSocketState.CONNECTED:
-                with contextlib.suppress(Exception):
-                    await websocket.close(GOING_AWAY, "server shutting down")
+                try:
+                    await websocket.close(CloseCode.GOING_AWAY, "server shutting down")
+                except Exception as exc:  # the peer may be gone already
+                    log.info("drain_close_failed", extra={"error": repr(exc)[:200]})
         finally:
             self._tasks.discard(task)
 

@@ -17,11 +17,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.common.ratelimit import TokenBucket
 from services.common.serve import Drain
+from services.common.wire import CloseCode
 
 log = logging.getLogger(__name__)
-
-UNSUPPORTED_DATA = 1003
-POLICY_VIOLATION = 1008
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,11 +88,13 @@ def create_app(settings: EchoSettings, drain: Drain | None = None) -> Starlette:
                     if message["type"] == "websocket.disconnect":
                         return
                     if bucket.take(time.monotonic()) > 0:
-                        await websocket.close(POLICY_VIOLATION, "too many messages")
+                        await websocket.close(CloseCode.POLICY_VIOLATION, "too many messages")
                         return
                     text = message.get("text")
                     if text is None:
-                        await websocket.close(UNSUPPORTED_DATA, "binary frames are not supported")
+                        await websocket.close(
+                            CloseCode.UNSUPPORTED_DATA, "binary frames are not supported"
+                        )
                         return
                     await websocket.send_text(pong_for(text, settings))
             except WebSocketDisconnect:

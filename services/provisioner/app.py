@@ -79,7 +79,7 @@ def create_app(
     else:
         log.warning("frontend_missing", extra={"dir": str(settings.frontend_dir)})
 
-    app = Starlette(
+    return Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
@@ -88,6 +88,3 @@ def create_app(
             Exception: _server_error,
         },
     )
-    app.state.backend = backend
-    app.state.metrics = metrics
-    return app

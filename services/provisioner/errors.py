@@ -1,7 +1,6 @@
 """Errors of the provisioner, mapped to the protocol only at the edge.
 
 ProvisionerError
-├── InvalidRequest      400  the request itself is malformed
 ├── SessionNotFound     404  unknown, ended or malformed session id
 ├── PodNotRunning       409  the session exists but has no running pod right now
 ├── LimitExceeded       429  rate limit or capacity; carries retry_after seconds
@@ -19,11 +18,6 @@ class ProvisionerError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
-
-
-class InvalidRequest(ProvisionerError):
-    status = 400
-    code = "invalid_request"
 
 
 class SessionNotFound(ProvisionerError):

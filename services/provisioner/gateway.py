@@ -3,11 +3,8 @@
 The browser's socket outlives the pod: when the upstream dies the gateway
 says so with `event` frames, waits for the replacement to be Ready, and
 reconnects. Pod frames are relayed as they are (no JSON round trip); only
-the gateway's own events are encoded here.
-
-Close codes: 4404 session unknown or ended, 4408 session expired (idle or lifetime),
-1008 policy (message rate), 1003 binary frames, 1009 frame too big (by the
-server), 1001 provisioner shutting down, 1011 internal error.
+the gateway's own events are encoded here. Close codes and event names:
+`services.common.wire`.
 """
 
 from __future__ import annotations
@@ -26,6 +23,7 @@ from websockets.asyncio.client import ClientConnection
 
 from services.common.ratelimit import ConnectionCounter, TokenBucket
 from services.common.serve import Drain
+from services.common.wire import CloseCode, GatewayEvent
 from services.provisioner.access import origin_allowed
 from services.provisioner.backends.base import Backend, EventKind, SessionEvent
 from services.provisioner.errors import BackendUnavailable, ProvisionerError, SessionNotFound
@@ -41,20 +39,19 @@ from services.provisioner.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CLOSE_ENDED = 4404
-CLOSE_EXPIRED = 4408
-CLOSE_POLICY = 1008
-CLOSE_UNSUPPORTED = 1003
-CLOSE_INTERNAL = 1011
-
 _RECONNECT_FIRST = 0.02
 _RECONNECT_MAX = 1.0
+# Backend events the browser is told about, by their gateway names.
+_FORWARDED = {
+    EventKind.POD_KILLED: GatewayEvent.POD_KILLED,
+    EventKind.POD_REPLACED: GatewayEvent.POD_REPLACED,
+}
 
 
 def close_for(reason: str) -> tuple[int, str]:
     if reason in (EndReason.IDLE, EndReason.EXPIRED):
-        return CLOSE_EXPIRED, f"session expired ({reason})"
-    return CLOSE_ENDED, "session ended"
+        return CloseCode.SESSION_EXPIRED, f"session expired ({reason})"
+    return CloseCode.SESSION_ENDED, "session ended"
 
 
 class Gateway:
@@ -155,16 +152,29 @@ class Relay:
                 exc = task.exception()
                 if exc is not None:
                     log.error("gateway_error", extra={"session": self.key[:12]}, exc_info=exc)
-                    outcome = (CLOSE_INTERNAL, "gateway error")
+                    outcome = (CloseCode.INTERNAL_ERROR, "gateway error")
                 else:
                     outcome = task.result()
-            with contextlib.suppress(SessionNotFound, BackendUnavailable):
-                await backend.touch(self.key, self.gw.clock())
+            await self._last_touch()
             if outcome is not None and self.ws.application_state == WebSocketState.CONNECTED:
-                with contextlib.suppress(Exception):
+                try:
                     await self.ws.close(*outcome)
+                except Exception as exc:  # the browser may have gone at the same moment
+                    log.info(
+                        "close_failed",
+                        extra={"session": self.key[:12], "code": outcome[0], "error": repr(exc)},
+                    )
 
-    async def _send_event(self, event: str, pod: str, at: float | None = None) -> None:
+    async def _last_touch(self) -> None:
+        """The socket counted as activity until now: the idle timeout starts here."""
+        try:
+            await self.gw.backend.touch(self.key, self.gw.clock())
+        except SessionNotFound:
+            pass  # it has ended: nothing left to keep alive
+        except BackendUnavailable as exc:
+            log.warning("touch_failed", extra={"session": self.key[:12], "error": exc.detail})
+
+    async def _send_event(self, event: GatewayEvent, pod: str, at: float | None = None) -> None:
         at_ms = (at if at is not None else self.gw.clock()) * 1000
         frame = json.dumps({"type": "event", "event": event, "pod": pod, "at": round(at_ms, 3)})
         await self.ws.send_text(frame)
@@ -180,10 +190,10 @@ class Relay:
             if message["type"] == "websocket.disconnect":
                 return None
             if bucket.take(time.monotonic()) > 0:
-                return CLOSE_POLICY, "too many messages"
+                return CloseCode.POLICY_VIOLATION, "too many messages"
             text = message.get("text")
             if text is None:
-                return CLOSE_UNSUPPORTED, "binary frames are not supported"
+                return CloseCode.UNSUPPORTED_DATA, "binary frames are not supported"
             upstream = self.upstream
             if upstream is None:
                 continue  # no pod right now: the ping is lost and the chart shows a gap
@@ -216,14 +226,14 @@ class Relay:
                 continue
             delay, lost = _RECONNECT_FIRST, endpoint.pod
             self.upstream, self.upstream_pod = upstream, endpoint.pod
-            await self._send_event("upstream_ready", endpoint.pod)
+            await self._send_event(GatewayEvent.UPSTREAM_READY, endpoint.pod)
             log.info("upstream_ready", extra={"session": self.key[:12], "pod": endpoint.pod})
             with contextlib.suppress(websockets.ConnectionClosed):
                 async for frame in upstream:
                     await self.ws.send_text(frame if isinstance(frame, str) else frame.decode())
                     relayed.inc()
             self.upstream = None
-            await self._send_event("upstream_lost", endpoint.pod)
+            await self._send_event(GatewayEvent.UPSTREAM_LOST, endpoint.pod)
             log.info("upstream_lost", extra={"session": self.key[:12], "pod": endpoint.pod})
 
     async def _events(self, events: asyncio.Queue[SessionEvent]) -> tuple[int, str] | None:
@@ -231,8 +241,9 @@ class Relay:
             event = await events.get()
             if event.kind == EventKind.SESSION_ENDED:
                 return close_for(event.reason)
-            if event.kind in (EventKind.POD_KILLED, EventKind.POD_REPLACED):
-                await self._send_event(event.kind.value, event.pod, event.at)
+            forwarded = _FORWARDED.get(event.kind)
+            if forwarded is not None:
+                await self._send_event(forwarded, event.pod, event.at)
             upstream = self.upstream
             if event.kind == EventKind.POD_KILLED and upstream and event.pod == self.upstream_pod:
                 # Do not wait for the dying pod's connection to time out: move on now.
@@ -254,7 +265,7 @@ class Relay:
                 pass  # the next touch may get through; the idle timeout is generous
             if not warned and now >= warn_at:
                 warned = True
-                await self._send_event("session_expiring", "", self.expires_at)
+                await self._send_event(GatewayEvent.SESSION_EXPIRING, "", self.expires_at)
             # Before the warning, wake in time for it.
             wait = interval if warned else min(interval, max(0.05, warn_at - now))
             await asyncio.sleep(wait)

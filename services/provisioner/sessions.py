@@ -38,10 +38,6 @@ def session_key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()[:_KEY_HEX]
 
 
-def is_key(value: str) -> bool:
-    return len(value) == _KEY_HEX and all(c in "0123456789abcdef" for c in value)
-
-
 def end_reason(
     *, now: float, expires_at: float, last_active: float, idle_timeout: float
 ) -> EndReason | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from services.common.ratelimit import ConnectionCounter, KeyedLimiter, TokenBucket
@@ -11,7 +13,6 @@ from services.provisioner.pool import max_pods, pods_to_start
 from services.provisioner.sessions import (
     EndReason,
     end_reason,
-    is_key,
     new_session_id,
     session_key,
 )
@@ -40,7 +41,7 @@ def test_connection_counter() -> None:
     assert not counter.acquire("ip")
     counter.release("ip")
     assert counter.acquire("ip")
-    assert counter.count("other") == 0
+    assert counter.acquire("other")  # every key has its own cap
 
 
 @pytest.mark.parametrize(
@@ -65,7 +66,8 @@ def test_session_ids_are_unguessable_and_keys_are_label_safe() -> None:
     sid = ids.pop()
     assert len(sid) == 43  # 256 bits
     key = session_key(sid)
-    assert is_key(key) and len(key) <= 63 and sid not in key
+    assert re.fullmatch("[0-9a-f]{40}", key)  # a label value holds at most 63 characters
+    assert sid not in key
 
 
 @pytest.mark.parametrize("bad", ["", "short", "x" * 43 + "y", "../" + "a" * 40, "é" * 43])
