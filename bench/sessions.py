@@ -58,6 +58,8 @@ async def bench_claims(base: str, n: int) -> None:
             await client.delete(f"/session/{body['session_id']}")
     print(line("claim, warm path (HTTP round trip)", client_ms))
     print(line("claim, warm path (assign_ms)", server_ms))
+    slow = sum(1 for ms in server_ms if ms >= 100)
+    print(f"  {slow} of {len(server_ms)} warm claims took 100 ms or more (assign_ms)")
     if cold:
         print(f"  ({cold} claims found the pool empty and took the cold path; excluded)")
 

@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect
 from scripts.controlplane import ControlPlane
 from scripts.controlplane import kubeconfig as kubeconfigs
 from tests.conftest import wait_for
-from tests.services.conftest import Server, start_server
+from tests.services.helpers import Server, new_session, start_server
 from tests.services.wsutil import until
 
 from .rig import Rig, TcpProxy, make_rig
@@ -66,17 +66,10 @@ def is_ready(pod: Any) -> bool:
     return pod.status.phase == "Running" and ready and pod.metadata.deletion_timestamp is None
 
 
-def new_session(server: Server) -> dict[str, Any]:
-    response = httpx.post(server.url + "/session", timeout=30)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 def test_pool_fills_with_ready_replicasets(rig: Rig, api: client.ApiClient) -> None:
     server = rig.start(POOL_SIZE="4")
     server.wait_pool(4)
-    warm = wait_for("4 warm ReplicaSets", lambda: len(replicasets(api, rig.namespace, WARM)) == 4)
-    assert warm
+    wait_for("4 warm ReplicaSets", lambda: len(replicasets(api, rig.namespace, WARM)) == 4)
     for rs in replicasets(api, rig.namespace, WARM):
         assert rs.spec.replicas == 1
         assert rs.metadata.labels["app.kubernetes.io/name"] == "echo"
@@ -94,10 +87,11 @@ def test_lowering_the_pool_size_trims_warm_members(rig: Rig, api: client.ApiClie
     first.wait_pool(5)
     first.stop()
     rig.start(POOL_SIZE="2")
-    assert wait_for(
+    wait_for(
         "the pool to shrink to 2 warm ReplicaSets",
-        lambda: len(replicasets(api, rig.namespace, WARM)) == 2,
+        lambda: len(replicasets(api, rig.namespace, WARM)) <= 2,
     )
+    assert len(replicasets(api, rig.namespace, WARM)) == 2  # the excess only, not below
 
 
 async def test_two_replicas_never_hand_out_a_pod_twice(rig: Rig, api: client.ApiClient) -> None:
@@ -132,15 +126,12 @@ async def test_kill_three_times_follows_the_replicaset(rig: Rig, api: client.Api
         ready = await until(ws, lambda f: f.get("event") == "upstream_ready")
         assert ready["pod"] == pod
         for kill in range(1, 4):
-            started = time.monotonic()
             killed = httpx.delete(server.url + f"/session/{sid}/pod")
             assert killed.status_code == 202
             assert killed.json()["killed"] == pod
             ready = await until(
                 ws, lambda f, old=pod: f.get("event") == "upstream_ready" and f["pod"] != old
             )
-            took = time.monotonic() - started
-            assert took < 10, f"replacement {kill} took {took:.1f}s"
             pod = ready["pod"]
             status = httpx.get(server.url + f"/session/{sid}").json()
             assert status["pod"]["name"] == pod
@@ -173,7 +164,7 @@ def test_idle_session_is_deleted_with_its_pod(rig: Rig, api: client.ApiClient) -
     server = rig.start(SESSION_IDLE_TIMEOUT="2")
     session = new_session(server)
     slot = replicasets(api, rig.namespace, ASSIGNED)[0].metadata.name
-    assert wait_for(
+    wait_for(
         "the idle session's ReplicaSet and pod to go",
         lambda: (
             not replicasets(api, rig.namespace, ASSIGNED)
@@ -195,7 +186,8 @@ async def test_lifetime_ends_an_active_session(rig: Rig, api: client.ApiClient) 
                 await asyncio.wait_for(ws.recv(), 15)
     assert info.value.rcvd is not None
     assert info.value.rcvd.code == 4408
-    assert wait_for("no assigned ReplicaSet", lambda: not replicasets(api, rig.namespace, ASSIGNED))
+    wait_for("no assigned ReplicaSet", lambda: not replicasets(api, rig.namespace, ASSIGNED))
+    assert replicasets(api, rig.namespace, WARM)  # the pool lives on
 
 
 def test_sessions_that_expired_while_no_provisioner_ran_are_reaped(
@@ -205,10 +197,11 @@ def test_sessions_that_expired_while_no_provisioner_ran_are_reaped(
     new_session(first)
     new_session(first)
     first.stop()
-    assert len(replicasets(api, rig.namespace, ASSIGNED)) == 2
+    expired = {rs.metadata.name for rs in replicasets(api, rig.namespace, ASSIGNED)}
+    assert len(expired) == 2
     time.sleep(2.5)  # both expire while nothing runs
     rig.start(SESSION_MAX_LIFETIME="2")
-    assert wait_for(
+    wait_for(
         "expired sessions to be reaped",
         lambda: (
             not replicasets(api, rig.namespace, ASSIGNED)
@@ -216,6 +209,8 @@ def test_sessions_that_expired_while_no_provisioner_ran_are_reaped(
         ),
         timeout=20,
     )
+    left = replicasets(api, rig.namespace, "app.kubernetes.io/name=echo")
+    assert not expired & {rs.metadata.name for rs in left}
 
 
 def test_api_outage_gives_503_and_recovers(rig: Rig, control_plane: ControlPlane) -> None:
@@ -234,7 +229,7 @@ def test_api_outage_gives_503_and_recovers(rig: Rig, control_plane: ControlPlane
     server = rig.start(KUBECONFIG=str(via_proxy))
     server.wait_pool(3)
     proxy.cut()
-    assert wait_for(
+    wait_for(
         "/ready to report the outage",
         lambda: httpx.get(server.url + "/ready").status_code == 503,
     )
@@ -243,7 +238,7 @@ def test_api_outage_gives_503_and_recovers(rig: Rig, control_plane: ControlPlane
     assert refused.json()["error"] == "backend_unavailable"
     assert "Kubernetes" in refused.json()["detail"]
     proxy.start()
-    assert wait_for(
+    wait_for(
         "/ready after the API returns",
         lambda: httpx.get(server.url + "/ready").status_code == 200,
         timeout=30,

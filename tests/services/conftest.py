@@ -1,91 +1,14 @@
-"""Real servers for the service tests: the provisioner and echo servers run as
-subprocesses under uvicorn on ephemeral ports, and tests talk to them over
-real sockets."""
+"""Fixtures for the service tests: real provisioner and echo servers
+(tests/services/helpers.py), stopped at teardown."""
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import subprocess
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from scripts.servers import free_port, launch
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (children of children too)."""
-    found: set[int] = set()
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                for child in task.read_text().split():
-                    found.add(int(child))
-                    frontier.append(int(child))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "\nState:\tZ" not in status
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
-
-    def aclient(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=60)
-
-    def wait_pool(self, warm: int, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if httpx.get(self.url + "/pool", timeout=2).json()["warm"] >= warm:
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"pool never reached {warm} warm pods")
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 15) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
-
-
-def start_server(module: str, tmp: Path, env: dict[str, str], ready: str = "/health") -> Server:
-    port = free_port()
-    log = tmp / f"{module.rsplit('.', 1)[-1]}-{port}.log"
-    settings = {"FRONTEND_DIR": str(tmp / "no-frontend"), **env}
-    proc = launch(module, port=port, log=log, env=settings, ready_path=ready)
-    return Server(proc=proc, port=port, log=log, env=env)
-
-
-StartProvisioner = Callable[..., Server]
+from tests.services.helpers import Server, StartProvisioner, start_server
 
 
 @pytest.fixture

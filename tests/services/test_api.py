@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.services.conftest import Server, StartProvisioner
+from tests.services.helpers import Server, StartProvisioner
 
 
 def test_claim_returns_a_warm_pod(provisioner: Server) -> None:
@@ -17,7 +21,7 @@ def test_claim_returns_a_warm_pod(provisioner: Server) -> None:
         assert body["warm"] is True
         assert body["pod"]["name"].startswith("echo-")
         assert body["pod"]["node"]
-        assert body["assign_ms"] < 100
+        assert body["assign_ms"] >= 0  # its size is bench.sessions' business
         assert body["ws_url"] == f"/session/{body['session_id']}/ws"
         assert len(body["session_id"]) >= 22  # >= 128 bits
 
@@ -115,27 +119,63 @@ async def test_empty_pool_sheds_load_past_the_cold_start_bound(
     assert cold["warm"] is False
 
 
-def test_pool_health_ready_metrics(provisioner: Server) -> None:
+def test_pool_health_ready(provisioner: Server) -> None:
     with provisioner.client() as client:
         pool = client.get("/pool").json()
         assert set(pool) == {"warm", "starting", "assigned", "target", "capacity"}
         assert pool["target"] == 4
         assert client.get("/health").json() == {"status": "ok"}
         assert client.get("/ready").status_code == 200
+
+
+def metric_samples(client: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = client.get("/metrics").text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_follow_claims_kills_and_rejections(start_provisioner: StartProvisioner) -> None:
+    server = start_provisioner(MAX_SESSIONS="1", POOL_SIZE="2")
+    server.wait_pool(2)
+    with server.client() as client:
+        samples = metric_samples(client)
+
+        def grew(name: str, by: float = 1, **labels: str) -> bool:
+            """Whether `name{labels}` grew by `by` since the last look (which it updates)."""
+            key = (name, frozenset(labels.items()))
+            before = samples.get(key, 0.0)
+            samples.update(metric_samples(client))
+            return samples.get(key, 0.0) == before + by
+
         sid = client.post("/session").json()["session_id"]
-        client.delete(f"/session/{sid}/pod")
-        text = client.get("/metrics").text
+        assert grew("pingpod_claims_total", path="warm")
+        assert samples[("pingpod_claim_seconds_count", frozenset({("path", "warm")}))] == 1
+        assert samples[("pingpod_sessions_active", frozenset())] == 1
+
+        assert client.delete(f"/session/{sid}/pod").status_code == 202
+        assert grew("pingpod_pod_kills_total")
+        # The replacement's time is observed once it is Ready (the pod is null until it exists).
+        wait_until(lambda: (client.get(f"/session/{sid}").json()["pod"] or {}).get("ready"))
+        assert grew("pingpod_replacement_seconds_count")
+
+        full = client.post("/session")
+        assert full.status_code == 429
+        assert grew("pingpod_rejections_total", reason="at_capacity")
+
         client.delete(f"/session/{sid}")
-    for name in (
-        "pingpod_sessions_active",
-        'pingpod_pool_pods{state="warm"}',
-        'pingpod_claims_total{path="warm"}',
-        "pingpod_claim_seconds_bucket",
-        "pingpod_pod_kills_total 1.0",
-        "pingpod_replacement_seconds_bucket",
-        "pingpod_relayed_messages_total",
-    ):
-        assert name in text, name
+        assert grew("pingpod_sessions_ended_total", reason="deleted")
+        assert samples[("pingpod_sessions_active", frozenset())] == 0
+
+
+def wait_until(probe: Callable[[], object], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            pytest.fail("the replacement pod never became Ready")
+        time.sleep(0.05)
 
 
 def test_frontend_is_served_when_built(start_provisioner: StartProvisioner, tmp_path) -> None:

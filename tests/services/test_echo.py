@@ -11,7 +11,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from tests.services.conftest import Server
+from tests.services.helpers import Server
 from tests.services.wsutil import next_json, ping
 
 
@@ -20,9 +20,10 @@ async def test_ping_gets_pong_with_pod_and_node(echo: Server) -> None:
         t = time.time() * 1000
         await ws.send(json.dumps({"type": "ping", "seq": 7, "t": t}))
         pong = await next_json(ws)
+        received = time.time() * 1000
     assert pong["type"] == "pong" and pong["seq"] == 7 and pong["t"] == t
     assert pong["pod"] == "echo-test" and pong["node"] == "n1"
-    assert abs(pong["server_ts"] - time.time() * 1000) < 5000
+    assert t <= pong["server_ts"] <= received  # epoch milliseconds, stamped on the way
 
 
 @pytest.mark.parametrize(
@@ -85,7 +86,6 @@ async def test_sigterm_closes_sockets_1001_and_exits(echo: Server) -> None:
     async with connect(echo.ws + "/ws") as ws:
         await ping(ws, 1)
         await next_json(ws)
-        started = time.monotonic()
         echo.proc.send_signal(signal.SIGTERM)
         with pytest.raises(websockets.ConnectionClosed) as info:
             await asyncio.wait_for(ws.recv(), 10)
@@ -93,4 +93,3 @@ async def test_sigterm_closes_sockets_1001_and_exits(echo: Server) -> None:
     code = await asyncio.to_thread(echo.proc.wait, 10)
     # uvicorn re-raises the signal after its graceful shutdown, as a shell expects.
     assert code in (0, -signal.SIGTERM)
-    assert time.monotonic() - started < 5  # inside the grace period

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from tests.services.conftest import Server, StartProvisioner
-from tests.services.wsutil import next_json, ping, until
-
-
-def new_session(server: Server, **headers: str) -> dict[str, Any]:
-    response = httpx.post(server.url + "/session", headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def is_event(name: str) -> Any:
-    return lambda frame: frame.get("type") == "event" and frame.get("event") == name
+from tests.services.helpers import Server, StartProvisioner, is_event, new_session
+from tests.services.wsutil import close_code, next_json, ping, until
 
 
 async def test_ping_pong_through_gateway(provisioner: Server) -> None:
@@ -81,14 +70,6 @@ async def test_wrong_origin_is_refused_403(provisioner: Server) -> None:
     async with connect(url, origin=provisioner.url) as ws:  # type: ignore[arg-type]
         assert (await next_json(ws))["event"] == "upstream_ready"
     httpx.delete(provisioner.url + f"/session/{session['session_id']}")
-
-
-async def close_code(ws: Any) -> int:
-    with pytest.raises(websockets.ConnectionClosed) as info:
-        while True:
-            await asyncio.wait_for(ws.recv(), 10)
-    assert info.value.rcvd is not None
-    return info.value.rcvd.code
 
 
 async def test_bad_frames_close_only_their_own_socket(provisioner: Server) -> None:

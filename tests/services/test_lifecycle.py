@@ -11,9 +11,15 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.services.conftest import Server, StartProvisioner, alive, descendants
-from tests.services.test_gateway import close_code, new_session
-from tests.services.wsutil import next_json, until
+from tests.services.helpers import (
+    Server,
+    StartProvisioner,
+    alive,
+    descendants,
+    is_event,
+    new_session,
+)
+from tests.services.wsutil import close_code, next_json, until
 
 
 def pod_pids(server: Server) -> dict[str, int]:
@@ -52,13 +58,16 @@ def test_idle_session_ends_and_its_process_stops(start_provisioner: StartProvisi
 async def test_open_websocket_keeps_session_alive_until_lifetime(
     start_provisioner: StartProvisioner,
 ) -> None:
-    server = start_provisioner(SESSION_IDLE_TIMEOUT="1", SESSION_MAX_LIFETIME="4")
+    server = start_provisioner(SESSION_IDLE_TIMEOUT="1", SESSION_MAX_LIFETIME="6")
     session = new_session(server)
     pid = pod_pids(server)[session["pod"]["name"]]
-    started = time.monotonic()
     async with connect(server.ws + session["ws_url"]) as ws:
-        await until(ws, lambda f: f.get("event") == "session_expiring", timeout=10)
-        assert time.monotonic() - started > 2  # past the idle timeout: the socket counts
+        await until(ws, is_event("upstream_ready"))
+        await asyncio.sleep(2.5)  # more than twice the idle timeout
+        status = httpx.get(server.url + f"/session/{session['session_id']}")
+        assert status.status_code == 200  # the open socket counts as activity
+        assert status.json()["last_active"] > status.json()["created_at"] + 1
+        await until(ws, is_event("session_expiring"), timeout=10)
         assert await close_code(ws) == 4408
     wait_dead(pid)
 

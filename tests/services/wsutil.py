@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+import websockets
 from websockets.asyncio.client import ClientConnection
 
 
@@ -34,3 +36,12 @@ async def until(ws: ClientConnection, pred: Any, timeout: float = 15) -> dict[st
             continue
         if pred(frame):
             return frame
+
+
+async def close_code(ws: ClientConnection) -> int:
+    """Read until the server closes the socket; its close code."""
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        while True:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert info.value.rcvd is not None
+    return info.value.rcvd.code
