@@ -3,6 +3,9 @@
 ``mode: aws`` (the ``prod`` stack) builds everything: VPC, EKS, ECR images, ALB
 with TLS and DNS, and the app. ``mode: app`` (the ``local`` stack) deploys only
 the app onto the current kubeconfig context, with images named in config.
+
+Everything that can stop the program (config, the AWS CLI, who creates the
+cluster) is settled before the first resource is declared.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from infra.app import App, AppArgs
 from infra.cluster import Cluster, ClusterArgs
 from infra.config import load_config
 from infra.edge import Edge, EdgeArgs
+from infra.host import current_host, require_aws_cli
+from infra.identity import cluster_creator
 from infra.network import Network, NetworkArgs
 from infra.registry import Registry, RegistryArgs
 
 
 def main() -> None:
-    config = load_config()
+    host = current_host()
+    config = load_config(today=host.today())
 
     if config.local is not None:
         app = App(
@@ -46,12 +52,15 @@ def main() -> None:
     aws_cfg = config.aws
     if aws_cfg is None:  # load_config guarantees one of the two
         raise pulumi.RunError("mode 'aws' without AWS settings")
+    require_aws_cli(host.which)
+    cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+    creator = cluster_creator(cluster_name)
 
     network = Network("pingpod", NetworkArgs(cidr_block=aws_cfg.vpc_cidr))
     cluster = Cluster(
         "pingpod",
         ClusterArgs(
-            cluster_name=f"{pulumi.get_project()}-{pulumi.get_stack()}",
+            cluster_name=cluster_name,
             vpc_id=network.vpc_id,
             public_subnet_ids=network.public_subnet_ids,
             private_subnet_ids=network.private_subnet_ids,
@@ -60,9 +69,9 @@ def main() -> None:
             min_size=aws_cfg.node_min_size,
             desired_size=aws_cfg.node_desired_size,
             max_size=aws_cfg.node_max_size,
-            max_pods=aws_cfg.node_max_pods,
             disk_size_gib=aws_cfg.node_disk_size_gib,
             cluster_admins=aws_cfg.cluster_admins,
+            creator=creator,
         ),
     )
     registry = Registry("pingpod", RegistryArgs())
@@ -90,6 +99,7 @@ def main() -> None:
             provider=cluster.provider,
             target_group_arn=edge.target_group_arn,
             binding_depends_on=[edge.lb_controller],
+            depends_on=[cluster.node_group],
         ),
     )
 

@@ -95,6 +95,12 @@ class AppArgs:
     # What the binding needs to exist first (the AWS Load Balancer Controller,
     # whose webhook admits it and whose finalizer must run on destroy).
     binding_depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+    # What everything here needs first and must outlive: the nodes. Without
+    # it the Deployment's rollout wait starts before any node is Ready, and
+    # `pulumi destroy` deletes the nodes alongside the namespace, whose pods
+    # then never terminate and the namespace never goes. The namespace carries
+    # it; every other object is in the namespace and so waits for it too.
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
 class App(pulumi.ComponentResource):
@@ -127,7 +133,9 @@ class App(pulumi.ComponentResource):
                     "pod-security.kubernetes.io/enforce-version": "latest",
                 },
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=list(args.depends_on)
+            ),
         )
         namespace = ns.metadata.apply(lambda m: m.name or settings.namespace)
 

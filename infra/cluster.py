@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from infra.config import GRAVITON_INSTANCE_TYPE
+from infra.identity import CREATOR_TAG, Principal, admins_to_grant
 
 ARM_AMI_TYPE = "AL2023_ARM_64_STANDARD"
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -32,35 +32,6 @@ NODE_POLICIES = {
 IMDS_HOP_LIMIT = 1
 
 
-def node_user_data(max_pods: int) -> str:
-    """Launch-template user data (base64) with an AL2023 ``nodeadm`` NodeConfig.
-
-    EKS merges its own NodeConfig (cluster endpoint, CA, ...) with this one for a
-    managed node group whose launch template names no AMI; ours only raises the
-    kubelet's ``maxPods``. The default is derived from ENI slots (17 on a
-    t4g.medium); with VPC CNI prefix delegation each ENI slot holds a /28, so
-    the limit becomes the kubelet's own: 110, the value EKS recommends for
-    instances under 30 vCPUs.
-    """
-    node_config = {
-        "apiVersion": "node.eks.aws/v1alpha1",
-        "kind": "NodeConfig",
-        "spec": {"kubelet": {"config": {"maxPods": max_pods}}},
-    }
-    mime = (
-        "MIME-Version: 1.0\n"
-        'Content-Type: multipart/mixed; boundary="PINGPOD"\n'
-        "\n"
-        "--PINGPOD\n"
-        "Content-Type: application/node.eks.aws\n"
-        "\n"
-        f"{json.dumps(node_config)}\n"
-        "\n"
-        "--PINGPOD--\n"
-    )
-    return base64.b64encode(mime.encode()).decode()
-
-
 def _entry_key(arn: str) -> str:
     """A stable map key for an access entry: the principal's name, sanitised."""
     return re.sub(r"[^a-zA-Z0-9-]", "-", arn.rsplit("/", 1)[-1]).lower()
@@ -75,14 +46,17 @@ class ClusterArgs:
     vpc_id: pulumi.Input[str]
     public_subnet_ids: pulumi.Input[Sequence[str]]
     private_subnet_ids: pulumi.Input[Sequence[str]]
-    kubernetes_version: str = "1.34"
+    kubernetes_version: str = "1.36"
     instance_types: Sequence[str] = ("t4g.medium",)
     min_size: int = 1
     desired_size: int = 2
     max_size: int = 3
-    max_pods: int = 110
     disk_size_gib: int = 20
     cluster_admins: Sequence[str] = field(default_factory=tuple)
+    # Who created the cluster (infra.identity.cluster_creator): EKS made them
+    # admin then, so no entry is declared for them, and the cluster is tagged
+    # with them. None: every admin gets an entry and no tag is set.
+    creator: Principal | None = None
 
 
 class Cluster(pulumi.ComponentResource):
@@ -91,7 +65,8 @@ class Cluster(pulumi.ComponentResource):
     No default node group: ``skip_default_node_group`` drops pulumi-eks's
     self-managed x86 group. Nodes live in the private subnets, pods get VPC IPs
     through the VPC CNI with prefix delegation (so a small node holds ~100 session
-    pods) and its network policy agent (so NetworkPolicies are enforced).
+    pods: EKS sets each managed node's maxPods itself, 110 under 30 vCPUs) and
+    its network policy agent (so NetworkPolicies are enforced).
     Callers use ``provider`` for every Kubernetes object and make anything that
     needs nodes to run depend on ``node_group``.
     """
@@ -116,19 +91,6 @@ class Cluster(pulumi.ComponentResource):
                     f"the nodes run {ARM_AMI_TYPE} and the images are linux/arm64"
                 )
 
-        access_entries = {
-            _entry_key(arn): eks.AccessEntryArgs(
-                principal_arn=arn,
-                access_policies={
-                    "cluster-admin": eks.AccessPolicyAssociationArgs(
-                        policy_arn=CLUSTER_ADMIN_POLICY,
-                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                    )
-                },
-            )
-            for arn in args.cluster_admins
-        }
-
         cluster = eks.Cluster(
             f"{name}-eks",
             name=args.cluster_name,
@@ -136,9 +98,10 @@ class Cluster(pulumi.ComponentResource):
             vpc_id=args.vpc_id,
             public_subnet_ids=args.public_subnet_ids,
             private_subnet_ids=args.private_subnet_ids,
-            node_associate_public_ip_address=False,
             authentication_mode=eks.AuthenticationMode.API,
-            access_entries=access_entries,
+            access_entries=self._access_entries(args),
+            # Read back on later runs: whom EKS made admin when it created the cluster.
+            cluster_tags={CREATOR_TAG: args.creator.arn} if args.creator else None,
             skip_default_node_group=True,
             # Nodes of a managed node group get the EKS-created cluster security
             # group; pulumi-eks's extra node/cluster groups would go unused.
@@ -183,7 +146,7 @@ class Cluster(pulumi.ComponentResource):
 
         launch_template = aws.ec2.LaunchTemplate(
             f"{name}-node-lt",
-            description="pingpod EKS nodes: IMDSv2 only, encrypted gp3 root, maxPods for prefixes",
+            description="pingpod EKS nodes: IMDSv2 only, encrypted gp3 root",
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",
@@ -201,7 +164,6 @@ class Cluster(pulumi.ComponentResource):
                     ),
                 )
             ],
-            user_data=node_user_data(args.max_pods),
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(
                     resource_type="instance", tags={"Name": f"{name}-node"}
@@ -265,3 +227,26 @@ class Cluster(pulumi.ComponentResource):
                 "node_security_group_id": self.node_security_group_id,
             }
         )
+
+    def _access_entries(self, args: ClusterArgs) -> dict[str, eks.AccessEntryArgs]:
+        """An admin access entry for every clusterAdmins principal but the creator."""
+        granted = admins_to_grant(args.cluster_admins, args.creator)
+        for arn in args.cluster_admins:
+            if arn not in granted:
+                pulumi.log.info(
+                    f"clusterAdmins: no access entry for {arn}: it created the cluster, "
+                    "and EKS made it admin then",
+                    resource=self,
+                )
+        return {
+            _entry_key(arn): eks.AccessEntryArgs(
+                principal_arn=arn,
+                access_policies={
+                    "cluster-admin": eks.AccessPolicyAssociationArgs(
+                        policy_arn=CLUSTER_ADMIN_POLICY,
+                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                    )
+                },
+            )
+            for arn in granted
+        }

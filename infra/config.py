@@ -13,8 +13,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Final, Literal
 
 import pulumi
@@ -35,12 +36,48 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _HOSTNAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$")
-_K8S_VERSION = re.compile(r"^1\.[0-9]{2}$")
 _CHART_VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
 _IMAGE_REF = re.compile(
     r"^[a-z0-9]([-a-z0-9._:/]*[a-z0-9])?(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
 )
 _ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+@dataclass(frozen=True)
+class EksVersion:
+    """One Kubernetes minor version's support window on EKS (dates in UTC)."""
+
+    released: date
+    end_of_standard_support: date
+    end_of_extended_support: date
+
+
+# The Amazon EKS Kubernetes release calendar,
+# https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html#kubernetes-release-calendar
+# read 2026-11-23. Standard support lasts 14 months from the EKS release and
+# extended support 12 more (a test checks each row against that rule); 1.36's
+# row is computed from its EKS release on 2026-06-02. Extended support bills
+# the control plane from the first day past the end of standard support.
+# Add a row when EKS releases a version, and move the default to it.
+EKS_VERSIONS: Final[Mapping[str, EksVersion]] = {
+    "1.33": EksVersion(date(2025, 5, 29), date(2026, 7, 29), date(2027, 7, 29)),
+    "1.34": EksVersion(date(2025, 10, 2), date(2026, 12, 2), date(2027, 12, 2)),
+    "1.35": EksVersion(date(2026, 1, 27), date(2027, 3, 27), date(2028, 3, 27)),
+    "1.36": EksVersion(date(2026, 6, 2), date(2027, 8, 2), date(2028, 8, 2)),
+}
+# EKS announces the end of standard support at least 60 days ahead; warn from then on.
+SUPPORT_WARNING_DAYS: Final = 60
+EXTENDED_SUPPORT_PRICE: Final = "$0.60/h (~$438/month) instead of $0.10/h (~$73/month)"
+
+# Keys the program no longer reads, and why: a stack that still sets one
+# stops with that reason rather than silently keeping a setting that does nothing.
+REMOVED_KEYS: Final[Mapping[str, str]] = {
+    "nodeMaxPods": (
+        "EKS writes its own kubelet maxPods into every managed node that runs an EKS AMI, "
+        "and that value wins over a launch template's; with VPC CNI prefix delegation it is "
+        '110 on nodes under 30 vCPUs such as t4g.medium (README, "Deploy to AWS")'
+    ),
+}
 
 
 class ConfigError(pulumi.RunError):
@@ -76,7 +113,6 @@ class AwsSettings:
     node_min_size: int
     node_desired_size: int
     node_max_size: int
-    node_max_pods: int
     node_disk_size_gib: int
     cluster_admins: tuple[str, ...]
     alb_idle_timeout: int
@@ -120,12 +156,12 @@ DEFAULTS: Final[dict[str, object]] = {
     "domain": "",
     "hostedZoneId": "",
     "vpcCidr": "10.0.0.0/16",
-    "kubernetesVersion": "1.34",
+    "kubernetesVersion": "1.36",
+    "allowExtendedSupport": False,
     "nodeInstanceTypes": ["t4g.medium"],
     "nodeMinSize": 1,
     "nodeDesiredSize": 2,
     "nodeMaxSize": 3,
-    "nodeMaxPods": 110,
     "nodeDiskSizeGib": 20,
     "clusterAdmins": [],
     "albIdleTimeout": 600,
@@ -149,6 +185,14 @@ class _Reader:
         if value is None or value.strip() == "":
             return None
         return value.strip()
+
+    def refuse_removed(self, removed: Mapping[str, str]) -> None:
+        for key, reason in removed.items():
+            if self._config.get(key) is not None:
+                raise ConfigError(
+                    f"{PROJECT}:{key} was removed: {reason}. "
+                    f"Delete it from the stack (pulumi config rm {key})."
+                )
 
     def _fail(self, key: str, expected: str, got: object) -> ConfigError:
         return ConfigError(f"{PROJECT}:{key}: expected {expected}, got {got!r}")
@@ -247,16 +291,75 @@ def _is_private_cidr(value: str) -> bool:
     return network.version == 4 and network.is_private and 16 <= network.prefixlen <= 20
 
 
-def load_config(config: pulumi.Config | None = None) -> StackConfig:
-    """Read and validate the stack's configuration; raise ConfigError on the first problem."""
+def _upgrade_hint(today: date) -> str:
+    """Which versions to move to: those still in standard support for a while."""
+    current = [
+        v
+        for v, window in EKS_VERSIONS.items()
+        if (window.end_of_standard_support - today).days > SUPPORT_WARNING_DAYS
+    ]
+    if not current:
+        return (
+            "every version in infra/config.py's EKS_VERSIONS is near or past its end; "
+            "add the newer ones EKS serves and choose one"
+        )
+    return f"choose {' or '.join(current)}"
+
+
+def support_warning(version: str, *, today: date, allow_extended: bool) -> str | None:
+    """A warning about ``version``'s EKS support window, or None when it is far off.
+
+    Raises ConfigError once the version is in extended support (EKS bills the
+    control plane six times the standard rate from the end date on) unless
+    ``allow_extended``, and always once extended support is over (EKS then
+    creates no such cluster and upgrades existing ones on its own).
+    """
+    window = EKS_VERSIONS[version]
+    key = f"{PROJECT}:kubernetesVersion"
+    standard_end = window.end_of_standard_support.isoformat()
+    if today >= window.end_of_extended_support:
+        raise ConfigError(
+            f"{key}: {version} left EKS extended support on "
+            f"{window.end_of_extended_support.isoformat()}; {_upgrade_hint(today)}"
+        )
+    if today >= window.end_of_standard_support:
+        if not allow_extended:
+            raise ConfigError(
+                f"{key}: {version} left EKS standard support on {standard_end}; in extended "
+                f"support its control plane costs {EXTENDED_SUPPORT_PRICE}: "
+                f"{_upgrade_hint(today)}, or set {PROJECT}:allowExtendedSupport to true "
+                "to pay for it"
+            )
+        return (
+            f"{key}: {version} is in EKS extended support since {standard_end}: the control "
+            f"plane costs {EXTENDED_SUPPORT_PRICE}; {_upgrade_hint(today)}"
+        )
+    days_left = (window.end_of_standard_support - today).days
+    if days_left <= SUPPORT_WARNING_DAYS:
+        days = f"{days_left} day{'' if days_left == 1 else 's'}"
+        return (
+            f"{key}: {version} leaves EKS standard support on {standard_end} (in {days}); "
+            f"from then on the control plane costs {EXTENDED_SUPPORT_PRICE}: "
+            f"{_upgrade_hint(today)} before then"
+        )
+    return None
+
+
+def load_config(config: pulumi.Config | None = None, *, today: date | None = None) -> StackConfig:
+    """Read and validate the stack's configuration; raise ConfigError on the first problem.
+
+    ``today`` is the date the Kubernetes version's support window is judged
+    against (the real date unless a test fixes one).
+    """
     read = _Reader(config if config is not None else pulumi.Config(PROJECT))
+    read.refuse_removed(REMOVED_KEYS)
 
     mode_raw = read.string("mode", expected="'aws' or 'app'")
     if mode_raw not in ("aws", "app"):
         raise ConfigError(f"{PROJECT}:mode: expected 'aws' or 'app', got {mode_raw!r}")
     mode: Mode = "aws" if mode_raw == "aws" else "app"
 
-    aws = _load_aws(read) if mode == "aws" else None
+    aws = _load_aws(read, today or date.today()) if mode == "aws" else None
     local = _load_local(read) if mode == "app" else None
     app = _load_app(read, aws)
     return StackConfig(mode=mode, app=app, aws=aws, local=local)
@@ -295,7 +398,7 @@ def _load_app(read: _Reader, aws: AwsSettings | None) -> AppSettings:
     )
 
 
-def _load_aws(read: _Reader) -> AwsSettings:
+def _load_aws(read: _Reader, today: date) -> AwsSettings:
     required = "when mode is 'aws'"
     domain = read.string(
         "domain",
@@ -315,8 +418,15 @@ def _load_aws(read: _Reader) -> AwsSettings:
         check=_is_private_cidr,
     )
     version = read.string(
-        "kubernetesVersion", expected="a Kubernetes minor version like 1.34", pattern=_K8S_VERSION
+        "kubernetesVersion",
+        expected=f"an EKS Kubernetes version this program knows ({', '.join(EKS_VERSIONS)})",
+        check=lambda v: v in EKS_VERSIONS,
     )
+    warning = support_warning(
+        version, today=today, allow_extended=read.boolean("allowExtendedSupport")
+    )
+    if warning is not None:
+        pulumi.log.warn(warning)
     instance_types = read.string_list(
         "nodeInstanceTypes",
         expected="Graviton (arm64) EC2 instance types such as t4g.medium or m7g.large",
@@ -345,7 +455,6 @@ def _load_aws(read: _Reader) -> AwsSettings:
         node_min_size=min_size,
         node_desired_size=desired,
         node_max_size=max_size,
-        node_max_pods=read.integer("nodeMaxPods", minimum=20, maximum=250),
         node_disk_size_gib=read.integer("nodeDiskSizeGib", minimum=20, maximum=200, unit=" GiB"),
         cluster_admins=admins,
         alb_idle_timeout=read.integer("albIdleTimeout", minimum=60, maximum=4000, unit=" seconds"),

@@ -64,8 +64,18 @@ class RegistryArgs:
 class Registry(pulumi.ComponentResource):
     """One ECR repository per image, and the images built and pushed to them.
 
-    ``refs[name]`` is the digest-pinned reference (``repo@sha256:...``) that
-    Kubernetes objects must use: a tag can move, a digest cannot.
+    ``refs[name]`` is docker-build's ``ref``, the pushed tag pinned to the
+    build's digest (``<repository url>:latest@sha256:...``), which Kubernetes
+    objects must use: a tag can move, a digest cannot (with both, the
+    container runtime pulls by the digest).
+
+    Images are built on ``pulumi up`` only. docker-build builds on preview by
+    default and then exports the build cache to the registry, which needs
+    push rights: a preview that changes nothing could not run as a read-only
+    role. What a preview no longer shows is whether the Dockerfiles build; the
+    test suite lints them (hadolint) and every deploy builds them before any
+    Kubernetes object points at the new digest. docker-build still parses the
+    Dockerfiles on preview.
     """
 
     refs: dict[str, pulumi.Output[str]]
@@ -108,6 +118,7 @@ class Registry(pulumi.ComponentResource):
                 dockerfile=docker_build.DockerfileArgs(location=spec.dockerfile),
                 platforms=[PLATFORM],
                 push=True,
+                build_on_preview=False,
                 tags=[repo.repository_url.apply(lambda url: f"{url}:latest")],
                 registries=[
                     docker_build.RegistryArgs(

@@ -8,7 +8,8 @@ with plausible values (ids, ARNs, subnet ids, a kubeconfig, an image digest).
 
 Each run happens in a fresh ``contextvars.Context``: the Pulumi runtime keeps
 its settings, config and root stack in context variables, so runs do not leak
-into each other.
+into each other. The program sees a fixed date (``TODAY``) and an AWS CLI on
+PATH unless a test passes another ``Host``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import runpy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,24 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.host import Host, use_host
+
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "pingpod"
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
+TODAY = date(2026, 11, 23)
+# Who runs the program: CI's deploy role, as sts:GetCallerIdentity names it.
+DEPLOY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/pingpod-deploy"
+CALLER_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/pingpod-deploy/pingpod-deploy-1234"
+
+
+def fake_host(*, aws_cli: bool = True, today: date = TODAY) -> Host:
+    """A machine on ``today``, with or without the AWS CLI on PATH."""
+    return Host(
+        today=lambda: today,
+        which=lambda name: f"/usr/local/bin/{name}" if aws_cli or name != "aws" else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -103,10 +119,22 @@ def _digest(text: str) -> str:
 
 
 class StackMocks(pulumi.runtime.Mocks):
-    """Plausible outputs for the resources and functions this program uses."""
+    """Plausible outputs for the resources and functions this program uses.
 
-    def __init__(self, stack: str) -> None:
+    ``caller_arn`` is the identity the program runs as; ``clusters`` are the EKS
+    clusters that already exist in the region, by name, with their tags.
+    """
+
+    def __init__(
+        self,
+        stack: str,
+        *,
+        caller_arn: str = CALLER_ARN,
+        clusters: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         self.stack = stack
+        self.caller_arn = caller_arn
+        self.clusters = dict(clusters or {})
         self.resources: list[Recorded] = []
         self.calls: list[str] = []
 
@@ -145,7 +173,8 @@ class StackMocks(pulumi.runtime.Mocks):
             tags = inputs.get("tags") or [f"example/{args.name}:latest"]
             repo = str(tags[0]).rsplit(":", 1)[0]
             digest = _digest(args.name)
-            state |= {"digest": digest, "ref": f"{repo}@{digest}"}
+            # docker-build's ref: the first pushed tag, pinned to the digest.
+            state |= {"digest": digest, "ref": f"{repo}:latest@{digest}"}
         elif typ == "kubernetes:helm.sh/v3:Release":
             state |= {"status": {"status": "deployed", "version": 1}}
         return rid, state
@@ -208,7 +237,12 @@ class StackMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getRegion:getRegion":
             return {"region": REGION, "name": REGION, "id": REGION}, []
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": _arn("iam", "user/ci"), "userId": "X"}, []
+            return {"accountId": ACCOUNT, "arn": self.caller_arn, "userId": "AROAEXAMPLE"}, []
+        if args.token == "aws:eks/getClusters:getClusters":
+            return {"id": REGION, "names": sorted(self.clusters)}, []
+        if args.token == "aws:eks/getCluster:getCluster":
+            name = args.args["name"]
+            return {"id": name, "name": name, "tags": dict(self.clusters[name])}, []
         return {}, []
 
 
@@ -277,16 +311,22 @@ def _wire(value: Any) -> str:
     return json.dumps(value)
 
 
-def run_program(stack: str, config: Mapping[str, str], mocks: StackMocks | None = None) -> StackRun:
+def run_program(
+    stack: str,
+    config: Mapping[str, str],
+    mocks: StackMocks | None = None,
+    host: Host | None = None,
+) -> StackRun:
     """Run ``__main__.py`` under mocks with exactly ``config``; raise what it raises.
 
-    Pass ``mocks`` to look at what was declared even when the program fails.
+    Pass ``mocks`` to look at what was declared even when the program fails,
+    and ``host`` for another date or a machine without the AWS CLI.
     """
 
     def program() -> None:
         runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
 
-    return run_function(program, stack=stack, config=config, mocks=mocks)
+    return run_function(program, stack=stack, config=config, mocks=mocks, host=host)
 
 
 def run_function(
@@ -295,18 +335,25 @@ def run_function(
     stack: str = "test",
     config: Mapping[str, str] | None = None,
     mocks: StackMocks | None = None,
+    host: Host | None = None,
 ) -> StackRun:
     """Run any program function (one component, say) under the same mocks."""
     mocks = mocks if mocks is not None else StackMocks(stack)
-    return contextvars.Context().run(_run, mocks, dict(config or {}), program)
+    host = host if host is not None else fake_host()
+    return contextvars.Context().run(_run, mocks, dict(config or {}), program, host)
 
 
-def run_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> StackRun:
-    return run_program(stack, stack_config(stack, overrides))
+def run_stack(
+    stack: str, overrides: Mapping[str, Any] | None = None, mocks: StackMocks | None = None
+) -> StackRun:
+    return run_program(stack, stack_config(stack, overrides), mocks=mocks)
 
 
-def _run(mocks: StackMocks, config: dict[str, str], program: Callable[[], None]) -> StackRun:
+def _run(
+    mocks: StackMocks, config: dict[str, str], program: Callable[[], None], host: Host
+) -> StackRun:
     stack = mocks.stack
+    use_host(host)  # this run's context only
     pulumi.runtime.set_all_config(config)
     monitor = _Monitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from infra.cluster import Cluster, ClusterArgs, node_user_data
+from infra.cluster import Cluster, ClusterArgs
 from infra.edge import Edge, EdgeArgs
-from tests.infra.harness import run_function
+from infra.identity import CREATOR_TAG, principal
+from tests.infra.harness import ACCOUNT, run_function
 
 
 def _edge(ip_address_type: str) -> None:
@@ -80,20 +79,42 @@ def test_cluster_admin_access_entries() -> None:
         )
 
     run = run_function(program)
-    entries = run.one("eks:index:Cluster").inputs["accessEntries"]
+    cluster = run.one("eks:index:Cluster").inputs
+    entries = cluster["accessEntries"]
     assert set(entries) == {"pingpod-deploy", "ann"}
     for arn, entry in zip(arns, (entries["pingpod-deploy"], entries["ann"]), strict=True):
         assert entry["principalArn"] == arn
         policy = entry["accessPolicies"]["cluster-admin"]
         assert policy["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
         assert policy["accessScope"] == {"type": "cluster"}
+    # No creator known: nothing left out, no tag.
+    assert "clusterTags" not in cluster
 
 
-def test_node_user_data_is_a_mime_nodeconfig() -> None:
-    text = base64.b64decode(node_user_data(110)).decode()
-    assert text.startswith("MIME-Version: 1.0\n")
-    assert '"maxPods": 110' in text
-    assert text.rstrip().endswith("--PINGPOD--")
+def test_cluster_leaves_out_its_creator_and_tags_the_cluster() -> None:
+    creator = principal(f"arn:aws:sts::{ACCOUNT}:assumed-role/pingpod-deploy/run-7")
+    arns = (
+        # The same role, listed with its path: still the creator.
+        f"arn:aws:iam::{ACCOUNT}:role/ci/pingpod-deploy",
+        f"arn:aws:iam::{ACCOUNT}:role/pingpod-preview",
+    )
+
+    def program() -> None:
+        Cluster(
+            "c",
+            ClusterArgs(
+                cluster_name="c",
+                vpc_id="vpc-1",
+                public_subnet_ids=["a"],
+                private_subnet_ids=["b"],
+                cluster_admins=arns,
+                creator=creator,
+            ),
+        )
+
+    cluster = run_function(program).one("eks:index:Cluster").inputs
+    assert [e["principalArn"] for e in cluster["accessEntries"].values()] == [arns[1]]
+    assert cluster["clusterTags"] == {CREATOR_TAG: f"arn:aws:iam::{ACCOUNT}:role/pingpod-deploy"}
 
 
 def test_outputs_are_set_on_components() -> None:

@@ -72,9 +72,11 @@ BAD_CONFIG: list[tuple[str, str, Any, str]] = [
     (
         "prod",
         "nodeMaxPods",
-        "many",
-        "pingpod:nodeMaxPods: expected an integer from 20 to 250, got 'many'",
+        110,
+        "pingpod:nodeMaxPods was removed: EKS writes its own kubelet maxPods into every "
+        "managed node",
     ),
+    ("local", "nodeMaxPods", 110, "pingpod:nodeMaxPods was removed"),
     (
         "prod",
         "clusterAdmins",
@@ -83,6 +85,9 @@ BAD_CONFIG: list[tuple[str, str, Any, str]] = [
     ),
     ("prod", "clusterAdmins", "{not json", "pingpod:clusterAdmins: expected a list of"),
     ("prod", "vpcCidr", "8.8.0.0/16", "pingpod:vpcCidr: expected a private IPv4 CIDR"),
+    # One past each edge of /16-/20.
+    ("prod", "vpcCidr", "10.0.0.0/15", "pingpod:vpcCidr: expected a private IPv4 CIDR from /16 to"),
+    ("prod", "vpcCidr", "10.0.0.0/21", "pingpod:vpcCidr: expected a private IPv4 CIDR from /16 to"),
     (
         "prod",
         "albIdleTimeout",
@@ -93,8 +98,30 @@ BAD_CONFIG: list[tuple[str, str, Any, str]] = [
         "prod",
         "kubernetesVersion",
         "latest",
-        "pingpod:kubernetesVersion: expected a Kubernetes minor version",
+        "pingpod:kubernetesVersion: expected an EKS Kubernetes version this program knows "
+        "(1.33, 1.34, 1.35, 1.36), got 'latest'",
     ),
+    (
+        "prod",
+        "kubernetesVersion",
+        "1.32",
+        "this program knows (1.33, 1.34, 1.35, 1.36), got '1.32'",
+    ),
+    (
+        "prod",
+        "kubernetesVersion",
+        "1.37",
+        "this program knows (1.33, 1.34, 1.35, 1.36), got '1.37'",
+    ),
+    # On the harness's date, 2026-11-23, 1.33 is past its end of standard support.
+    (
+        "prod",
+        "kubernetesVersion",
+        "1.33",
+        "pingpod:kubernetesVersion: 1.33 left EKS standard support on 2026-07-29; in extended "
+        "support its control plane costs $0.60/h (~$438/month) instead of $0.10/h",
+    ),
+    ("prod", "allowExtendedSupport", "sometimes", "pingpod:allowExtendedSupport: expected true"),
     ("prod", "lbcChartVersion", "v1", "pingpod:lbcChartVersion: expected a chart version"),
     ("prod", "poolSize", "four", "pingpod:poolSize: expected an integer from 0 to 50, got 'four'"),
     ("prod", "maxSessions", 0, "pingpod:maxSessions: expected an integer from 1 to 1000, got 0"),

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from typing import Any
 
 import yaml
 
-from infra.config import GRAVITON_INSTANCE_TYPE
+from infra.config import DEFAULTS, GRAVITON_INSTANCE_TYPE
+from infra.identity import CREATOR_TAG
 from infra.lbc_policy import LBC_POLICY
-from tests.infra.harness import REPO, StackRun
+from tests.infra.harness import DEPLOY_ROLE, REPO, StackRun
 from tests.infra.render import to_api
 
 PROD = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]
@@ -53,11 +53,14 @@ def test_network_two_zones_one_nat_and_lb_subnet_tags(prod: StackRun) -> None:
 
 def test_cluster_api_auth_no_default_node_group(prod: StackRun) -> None:
     cluster = inputs(prod, "eks:index:Cluster")
-    assert cluster["version"] == "1.34"
+    assert cluster["version"] == DEFAULTS["kubernetesVersion"] == "1.36"
     assert cluster["authenticationMode"] == "API"
     assert cluster["skipDefaultNodeGroup"] is True
-    assert cluster["nodeAssociatePublicIpAddress"] is False
+    # Only pulumi-eks's default node group reads it, and there is none.
+    assert "nodeAssociatePublicIpAddress" not in cluster
     assert cluster["name"] == "pingpod-prod"
+    # The mocks' caller (CI's deploy role) creates the cluster: EKS makes it admin.
+    assert cluster["clusterTags"] == {CREATOR_TAG: DEPLOY_ROLE}
     cni = cluster["vpcCniOptions"]
     assert cni["enablePrefixDelegation"] is True
     assert cni["enableNetworkPolicy"] is True
@@ -78,7 +81,7 @@ def test_node_group_arm64_graviton_private_subnets(prod: StackRun) -> None:
     assert group["launchTemplate"]["id"] == "pingpod-node-lt-id"
 
 
-def test_launch_template_imdsv2_and_max_pods(prod: StackRun) -> None:
+def test_launch_template_imdsv2_and_no_max_pods(prod: StackRun) -> None:
     template = inputs(prod, "aws:ec2/launchTemplate:LaunchTemplate")
     metadata = template["metadataOptions"]
     assert metadata["httpTokens"] == "required"
@@ -86,11 +89,11 @@ def test_launch_template_imdsv2_and_max_pods(prod: StackRun) -> None:
     assert metadata["httpPutResponseHopLimit"] in (1, 2)
     root = template["blockDeviceMappings"][0]["ebs"]
     assert root["encrypted"] == "true"
-    user_data = base64.b64decode(template["userData"]).decode()
-    assert "Content-Type: application/node.eks.aws" in user_data
-    config = json.loads(re.search(r"^\{.*\}$", user_data, re.MULTILINE).group(0))  # type: ignore[union-attr]
-    assert config["kind"] == "NodeConfig"
-    assert config["spec"]["kubelet"]["config"]["maxPods"] == PROD["pingpod:nodeMaxPods"]
+    # EKS writes the kubelet's maxPods itself on managed nodes with its AMI,
+    # and its value wins: no user data pretends otherwise.
+    assert "userData" not in template
+    assert "imageId" not in template  # EKS's AMI, so EKS's bootstrap
+    assert "pingpod:nodeMaxPods" not in PROD
 
 
 def test_pod_identity_agent_addon(prod: StackRun) -> None:
@@ -107,6 +110,9 @@ def test_images_arm64_pushed_with_registry_cache(prod: StackRun) -> None:
         args = to_api(raw)
         assert args["platforms"] == ["linux/arm64"]
         assert args["push"] is True
+        # Built on `pulumi up` only: a preview build would export its cache to
+        # ECR, which a read-only preview role cannot do.
+        assert args["buildOnPreview"] is False
         assert args["context"] == {"location": "."}
         assert (REPO / args["dockerfile"]["location"]).is_file()
         assert args["tags"][0].endswith(":latest")
@@ -243,6 +249,17 @@ def test_target_group_binding_after_controller(prod: StackRun) -> None:
     spec = to_api(binding.inputs)["spec"]
     assert spec["targetType"] == "ip"
     assert spec["serviceRef"] == {"name": "provisioner", "port": 8000}
+
+
+def test_app_waits_for_the_nodes(prod: StackRun) -> None:
+    nodes = prod.one("eks:index:ManagedNodeGroup")
+    namespace = prod.one("kubernetes:core/v1:Namespace")
+    # Created after the nodes (so the rollout wait has nodes to schedule on)
+    # and deleted before them (so its pods can terminate).
+    assert namespace.depends_on(nodes)
+    for r in prod.kubernetes():
+        if r is not namespace and r.type != "kubernetes:helm.sh/v3:Release":
+            assert r.depends_on(namespace, "metadata"), r.name
 
 
 def test_kubernetes_objects_use_the_cluster_provider(prod: StackRun) -> None:
