@@ -1,9 +1,10 @@
 """WebSocket gateway: `WS /session/{id}/ws` relayed to the session's pod.
 
 The browser's socket outlives the pod: when the upstream dies the gateway
-says so with `event` frames, waits for the replacement to be Ready, and
-reconnects. Pod frames are relayed as they are (no JSON round trip); only
-the gateway's own events are encoded here. Close codes and event names:
+says so with `event` frames, waits for the backend's `pod_ready` event of the
+replacement, and reconnects (docs/architecture.md, "Gateway and events").
+Pod frames are relayed as they are (no JSON round trip); only the gateway's
+own events are encoded here. Close codes and event names:
 `services.common.wire`.
 """
 
@@ -25,7 +26,8 @@ from services.common.ratelimit import ConnectionCounter, TokenBucket
 from services.common.serve import Drain
 from services.common.wire import CloseCode, GatewayEvent
 from services.provisioner.access import origin_allowed
-from services.provisioner.backends.base import Backend, EventKind, SessionEvent
+from services.provisioner.backends.base import Backend, Endpoint
+from services.provisioner.backends.events import EventKind, SessionEvent
 from services.provisioner.errors import BackendUnavailable, ProvisionerError, SessionNotFound
 from services.provisioner.metrics import Metrics
 from services.provisioner.responses import error_response, from_error
@@ -128,6 +130,7 @@ class Relay:
         self.expires_at = expires_at
         self.upstream: ClientConnection | None = None
         self.upstream_pod = ""
+        self._pod_ready = asyncio.Event()  # set, then replaced, at each `pod_ready` event
 
     async def run(self) -> None:
         backend = self.gw.backend
@@ -207,11 +210,11 @@ class Relay:
         lost = ""  # the pod we last lost or failed to reach: wait for another first
         while True:
             try:
-                endpoint = await self.gw.backend.endpoint(self.key, avoid=lost, patience=delay)
+                endpoint = await self._next_endpoint(avoid=lost, patience=delay)
             except SessionNotFound as exc:
                 return close_for(exc.reason)
             except BackendUnavailable:
-                await asyncio.sleep(delay)
+                await self._wait_pod_ready(within=delay)
                 delay = min(_RECONNECT_MAX, delay * 2)
                 continue
             try:
@@ -236,18 +239,42 @@ class Relay:
             await self._send_event(GatewayEvent.UPSTREAM_LOST, endpoint.pod)
             log.info("upstream_lost", extra={"session": self.key[:12], "pod": endpoint.pod})
 
+    async def _next_endpoint(self, *, avoid: str, patience: float) -> Endpoint:
+        """The session's Ready pod. While there is none, wait for `pod_ready`; while
+        it is `avoid` (the pod just lost), wait for another up to `patience` seconds
+        before trying it anyway."""
+        deadline = time.monotonic() + patience
+        while True:
+            ready = self._pod_ready  # taken before asking, so no event is missed
+            endpoint = await self.gw.backend.endpoint(self.key)
+            left = deadline - time.monotonic()
+            if endpoint is not None and (endpoint.pod != avoid or left <= 0):
+                return endpoint
+            # The event is enough; the timeout only bounds a wait that missed one.
+            within = left if endpoint is not None else _RECONNECT_MAX
+            await self._wait_pod_ready(within=within, ready=ready)
+
+    async def _wait_pod_ready(self, *, within: float, ready: asyncio.Event | None = None) -> None:
+        """Until the next `pod_ready` (after `ready` was taken), or `within` seconds."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await (ready or self._pod_ready).wait()
+
     async def _events(self, events: asyncio.Queue[SessionEvent]) -> tuple[int, str] | None:
         while True:
             event = await events.get()
             if event.kind == EventKind.SESSION_ENDED:
                 return close_for(event.reason)
+            if event.kind == EventKind.POD_READY:  # wake `_next_endpoint`
+                self._pod_ready.set()
+                self._pod_ready = asyncio.Event()
             forwarded = _FORWARDED.get(event.kind)
             if forwarded is not None:
                 await self._send_event(forwarded, event.pod, event.at)
             upstream = self.upstream
             if event.kind == EventKind.POD_KILLED and upstream and event.pod == self.upstream_pod:
                 # Do not wait for the dying pod's connection to time out: move on now.
-                await upstream.close(1001, "pod deleted")
+                await upstream.close(CloseCode.GOING_AWAY, "pod deleted")
 
     async def _keepalive(self) -> tuple[int, str] | None:
         """Refresh last-active while open, and warn before the hard expiry."""

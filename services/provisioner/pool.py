@@ -1,8 +1,42 @@
-"""Warm-pool arithmetic. Pure: the backends feed it counts and act on the answer."""
+"""The warm pool's rules, written once for every backend, without I/O.
+
+Like a sans-I/O protocol object, `PoolCore` never awaits, sleeps or reads a
+clock: its adapter (`backends.pooled.PooledBackend`) feeds it counts and
+times and acts on the answers. So the capacity check, the cold-start bound,
+the refill count, trimming and reaping are tested with plain numbers
+(docs/architecture.md, "Pool policy").
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from services.common.ratelimit import TokenBucket
 from services.provisioner.errors import LimitExceeded
+from services.provisioner.sessions import EndReason, end_reason
+from services.provisioner.settings import Settings
+
+M = TypeVar("M")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolStatus:
+    warm: int  # Ready and free
+    starting: int  # pool members not Ready yet, and starts asked for
+    assigned: int  # sessions
+    target: int
+    capacity: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionTimes:
+    """What reaping needs to know of a session."""
+
+    key: str
+    expires_at: float  # epoch seconds
+    last_active: float
 
 
 def pods_to_start(
@@ -23,14 +57,115 @@ def max_pods(*, max_sessions: int, pool_size: int) -> int:
     return max_sessions + pool_size
 
 
-def pool_empty_error() -> LimitExceeded:
-    """Shed load when the pool is empty and enough cold starts are already under way.
+class PoolCore:
+    """The pool's counters and decisions. Times are passed in: `now` is epoch
+    seconds for sessions, `mono` monotonic seconds for the refill rate."""
 
-    Each cold claim adds a pod start on top of the refill; past a bound, more of
-    them only slow every start down, so the client is asked to retry instead.
-    """
-    return LimitExceeded(
-        "pool_empty",
-        "every warm pod is taken and new ones are starting; try again in a moment",
-        retry_after=1,
-    )
+    def __init__(
+        self,
+        *,
+        pool_size: int,
+        max_sessions: int,
+        refill_per_second: float,
+        idle_timeout: float,
+        max_cold_starts: int,
+    ) -> None:
+        self.pool_size = pool_size
+        self.max_sessions = max_sessions
+        self.idle_timeout = idle_timeout
+        self.max_cold_starts = max_cold_starts
+        self.cold = 0  # cold starts under way for claims
+        self.refilling = 0  # pool starts asked of the driver and not finished
+        self._bucket = TokenBucket(rate=refill_per_second, burst=max(1, pool_size))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PoolCore:
+        return cls(
+            pool_size=settings.pool_size,
+            max_sessions=settings.max_sessions,
+            refill_per_second=settings.refill_per_second,
+            idle_timeout=settings.session_idle_timeout,
+            max_cold_starts=settings.max_cold_starts,
+        )
+
+    # claims
+
+    def check_capacity(self, assigned: int) -> None:
+        if assigned >= self.max_sessions:
+            raise LimitExceeded(
+                "at_capacity",
+                f"all {self.max_sessions} session slots are in use; try again shortly",
+                retry_after=5,
+            )
+
+    def begin_cold(self) -> None:
+        """Count a cold start, or shed the claim when enough are already under way.
+
+        Each cold claim adds a pod start on top of the refill; past a bound,
+        more of them only slow every start down, so the client is asked to
+        retry instead. Pair with `end_cold`.
+        """
+        if self.cold >= self.max_cold_starts:
+            raise LimitExceeded(
+                "pool_empty",
+                "every warm pod is taken and new ones are starting; try again in a moment",
+                retry_after=1,
+            )
+        self.cold += 1
+
+    def end_cold(self) -> None:
+        self.cold -= 1
+
+    # the pool
+
+    def status(self, *, ready: int, unready: int, assigned: int) -> PoolStatus:
+        """From the driver's warm members (Ready or not) and its session count."""
+        return PoolStatus(
+            warm=ready,
+            starting=unready + self.refilling,
+            assigned=assigned,
+            target=self.pool_size,
+            capacity=self.max_sessions,
+        )
+
+    def refill(self, status: PoolStatus, mono: float) -> int:
+        """How many members to start now; they count as `refilling` until `refilled()`."""
+        n = pods_to_start(
+            warm=status.warm,
+            starting=status.starting,
+            assigned=status.assigned,
+            target=self.pool_size,
+            max_pods=max_pods(max_sessions=self.max_sessions, pool_size=self.pool_size),
+            budget=self._bucket.available(mono),
+        )
+        for _ in range(n):
+            self._bucket.take(mono)
+        self.refilling += n
+        return n
+
+    def refilled(self) -> None:
+        """One start asked for by `refill` has finished (or failed)."""
+        self.refilling -= 1
+
+    def trim(self, status: PoolStatus, warm: Sequence[tuple[M, bool]]) -> list[M]:
+        """Warm members beyond the target (POOL_SIZE lowered), not-Ready ones first."""
+        excess = status.warm + status.starting - self.pool_size
+        if excess <= 0:
+            return []
+        return [member for member, _ in sorted(warm, key=lambda item: item[1])][:excess]
+
+    # sessions
+
+    def expired(self, sessions: Iterable[SessionTimes], now: float) -> list[tuple[str, EndReason]]:
+        """Sessions to end now, and why."""
+        due = []
+        for session in sessions:
+            reason = end_reason(
+                now=now,
+                expires_at=session.expires_at,
+                last_active=session.last_active,
+                idle_timeout=self.idle_timeout,
+            )
+            if reason is not None:
+                due.append((session.key, reason))
+        return due

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from services.provisioner.backends import kube_objects as ko
-from services.provisioner.backends.base import EventKind
+from services.provisioner.backends.events import EventKind, SessionEvents
 from services.provisioner.backends.kube_view import PoolView
 from services.provisioner.errors import SessionNotFound
 from services.provisioner.metrics import Metrics
@@ -40,8 +40,8 @@ def add(view: PoolView, kind: str, obj: dict[str, Any], *, store: dict[str, Any]
 
 
 async def test_kill_replace_ready_then_end() -> None:
-    view = PoolView(metrics=Metrics(), clock=lambda: 5.0)
-    async with view.hub.subscribe(KEY) as events:
+    view = PoolView(SessionEvents(Metrics(), clock=lambda: 5.0))
+    async with view.events.subscribe(KEY) as events:
         add(view, "ADDED", assigned("echo-a"), store=view.replicaset_store)
         first = pod("echo-a-1", "echo-a", ready=True)
         add(view, "ADDED", first, store=view.pod_store)
@@ -75,17 +75,21 @@ async def test_kill_replace_ready_then_end() -> None:
         view.on_replicaset("DELETED", rs, rs)
         ended = events.get_nowait()
         assert (ended.kind, ended.reason) == (EventKind.SESSION_ENDED, "idle")
+    assert view.find(KEY) is None
     with pytest.raises(SessionNotFound) as info:
-        view.find(KEY)
+        view.events.ended.check(KEY)
     assert info.value.reason == "idle"
 
 
-def test_warm_ready_counts_only_ready_unassigned() -> None:
-    view = PoolView(metrics=Metrics())
+def test_warm_lists_unassigned_with_readiness() -> None:
+    view = PoolView(SessionEvents(Metrics()))
     for name, ready in (("echo-w1", True), ("echo-w2", False)):
         add(view, "ADDED", ko.pool_replicaset(TEMPLATE, name=name), store=view.replicaset_store)
         add(view, "ADDED", pod(f"{name}-x", name, ready=ready), store=view.pod_store)
     add(view, "ADDED", assigned("echo-s"), store=view.replicaset_store)
-    assert [ko.name_of(rs) for rs in view.warm_ready()] == ["echo-w1"]
-    assert view.count(ko.WARM) == 2
-    assert view.count(ko.ASSIGNED) == 1
+    assert sorted((ko.name_of(rs), ready) for rs, ready in view.warm()) == [
+        ("echo-w1", True),
+        ("echo-w2", False),
+    ]
+    assert view.assigned() == 1
+    assert [s.key for s in view.sessions()] == [KEY]

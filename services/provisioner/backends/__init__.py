@@ -1,21 +1,35 @@
 """Pod backends: where a session's echo server runs.
 
-`local` runs each "pod" as a child process on 127.0.0.1; `kubernetes` runs
-ReplicaSets of one pod. Both satisfy `base.Backend`.
+Every backend is a `pooled.PooledBackend`, the pool's rules written once, over
+a driver: `local.LocalDriver` runs each "pod" as a child process on
+127.0.0.1, `kubernetes.KubernetesDriver` runs ReplicaSets of one pod.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from services.provisioner.backends.base import Backend
+from services.provisioner.backends.events import SessionEvents
+from services.provisioner.backends.pooled import PooledBackend
 from services.provisioner.metrics import Metrics
+from services.provisioner.pool import PoolCore
 from services.provisioner.settings import Settings
 
 
-def make_backend(settings: Settings, metrics: Metrics) -> Backend:
+def make_backend(
+    settings: Settings, metrics: Metrics, *, clock: Callable[[], float] = time.time
+) -> Backend:
+    """The backend `settings.backend` names (Kubernetes credentials: see `kube_client`)."""
+    events = SessionEvents(metrics, clock=clock)
+    core = PoolCore.from_settings(settings)
     if settings.backend == "kubernetes":
-        from services.provisioner.backends.kubernetes import KubernetesBackend
+        from services.provisioner.backends.kubernetes import KubernetesDriver
 
-        return KubernetesBackend.from_settings(settings, metrics)
-    from services.provisioner.backends.local import LocalBackend
+        kube = KubernetesDriver.from_settings(settings, events)
+        return PooledBackend(kube, core=core, events=events, metrics=metrics, clock=clock)
+    from services.provisioner.backends.local import LocalDriver
 
-    return LocalBackend.from_settings(settings, metrics)
+    local = LocalDriver.from_settings(settings, events, clock=clock)
+    return PooledBackend(local, core=core, events=events, metrics=metrics, clock=clock)

@@ -1,20 +1,27 @@
-"""The backend contract shared by the local and Kubernetes backends.
+"""What the API and gateway need from a backend, and what a backend needs
+from a driver.
 
 Sessions are addressed by their key (the hash of the session id, see
-`sessions.session_key`): backends never see the id itself.
+`sessions.session_key`): backends never see the id itself. Every backend is a
+`pooled.PooledBackend` (the pool's rules, written once) over a `Driver`
+(where pods run: child processes or ReplicaSets).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
-from services.provisioner.errors import SessionNotFound
+from services.provisioner.backends.events import SessionEvent
+from services.provisioner.pool import PoolStatus, SessionTimes
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,43 +58,20 @@ class Endpoint:
     pod: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class PoolStatus:
-    warm: int
-    starting: int
-    assigned: int
-    target: int
-    capacity: int
-
-
-class EventKind(StrEnum):
-    POD_KILLED = "pod_killed"
-    POD_REPLACED = "pod_replaced"
-    POD_READY = "pod_ready"
-    SESSION_ENDED = "session_ended"
-
-
-@dataclass(frozen=True, kw_only=True)
-class SessionEvent:
-    kind: EventKind
-    pod: str
-    at: float  # epoch seconds
-    reason: str = ""  # for SESSION_ENDED: an EndReason value
-
-
 class Backend(Protocol):
     """What the API and gateway need from wherever pods run.
 
-    Errors: SessionNotFound for unknown keys, LimitExceeded at capacity,
-    BackendUnavailable when the pod platform cannot be reached.
+    Errors: SessionNotFound for unknown keys (with the reason once ended),
+    LimitExceeded at capacity, BackendUnavailable when the pod platform
+    cannot be reached.
     """
 
     async def start(self) -> None:
-        """Open clients and start background loops (pool refill, reaping)."""
+        """Open clients and start the background loop (refill, trim, reaping)."""
         ...
 
     async def aclose(self) -> None:
-        """Stop loops; the local backend also stops every child process."""
+        """Stop the loop; the local backend also stops every child process."""
         ...
 
     def ready(self) -> bool:
@@ -112,11 +96,10 @@ class Backend(Protocol):
         """Record WebSocket activity (the idle timeout counts from the last touch)."""
         ...
 
-    async def endpoint(self, key: str, *, avoid: str = "", patience: float = 0.0) -> Endpoint:
-        """Wait until the session's current pod is Ready and return where to reach it.
+    async def endpoint(self, key: str) -> Endpoint | None:
+        """Where to reach the session's current pod, or None while it is not Ready.
 
-        While that pod is `avoid` (one the gateway just lost), wait up to
-        `patience` seconds for another before returning it anyway.
+        It does not wait: the session's `pod_ready` event says when to ask again.
         """
         ...
 
@@ -129,69 +112,91 @@ class Backend(Protocol):
         ...
 
 
-async def wait_endpoint(
-    current: Callable[[], Awaitable[tuple[Endpoint | None, asyncio.Event]]],
-    *,
-    avoid: str,
-    patience: float,
-) -> Endpoint:
-    """The waiting part of `Backend.endpoint`, shared by the backends.
+class Driver(Protocol[M]):
+    """Where pool members run: start, delete, claim and list them.
 
-    `current()` returns the Ready endpoint (or None) and the event set at the
-    next change of the session; it raises SessionNotFound once it has ended.
+    A member is a warm pod's handle (`M`). Drivers report what they observe
+    of session pods to the `SessionEvents` they were given. Session keys reach
+    a driver only once the ended-session memory has been checked; a driver
+    raises SessionNotFound for keys it does not know.
     """
-    deadline = time.monotonic() + patience
-    while True:
-        endpoint, changed = await current()
-        left = deadline - time.monotonic()
-        if endpoint is not None and (endpoint.pod != avoid or left <= 0):
-            return endpoint
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(left if endpoint is not None else None):
-                await changed.wait()
+
+    tick: float  # seconds between reconcile passes
+    unready_detail: str  # why claims fail while `ready()` is False
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def ready(self) -> bool: ...
+
+    async def leading(self) -> bool:
+        """Whether this replica refills, trims and reaps now."""
+        ...
+
+    def warm(self) -> list[tuple[M, bool]]:
+        """The free pool members, each with whether its pod is Ready."""
+        ...
+
+    def assigned(self) -> int:
+        """Sessions, including claims under way."""
+        ...
+
+    def sessions(self) -> list[SessionTimes]:
+        """Sessions with a pod, for reaping."""
+        ...
+
+    async def start_member(self) -> None:
+        """Add one member to the pool (raises ProvisionerError if it cannot)."""
+        ...
+
+    async def delete_member(self, member: M) -> None:
+        """Remove a free member, unless a claim took it meanwhile."""
+        ...
+
+    async def claim_warm(
+        self, member: M, key: str, *, now: float, expires_at: float
+    ) -> Claim | None:
+        """Assign `member` to the session; None if another claim took it first."""
+        ...
+
+    async def claim_cold(self, key: str, *, now: float, expires_at: float) -> Claim:
+        """Start a pod for the session and wait until it is Ready."""
+        ...
+
+    async def info(self, key: str) -> SessionInfo: ...
+
+    async def kill(self, key: str) -> PodInfo: ...
+
+    async def end(self, key: str, reason: str) -> str:
+        """Delete the session and its pod; returns the pod's name ("" if none)."""
+        ...
+
+    async def touch(self, key: str, now: float) -> None: ...
+
+    async def endpoint(self, key: str) -> Endpoint | None: ...
 
 
-class EndedSessions:
-    """Recently ended sessions and why, so a late request learns the reason (bounded)."""
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self.limit = limit
-        self._reasons: dict[str, str] = {}
-
-    def add(self, key: str, reason: str) -> None:
-        self._reasons[key] = reason
-        if len(self._reasons) > self.limit:
-            self._reasons.pop(next(iter(self._reasons)))
-
-    def check(self, key: str) -> None:
-        """Raise SessionNotFound, with the reason, if `key` is known to have ended."""
-        reason = self._reasons.get(key)
-        if reason is not None:
-            raise SessionNotFound(f"the session has ended ({reason})", reason=reason)
-
-
-class EventHub:
-    """Fan-out of per-session events to the gateways subscribed to them."""
+class Tasks:
+    """Background tasks: referenced while they run, logged if they fail, cancelled on close."""
 
     def __init__(self) -> None:
-        self._queues: dict[str, set[asyncio.Queue[SessionEvent]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def publish(self, key: str, event: SessionEvent) -> None:
-        for queue in self._queues.get(key, ()):
-            queue.put_nowait(event)
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro, name=getattr(coro, "__qualname__", None))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
 
-    def emit(self, key: str, kind: EventKind, pod: str, *, at: float, reason: str = "") -> None:
-        self.publish(key, SessionEvent(kind=kind, pod=pod, at=at, reason=reason))
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("task_failed", extra={"task": task.get_name()}, exc_info=exc)
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, key: str) -> AsyncIterator[asyncio.Queue[SessionEvent]]:
-        queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
-        self._queues.setdefault(key, set()).add(queue)
-        try:
-            yield queue
-        finally:
-            queues = self._queues.get(key)
-            if queues is not None:
-                queues.discard(queue)
-                if not queues:
-                    del self._queues[key]
+    async def close(self, grace: float) -> None:
+        """Cancel every task and wait up to `grace` seconds for them to finish."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)

@@ -1,10 +1,10 @@
-"""Local backend: each "pod" is a real echo-server child process on 127.0.0.1.
+"""Local driver: each "pod" is a real echo-server child process on 127.0.0.1.
 
-It keeps the Kubernetes backend's contract without a cluster: a warm pool kept
-full in the background, a cold path when it is empty, and when a session's
-process dies a replacement takes over the same session at once (what the
-ReplicaSet controller does for a pod). Children die with the provisioner:
-SIGTERM on shutdown, and the kernel's parent-death signal if it crashes.
+It keeps the Kubernetes driver's contract without a cluster: warm members,
+a cold start when there are none, and when a session's process dies a
+replacement takes over the same session at once (what the ReplicaSet
+controller does for a pod). Children die with the provisioner: SIGTERM on
+shutdown, and the kernel's parent-death signal if it crashes.
 """
 
 from __future__ import annotations
@@ -20,32 +20,20 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.ratelimit import TokenBucket
 from services.provisioner.backends.base import (
     Claim,
-    EndedSessions,
     Endpoint,
-    EventHub,
-    EventKind,
     PodInfo,
-    PoolStatus,
-    SessionEvent,
     SessionInfo,
-    wait_endpoint,
+    Tasks,
 )
-from services.provisioner.errors import (
-    BackendUnavailable,
-    LimitExceeded,
-    PodNotRunning,
-    SessionNotFound,
-)
-from services.provisioner.metrics import Metrics
-from services.provisioner.pool import max_pods, pods_to_start, pool_empty_error
-from services.provisioner.sessions import EndReason, end_reason
+from services.provisioner.backends.events import SessionEvents
+from services.provisioner.errors import BackendUnavailable, PodNotRunning, SessionNotFound
+from services.provisioner.pool import SessionTimes
 from services.provisioner.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,7 +50,6 @@ class LocalPod:
     started_at: float
     ready: bool = False
     session: str | None = None
-    killed: bool = False
 
     @property
     def alive(self) -> bool:
@@ -88,232 +75,177 @@ class LocalSession:
     pod: LocalPod | None = None
     replacements: int = 0
     ended: bool = False
-    died_at: float | None = None  # monotonic time the current pod died, until replaced
     failures: int = 0
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def notify(self) -> None:
-        """Wake everyone waiting for a change of pod or state."""
-        self.changed.set()
-        self.changed = asyncio.Event()
+    def info(self, node: str) -> SessionInfo:
+        return SessionInfo(
+            key=self.key,
+            pod=self.pod.info(node) if self.pod else None,
+            replacements=self.replacements,
+            created_at=self.created_at,
+            expires_at=self.expires_at,
+            last_active=self.last_active,
+        )
 
 
-class LocalBackend:
+class LocalDriver:
+    tick = 0.2
+    unready_detail = "the local backend is not running"
+
     def __init__(
         self,
         *,
-        pool_size: int,
-        max_sessions: int,
-        refill_per_second: float,
-        idle_timeout: float,
+        events: SessionEvents,
         cold_start_timeout: float,
-        metrics: Metrics,
-        max_cold_starts: int = 8,
         node: str | None = None,
         python: str = sys.executable,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.pool_size = pool_size
-        self.max_sessions = max_sessions
-        self.idle_timeout = idle_timeout
+        self.events = events
         self.cold_start_timeout = cold_start_timeout
-        self.max_cold_starts = max_cold_starts
-        self.metrics = metrics
         self.node = node or f"local-{socket.gethostname()}"
         self.python = python
         self.clock = clock
-        self._refill_bucket = TokenBucket(rate=refill_per_second, burst=max(1, pool_size))
         self._warm: deque[LocalPod] = deque()
-        self._starting = 0
-        self._cold = 0  # cold starts under way for claims
         self._pods: set[LocalPod] = set()
         self._sessions: dict[str, LocalSession] = {}
-        self._ended = EndedSessions()
-        self._hub = EventHub()
-        self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
         self._names = itertools.count()
-        self._running = False
+        self._open = False
 
     @classmethod
-    def from_settings(cls, settings: Settings, metrics: Metrics) -> LocalBackend:
-        return cls(
-            pool_size=settings.pool_size,
-            max_sessions=settings.max_sessions,
-            refill_per_second=settings.refill_per_second,
-            idle_timeout=settings.session_idle_timeout,
-            cold_start_timeout=settings.cold_start_timeout,
-            max_cold_starts=settings.max_cold_starts,
-            metrics=metrics,
-        )
+    def from_settings(
+        cls, settings: Settings, events: SessionEvents, *, clock: Callable[[], float] = time.time
+    ) -> LocalDriver:
+        return cls(events=events, cold_start_timeout=settings.cold_start_timeout, clock=clock)
 
-    # lifecycle
+    async def open(self) -> None:
+        self._open = True
 
-    async def start(self) -> None:
-        self._running = True
-        self._spawn_task(self._refill_loop())
-        self._spawn_task(self._reap_loop())
-
-    async def aclose(self) -> None:
-        self._running = False
-        for task in list(self._tasks):
-            task.cancel()
+    async def close(self) -> None:
+        self._open = False  # from now on a dead pod is not replaced
         pods = list(self._pods)
         for pod in pods:
-            with contextlib.suppress(ProcessLookupError):
-                pod.proc.terminate()
+            _signal(pod, signal.SIGTERM)
         if pods:
-            _, pending = await asyncio.wait(
-                [asyncio.ensure_future(p.proc.wait()) for p in pods], timeout=_STOP_GRACE
-            )
+            waits = [asyncio.ensure_future(p.proc.wait()) for p in pods]
+            _, pending = await asyncio.wait(waits, timeout=_STOP_GRACE)
             for pod in pods:
                 if pod.alive:
-                    with contextlib.suppress(ProcessLookupError):
-                        pod.proc.kill()
+                    _signal(pod, signal.SIGKILL)
             for task in pending:
                 await task
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=_STOP_GRACE)
+        await self._tasks.close(_STOP_GRACE)
 
     def ready(self) -> bool:
-        return self._running
+        return self._open
 
-    # the contract
+    async def leading(self) -> bool:
+        return True  # one process, one leader
 
-    async def claim(self, key: str, *, now: float, expires_at: float) -> Claim:
-        if not self._running:
-            raise BackendUnavailable("the provisioner is shutting down")
-        if len(self._sessions) >= self.max_sessions:
-            raise LimitExceeded(
-                "at_capacity",
-                f"all {self.max_sessions} session slots are in use; try again shortly",
-                retry_after=5,
-            )
-        if key in self._sessions:
-            raise BackendUnavailable("session key collision")
-        if not self._warm_count() and self._cold >= self.max_cold_starts:
-            raise pool_empty_error()
-        session = LocalSession(key=key, created_at=now, expires_at=expires_at, last_active=now)
-        self._sessions[key] = session  # reserve the slot before any await
-        pod = self._take_warm()
-        warm = pod is not None
+    # listing
+
+    def warm(self) -> list[tuple[LocalPod, bool]]:
+        # Pods join the warm pool only once Ready; one that dies there is skipped.
+        return [(pod, pod.ready) for pod in self._warm if pod.alive]
+
+    def assigned(self) -> int:
+        return len(self._sessions)
+
+    def sessions(self) -> list[SessionTimes]:
+        return [
+            SessionTimes(key=s.key, expires_at=s.expires_at, last_active=s.last_active)
+            for s in self._sessions.values()
+            if s.pod is not None
+        ]
+
+    # members
+
+    async def start_member(self) -> None:
+        pod = await self._start_ready_pod()
         if pod is None:
-            self._starting += 1
-            self._cold += 1
-            try:
-                pod = await self._start_ready_pod()
-            finally:
-                self._cold -= 1
-            if pod is None or session.ended:
-                self._sessions.pop(key, None)
-                if pod is not None:
-                    self._stop(pod)
-                raise BackendUnavailable("could not start a pod for the session")
-        pod.session = key
-        session.pod = pod
-        session.notify()
-        self._wake.set()
-        return Claim(session=self._info(session), pod=pod.info(self.node), warm=warm)
+            raise BackendUnavailable("a pool pod did not become Ready")
+        if self._open:
+            self._warm.append(pod)
+        else:
+            self._stop(pod)
 
-    async def get(self, key: str) -> SessionInfo:
-        return self._info(self._session(key))
+    async def delete_member(self, member: LocalPod) -> None:
+        if member in self._warm:
+            self._warm.remove(member)
+            self._stop(member)
+
+    async def claim_warm(
+        self, member: LocalPod, key: str, *, now: float, expires_at: float
+    ) -> Claim | None:
+        if member not in self._warm or not (member.alive and member.ready):
+            return None
+        self._warm.remove(member)
+        session = self._reserve(key, now=now, expires_at=expires_at)
+        return self._attach(session, member, warm=True)
+
+    async def claim_cold(self, key: str, *, now: float, expires_at: float) -> Claim:
+        session = self._reserve(key, now=now, expires_at=expires_at)  # before any await
+        pod = await self._start_ready_pod()
+        if pod is None or session.ended or not self._open:
+            self._sessions.pop(key, None)
+            if pod is not None:
+                self._stop(pod)
+            raise BackendUnavailable("could not start a pod for the session")
+        return self._attach(session, pod, warm=False)
+
+    # sessions
+
+    async def info(self, key: str) -> SessionInfo:
+        return self._session(key).info(self.node)
 
     async def kill(self, key: str) -> PodInfo:
         session = self._session(key)
         pod = session.pod
         if pod is None or not pod.alive:
             raise PodNotRunning()
-        pod.killed = True
-        session.died_at = time.monotonic()
-        self._hub.emit(key, EventKind.POD_KILLED, pod.name, at=self.clock())
-        self.metrics.kills.inc()
-        log.info("pod_killed", extra={"session": key[:12], "pod": pod.name})
-        with contextlib.suppress(ProcessLookupError):
-            pod.proc.send_signal(signal.SIGKILL)
+        self.events.pod_going(key, pod.name)  # like a deletionTimestamp: going from now on
+        _signal(pod, signal.SIGKILL)
         return pod.info(self.node)
 
-    async def release(self, key: str, reason: str = EndReason.DELETED) -> None:
+    async def end(self, key: str, reason: str) -> str:
         session = self._session(key)
         del self._sessions[key]
-        self._ended.add(key, reason)
         session.ended = True
-        session.notify()
-        self._hub.emit(
-            key,
-            EventKind.SESSION_ENDED,
-            session.pod.name if session.pod else "",
-            at=self.clock(),
-            reason=reason,
-        )
-        if session.pod is not None:
-            self._stop(session.pod)
-        self._wake.set()
-        self.metrics.sessions_ended.labels(reason).inc()
-        log.info("session_ended", extra={"session": key[:12], "reason": reason})
+        if session.pod is None:
+            return ""
+        self._stop(session.pod)
+        return session.pod.name
 
     async def touch(self, key: str, now: float) -> None:
         session = self._session(key)
         session.last_active = max(session.last_active, now)
 
-    async def endpoint(self, key: str, *, avoid: str = "", patience: float = 0.0) -> Endpoint:
-        async def current() -> tuple[Endpoint | None, asyncio.Event]:
-            session = self._session(key)
-            pod = session.pod
-            if pod is not None and pod.ready and pod.alive:
-                return Endpoint(url=f"ws://127.0.0.1:{pod.port}/ws", pod=pod.name), session.changed
-            return None, session.changed
-
-        return await wait_endpoint(current, avoid=avoid, patience=patience)
-
-    async def pool(self) -> PoolStatus:
-        warm = self._warm_count()
-        return PoolStatus(
-            warm=warm,
-            starting=self._starting,
-            assigned=len(self._sessions),
-            target=self.pool_size,
-            capacity=self.max_sessions,
-        )
-
-    def subscribe(
-        self, key: str
-    ) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[SessionEvent]]:
-        return self._hub.subscribe(key)
+    async def endpoint(self, key: str) -> Endpoint | None:
+        pod = self._session(key).pod
+        if pod is not None and pod.ready and pod.alive:
+            return Endpoint(url=f"ws://127.0.0.1:{pod.port}/ws", pod=pod.name)
+        return None
 
     # internals
 
     def _session(self, key: str) -> LocalSession:
         session = self._sessions.get(key)
         if session is None:
-            self._ended.check(key)
             raise SessionNotFound()
         return session
 
-    def _info(self, session: LocalSession) -> SessionInfo:
-        return SessionInfo(
-            key=session.key,
-            pod=session.pod.info(self.node) if session.pod else None,
-            replacements=session.replacements,
-            created_at=session.created_at,
-            expires_at=session.expires_at,
-            last_active=session.last_active,
-        )
+    def _reserve(self, key: str, *, now: float, expires_at: float) -> LocalSession:
+        if key in self._sessions:
+            raise BackendUnavailable("session key collision")
+        session = LocalSession(key=key, created_at=now, expires_at=expires_at, last_active=now)
+        self._sessions[key] = session
+        return session
 
-    def _warm_count(self) -> int:
-        # Pods join the warm pool only once Ready; one that dies there is skipped.
-        return sum(1 for pod in self._warm if pod.alive)
-
-    def _take_warm(self) -> LocalPod | None:
-        while self._warm:
-            pod = self._warm.popleft()
-            if pod.alive and pod.ready:
-                return pod
-        return None
-
-    def _spawn_task(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _attach(self, session: LocalSession, pod: LocalPod, *, warm: bool) -> Claim:
+        pod.session = session.key
+        session.pod = pod
+        return Claim(session=session.info(self.node), pod=pod.info(self.node), warm=warm)
 
     async def _spawn(self) -> LocalPod:
         """Start an echo-server process on a socket bound here, so no port race is possible."""
@@ -348,7 +280,7 @@ class LocalBackend:
             sock.close()
         pod = LocalPod(name=name, port=port, proc=proc, started_at=self.clock())
         self._pods.add(pod)
-        self._spawn_task(self._watch(pod))
+        self._tasks.spawn(self._watch(pod))
         return pod
 
     async def _probe(self, pod: LocalPod) -> bool:
@@ -366,89 +298,37 @@ class LocalBackend:
         return status.startswith(b"HTTP/1.1 200") and pod.alive
 
     async def _start_ready_pod(self) -> LocalPod | None:
-        """Start a pod and wait until Ready. The caller has counted it in `_starting`."""
-        try:
-            pod = await self._spawn()
-            if await self._probe(pod):
-                pod.ready = True
-                return pod
-            self._stop(pod)
-            return None
-        finally:
-            self._starting -= 1
-
-    async def _fill_one(self) -> None:
-        pod = await self._start_ready_pod()
-        if pod is not None:
-            if self._running:
-                self._warm.append(pod)
-            else:
-                self._stop(pod)
-
-    async def _refill_loop(self) -> None:
-        while self._running:
-            self._wake.clear()
-            now = time.monotonic()
-            n = pods_to_start(
-                warm=self._warm_count(),
-                starting=self._starting,
-                assigned=len(self._sessions),
-                target=self.pool_size,
-                max_pods=max_pods(max_sessions=self.max_sessions, pool_size=self.pool_size),
-                budget=self._refill_bucket.available(now),
-            )
-            for _ in range(n):
-                self._refill_bucket.take(now)
-                self._starting += 1  # counted at once so the next pass sees it
-                self._spawn_task(self._fill_one())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.2):
-                    await self._wake.wait()
-
-    async def _reap_loop(self) -> None:
-        while self._running:
-            now = self.clock()
-            for key, session in list(self._sessions.items()):
-                reason = end_reason(
-                    now=now,
-                    expires_at=session.expires_at,
-                    last_active=session.last_active,
-                    idle_timeout=self.idle_timeout,
-                )
-                if reason is not None and session.pod is not None:
-                    with contextlib.suppress(SessionNotFound):
-                        await self.release(key, reason)
-            await asyncio.sleep(min(1.0, self.idle_timeout / 4))
+        pod = await self._spawn()
+        if await self._probe(pod):
+            pod.ready = True
+            return pod
+        self._stop(pod)
+        return None
 
     def _stop(self, pod: LocalPod) -> None:
         pod.session = None
         if pod.alive:
-            with contextlib.suppress(ProcessLookupError):
-                pod.proc.terminate()
-            self._spawn_task(self._kill_later(pod))
+            _signal(pod, signal.SIGTERM)
+            self._tasks.spawn(self._kill_later(pod))
 
     async def _kill_later(self, pod: LocalPod) -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_STOP_GRACE):
                 await pod.proc.wait()
                 return
-        with contextlib.suppress(ProcessLookupError):
-            pod.proc.kill()
+        _signal(pod, signal.SIGKILL)
 
     async def _watch(self, pod: LocalPod) -> None:
         """Like the ReplicaSet controller: a session's dead pod is replaced at once."""
         await pod.proc.wait()
         self._pods.discard(pod)
         pod.ready = False
-        key = pod.session
-        session = self._sessions.get(key) if key else None
-        if session is None or session.pod is not pod or not self._running:
+        session = self._sessions.get(pod.session) if pod.session else None
+        if session is not None and session.pod is pod and self._open:
+            self.events.pod_going(session.key, pod.name)  # a crash is announced here
+        self.events.pod_gone(pod.name)
+        if session is None or session.pod is not pod or not self._open:
             return
-        now = self.clock()
-        if not pod.killed:
-            session.died_at = time.monotonic()
-            self._hub.emit(key or "", EventKind.POD_KILLED, pod.name, at=now)
-        session.notify()
         if session.failures:
             # A pod that keeps dying gets a growing pause, like a crash loop back-off.
             await asyncio.sleep(min(5.0, 0.1 * 2**session.failures))
@@ -456,23 +336,24 @@ class LocalBackend:
 
     async def _replace(self, session: LocalSession) -> None:
         new = await self._spawn()
-        if session.ended or not self._running:
+        if session.ended or not self._open:
             self._stop(new)
             return
         new.session = session.key
         session.pod = new
         session.replacements += 1
-        self._hub.emit(session.key, EventKind.POD_REPLACED, new.name, at=self.clock())
+        self.events.pod_added(session.key, new.name)
         log.info("pod_replaced", extra={"session": session.key[:12], "pod": new.name})
         if await self._probe(new) and session.pod is new and not session.ended:
             new.ready = True
             session.failures = 0
-            if session.died_at is not None:
-                self.metrics.replacement_seconds.observe(time.monotonic() - session.died_at)
-                session.died_at = None
-            self._hub.emit(session.key, EventKind.POD_READY, new.name, at=self.clock())
-            session.notify()
+            self.events.pod_ready(session.key, new.name)
         elif new.alive and session.pod is new:
             session.failures += 1
-            with contextlib.suppress(ProcessLookupError):
-                new.proc.kill()
+            _signal(new, signal.SIGKILL)
+
+
+def _signal(pod: LocalPod, sig: signal.Signals) -> None:
+    """Signal a pod's process; one that has already exited needs nothing."""
+    with contextlib.suppress(ProcessLookupError):
+        pod.proc.send_signal(sig)

@@ -1,0 +1,139 @@
+"""Kubernetes API transport: blocking client calls on a thread pool, errors
+mapped to the provisioner's, and the few writes the backend makes.
+
+Answers a caller handles itself (403, 404, 409, 410, 422) come back as
+ApiException; anything else, and a transport failure, is BackendUnavailable
+(503): the platform is unwell. Writes go through the JSON API without model
+round trips, and the ReplicaSets we write are put in the watch cache at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from services.provisioner.backends import kube_objects as ko
+from services.provisioner.backends.kube_client import API_THREADS
+from services.provisioner.errors import BackendUnavailable
+
+T = TypeVar("T")
+Obj = ko.Obj
+MERGE_PATCH = "application/merge-patch+json"
+API_TIMEOUT = 10  # seconds, per API request
+_EXPECTED = {403, 404, 409, 410, 422}
+
+
+def unavailable(exc: ApiException) -> BackendUnavailable:
+    return BackendUnavailable(f"the Kubernetes API answered {exc.status} {exc.reason}")
+
+
+def body_of(response: Any) -> Obj:
+    """The JSON body of a call made with `_preload_content=False`."""
+    return json.loads(response.data)
+
+
+class KubeApi:
+    def __init__(self, api_client: client.ApiClient, namespace: str) -> None:
+        self.client = api_client
+        self.namespace = namespace
+        self.apps = client.AppsV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.coordination = client.CoordinationV1Api(api_client)
+        self.written: Callable[[Obj], None] = lambda rs: None  # set to the cache's `put`
+        self._executor: ThreadPoolExecutor | None = None
+
+    def open(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube-api")
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking client call in the API thread pool; transport trouble -> 503."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._executor, functools.partial(fn, *args, **kwargs)
+            )
+        except ApiException as exc:
+            if exc.status in _EXPECTED:
+                raise
+            raise unavailable(exc) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise BackendUnavailable(
+                f"the Kubernetes API is unreachable: {type(exc).__name__}"
+            ) from exc
+
+    async def patch_rs(self, name: str, patch: Obj) -> Obj:
+        response = await self.call(
+            self.apps.patch_namespaced_replica_set,
+            name,
+            self.namespace,
+            patch,
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
+            _request_timeout=API_TIMEOUT,
+        )
+        updated = body_of(response)
+        self.written(updated)
+        return updated
+
+    async def annotate_rs(self, name: str, annotations: dict[str, str]) -> Obj:
+        return await self.patch_rs(name, {"metadata": {"annotations": annotations}})
+
+    async def create_rs(self, manifest: Obj) -> Obj:
+        response = await self.call(
+            self.apps.create_namespaced_replica_set,
+            self.namespace,
+            manifest,
+            _preload_content=False,
+            _request_timeout=API_TIMEOUT,
+        )
+        created = body_of(response)
+        self.written(created)
+        return created
+
+    async def delete_rs(self, name: str, *, version: str | None = None) -> None:
+        """Delete a pool ReplicaSet; its pod goes with it (background propagation).
+
+        With `version`, only if it is still at that resourceVersion (else 409).
+        """
+        options: Obj = {"propagationPolicy": "Background"}
+        if version is not None:
+            options["preconditions"] = {"resourceVersion": version}
+        await self.call(
+            self.apps.delete_namespaced_replica_set,
+            name,
+            self.namespace,
+            body=options,
+            _request_timeout=API_TIMEOUT,
+        )
+
+    async def delete_pod(self, name: str) -> None:
+        await self.call(
+            self.core.delete_namespaced_pod, name, self.namespace, _request_timeout=API_TIMEOUT
+        )
+
+    async def session_rs(self, key: str) -> Obj | None:
+        """The session's ReplicaSet, asked of the API (the cache may not have it yet)."""
+        if not ko.is_label_value(key):
+            return None
+        response = await self.call(
+            self.apps.list_namespaced_replica_set,
+            self.namespace,
+            label_selector=f"{ko.POOL_SELECTOR},{ko.SESSION_LABEL}={key}",
+            _preload_content=False,
+            _request_timeout=API_TIMEOUT,
+        )
+        items = body_of(response).get("items") or []
+        return items[0] if items else None

@@ -1,0 +1,88 @@
+"""The claim protocol on Kubernetes (docs/architecture.md, "Claim protocol").
+
+Warm: one merge PATCH of a warm ReplicaSet that sets the session's labels and
+annotations, with the resourceVersion the cache saw as a precondition. Of two
+replicas claiming the same one, the second gets 409 and tries the next
+candidate; no lock, no leader. Cold: create a ReplicaSet that is the
+session's from the start, then wait for its pod to be Ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from kubernetes.client.exceptions import ApiException
+
+from services.provisioner.backends import kube_objects as ko
+from services.provisioner.backends.base import Claim
+from services.provisioner.backends.kube_api import KubeApi, unavailable
+from services.provisioner.backends.kube_view import PoolView
+from services.provisioner.errors import BackendUnavailable, LimitExceeded
+
+log = logging.getLogger(__name__)
+
+Obj = ko.Obj
+
+
+class ClaimProtocol:
+    def __init__(
+        self, api: KubeApi, view: PoolView, *, template: Obj, cold_start_timeout: float
+    ) -> None:
+        self.api = api
+        self.view = view
+        self.template = template
+        self.cold_start_timeout = cold_start_timeout
+
+    async def warm(self, rs: Obj, key: str, *, now: float, expires_at: float) -> Claim | None:
+        """Claim the warm ReplicaSet `rs`; None if another claim or a trim got it first."""
+        assign = ko.assignment(key, now=now, expires_at=expires_at)
+        version = rs["metadata"]["resourceVersion"]
+        try:
+            claimed = await self.api.patch_rs(
+                ko.name_of(rs), {"metadata": {"resourceVersion": version, **assign}}
+            )
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return None
+            raise unavailable(exc) from exc
+        return await self._when_ready(claimed, warm=True)
+
+    async def cold(self, key: str, *, now: float, expires_at: float) -> Claim:
+        assign = ko.assignment(key, now=now, expires_at=expires_at)
+        manifest = ko.pool_replicaset(self.template, name=ko.slot_name(), session=assign)
+        try:
+            created = await self.api.create_rs(manifest)
+        except ApiException as exc:
+            if exc.status == 403 and "quota" in str(exc.body):
+                raise LimitExceeded("at_capacity", "the namespace is at its quota", 10) from exc
+            raise unavailable(exc) from exc
+        return await self._when_ready(created, warm=False)
+
+    async def _when_ready(self, rs: Obj, *, warm: bool) -> Claim:
+        """The claim once the ReplicaSet's pod is Ready (at once for a warm one, normally).
+
+        If it is not Ready in time the ReplicaSet is deleted: nobody holds the session yet.
+        """
+        name = ko.name_of(rs)
+        try:
+            async with asyncio.timeout(self.cold_start_timeout):
+                while True:
+                    changed = self.view.changed
+                    pod = self.view.current_pod(name)
+                    if pod is not None and ko.pod_ready(pod):
+                        info, pod_info = self.view.info(rs), self.view.pod_info(pod)
+                        return Claim(session=info, pod=pod_info, warm=warm)
+                    await changed.wait()
+        except TimeoutError:
+            pass
+        no_pod = self.view.current_pod(name) is None
+        try:
+            await self.api.delete_rs(name)
+        except (ApiException, BackendUnavailable) as exc:
+            log.warning("claim_cleanup_failed", extra={"replicaset": name, "error": str(exc)[:200]})
+        if no_pod:  # the pod was never created: quota or a full cluster
+            raise LimitExceeded(
+                "at_capacity", "no room for another pod right now; try again shortly", 10
+            )
+        raise BackendUnavailable("the session's pod did not become Ready in time")

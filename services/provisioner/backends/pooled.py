@@ -1,0 +1,182 @@
+"""The pool's asyncio adapter: one Backend for every driver.
+
+`PoolCore` decides (capacity, cold-start bound, refill, trim, reaping) and
+`SessionEvents` says what happened to sessions; this runs them against a
+`Driver` on the event loop. The claim path lives here, once
+(docs/architecture.md, "Claim protocol").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from services.provisioner.backends.base import (
+    Claim,
+    Driver,
+    Endpoint,
+    PodInfo,
+    SessionInfo,
+    Tasks,
+)
+from services.provisioner.backends.events import SessionEvent, SessionEvents
+from services.provisioner.errors import BackendUnavailable, ProvisionerError, SessionNotFound
+from services.provisioner.metrics import Metrics
+from services.provisioner.pool import PoolCore, PoolStatus
+from services.provisioner.sessions import EndReason
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M")
+_STOP_GRACE = 3.0
+
+
+class PooledBackend(Generic[M]):
+    def __init__(
+        self,
+        driver: Driver[M],
+        *,
+        core: PoolCore,
+        events: SessionEvents,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.driver = driver
+        self.core = core
+        self.events = events
+        self.metrics = metrics
+        self.clock = clock
+        self._tasks = Tasks()
+        self._wake = asyncio.Event()
+        self._running = False
+
+    # lifecycle
+
+    async def start(self) -> None:
+        await self.driver.open()
+        self._running = True
+        self._tasks.spawn(self._loop())
+
+    async def aclose(self) -> None:
+        self._running = False
+        await self._tasks.close(_STOP_GRACE)
+        await self.driver.close()
+
+    def ready(self) -> bool:
+        return self._running and self.driver.ready()
+
+    # sessions
+
+    async def claim(self, key: str, *, now: float, expires_at: float) -> Claim:
+        if not self._running:
+            raise BackendUnavailable("the provisioner is shutting down")
+        if not self.driver.ready():
+            raise BackendUnavailable(self.driver.unready_detail)
+        self.core.check_capacity(self.driver.assigned())
+        candidates = [member for member, ready in self.driver.warm() if ready]
+        random.shuffle(candidates)  # replicas claiming at once rarely pick the same one
+        for member in candidates:
+            claim = await self.driver.claim_warm(member, key, now=now, expires_at=expires_at)
+            if claim is not None:
+                self._wake.set()
+                return claim
+            self.metrics.rejections.labels("claim_conflict").inc()
+        self.core.begin_cold()
+        try:
+            claim = await self.driver.claim_cold(key, now=now, expires_at=expires_at)
+        finally:
+            self.core.end_cold()
+        self._wake.set()
+        return claim
+
+    async def get(self, key: str) -> SessionInfo:
+        self.events.ended.check(key)
+        return await self.driver.info(key)
+
+    async def kill(self, key: str) -> PodInfo:
+        self.events.ended.check(key)
+        pod = await self.driver.kill(key)
+        self.metrics.kills.inc()
+        log.info("pod_killed", extra={"session": key[:12], "pod": pod.name})
+        return pod
+
+    async def release(self, key: str, reason: str = EndReason.DELETED) -> None:
+        self.events.ended.check(key)
+        pod = await self.driver.end(key, reason)
+        self.events.session_ended(key, reason, pod)
+        self.metrics.sessions_ended.labels(reason).inc()
+        log.info("session_ended", extra={"session": key[:12], "reason": reason})
+        self._wake.set()
+
+    async def touch(self, key: str, now: float) -> None:
+        self.events.ended.check(key)
+        await self.driver.touch(key, now)
+
+    async def endpoint(self, key: str) -> Endpoint | None:
+        self.events.ended.check(key)
+        return await self.driver.endpoint(key)
+
+    async def pool(self) -> PoolStatus:
+        return self._status()
+
+    def subscribe(
+        self, key: str
+    ) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[SessionEvent]]:
+        return self.events.subscribe(key)
+
+    # the pool
+
+    def _status(self) -> PoolStatus:
+        warm = self.driver.warm()
+        ready = sum(1 for _, is_ready in warm if is_ready)
+        return self.core.status(
+            ready=ready, unready=len(warm) - ready, assigned=self.driver.assigned()
+        )
+
+    async def _loop(self) -> None:
+        while self._running:
+            try:
+                if await self.driver.leading():
+                    await self._reconcile()
+            except ProvisionerError as exc:
+                log.warning("reconcile_failed", extra={"error": exc.detail})
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.driver.tick):
+                    await self._wake.wait()
+
+    async def _reconcile(self) -> None:
+        await self._reap()
+        status = self._status()
+        for _ in range(self.core.refill(status, time.monotonic())):
+            self._tasks.spawn(self._start_member())
+        for member in self.core.trim(status, self.driver.warm()):
+            try:
+                await self.driver.delete_member(member)
+            except ProvisionerError as exc:
+                log.warning("trim_failed", extra={"error": exc.detail})
+
+    async def _reap(self) -> None:
+        for key, reason in self.core.expired(self.driver.sessions(), self.clock()):
+            try:
+                await self.release(key, reason)
+            except SessionNotFound:
+                pass  # it ended meanwhile
+            except ProvisionerError as exc:
+                log.warning(
+                    "reap_failed",
+                    extra={"session": key[:12], "reason": reason, "error": exc.detail},
+                )
+
+    async def _start_member(self) -> None:
+        try:
+            await self.driver.start_member()
+        except ProvisionerError as exc:
+            log.warning("refill_failed", extra={"error": exc.detail})
+        finally:
+            self.core.refilled()

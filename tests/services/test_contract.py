@@ -1,0 +1,20 @@
+"""The backend contract (tests/services/contract.py) for the local backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.services.contract import BackendContract, Backends
+
+
+@pytest.fixture
+async def backends() -> AsyncIterator[Backends]:
+    made = Backends(settings={"backend": "local"})
+    yield made
+    await made.close()
+
+
+class TestLocalBackend(BackendContract):
+    pass
