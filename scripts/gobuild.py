@@ -86,6 +86,9 @@ class Component:
     prepare: Callable[[Origin, Path, Path], None] | None = None
     # The release a pseudo-version stands for (a module with no tags of its own).
     release: str | None = None
+    # `go mod download` of the whole module graph first. Off where the graph holds a
+    # pseudo-version whose .info the proxy refuses: `go build` needs only its zip.
+    download_all: bool = True
     # Extra files whose content is part of the build's inputs.
     inputs: tuple[Path, ...] = field(default=())
 
@@ -231,8 +234,9 @@ def build_component(comp: Component, log: Log = print) -> dict[str, float]:
     timings: dict[str, float] = {}
 
     start = time.monotonic()
-    log(f"[{comp.name} {comp.version}] downloading modules (go mod download)")
-    run_go(["mod", "download"], cwd=comp.module_dir, log_file=log_file, what="go mod download")
+    if comp.download_all:
+        log(f"[{comp.name} {comp.version}] downloading modules (go mod download)")
+        run_go(["mod", "download"], cwd=comp.module_dir, log_file=log_file, what="go mod download")
     origin = _origin(comp, log_file)
     timings["download"] = time.monotonic() - start
     ldflags = " ".join(["-s", "-w", *comp.ldflags(origin)])

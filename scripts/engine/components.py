@@ -49,6 +49,8 @@ PULUMI = Component(
     module_dir=BUILD_MODULES / "pulumi",
     binaries=(("pulumi", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"),),
     ldflags=_pulumi_version_flags,
+    # gocloud.dev's pseudo-version: the proxy serves its zip, but not its .info.
+    download_all=False,
 )
 KUBERNETES_PROVIDER = Component(
     name="pulumi-resource-kubernetes",
