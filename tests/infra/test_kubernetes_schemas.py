@@ -1,4 +1,4 @@
-"""Every Kubernetes object the program declares, against the 1.34 schemas and checkov.
+"""Every Kubernetes object the program declares, against the 1.36 schemas and checkov.
 
 The objects come from the mocks' recorded inputs (``tests/infra/render.py``),
 plus one echo ReplicaSet built from the published pod template the way the
@@ -21,7 +21,7 @@ from kubernetes_validate.utils import SchemaNotFoundError
 
 from tests.infra.harness import REPO, StackRun
 
-KUBERNETES_VERSION = "1.34"
+KUBERNETES_VERSION = "1.36"
 
 # Kinds kubernetes-validate has no schema for, and what checks them instead.
 SCHEMA_SKIPPED = {
@@ -102,7 +102,7 @@ def checkov_path() -> Path:
     return path
 
 
-def test_builtin_kinds_valid_for_kubernetes_1_34(objects: list[dict[str, Any]]) -> None:
+def test_builtin_kinds_valid_for_kubernetes_1_36(objects: list[dict[str, Any]]) -> None:
     skipped: list[str] = []
     for obj in objects:
         try:

@@ -16,8 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from scripts.controlplane import K8S, ControlPlane
-
-from .conftest import wait_for
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.k8s
 
@@ -60,8 +59,8 @@ def ready_pod(core: client.CoreV1Api, namespace: str, slot: str) -> dict[str, An
 def test_api_server_reports_the_built_version(api: client.ApiClient) -> None:
     info = client.VersionApi(api).get_code()
     assert info.git_version == K8S.version
-    assert info.git_version.startswith("v1.34.")
-    assert (info.major, info.minor) == ("1", "34")
+    assert info.git_version.startswith("v1.36.")
+    assert (info.major, info.minor) == ("1", "36")
 
 
 def test_fake_nodes_are_ready_arm64(api: client.ApiClient, control_plane: ControlPlane) -> None:
