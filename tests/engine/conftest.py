@@ -16,9 +16,8 @@ import pytest
 
 from scripts.controlplane import ControlPlane
 from scripts.engine import BuildError, bindir, ensure_built
+from scripts.engine.stack import Engine
 from tests.conftest import reporter_log
-
-from .workspace import Engine
 
 ENGINE_TESTS = Path(__file__).resolve().parent
 _build_error: str | None = None

@@ -24,10 +24,11 @@ from infra.rbac import SERVICE_ACCOUNT_NAME
 from infra.workload import PROVISIONER_NAME, TEMPLATE_FILE
 from scripts.controlplane import ControlPlane
 from scripts.engine import KUBERNETES_PROVIDER
+from scripts.engine.stack import Engine
 from scripts.servers import free_port, launch, stop
 from tests.conftest import wait_for
 
-from .workspace import Engine, Events, kubernetes_objects, resources
+from .workspace import Events, kubernetes_objects, resources
 
 # Settings only the tests need, on top of the committed Pulumi.local.yaml.
 NAMESPACE = "pingpod-engine"
