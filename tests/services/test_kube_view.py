@@ -83,13 +83,19 @@ async def test_kill_replace_ready_then_end() -> None:
 
 def test_warm_lists_unassigned_with_readiness() -> None:
     view = PoolView(SessionEvents(Metrics()))
-    for name, ready in (("echo-w1", True), ("echo-w2", False)):
-        add(view, "ADDED", ko.pool_replicaset(TEMPLATE, name=name), store=view.replicaset_store)
+    status = {"readyReplicas": 1, "observedGeneration": 1}
+    for name, ready in (("echo-w1", True), ("echo-w2", False), ("echo-w3", True)):
+        rs = ko.pool_replicaset(TEMPLATE, name=name)
+        rs["metadata"]["generation"] = 1
+        if name != "echo-w3":  # its pod is Ready, but the controller has not said so yet
+            rs["status"] = status
+        add(view, "ADDED", rs, store=view.replicaset_store)
         add(view, "ADDED", pod(f"{name}-x", name, ready=ready), store=view.pod_store)
     add(view, "ADDED", assigned("echo-s"), store=view.replicaset_store)
     assert sorted((ko.name_of(rs), ready) for rs, ready in view.warm()) == [
         ("echo-w1", True),
         ("echo-w2", False),
+        ("echo-w3", False),
     ]
     assert view.assigned() == 1
     assert [s.key for s in view.sessions()] == [KEY]

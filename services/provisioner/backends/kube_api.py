@@ -4,7 +4,7 @@ mapped to the provisioner's, and the few writes the backend makes.
 Answers a caller handles itself (403, 404, 409, 410, 422) come back as
 ApiException; anything else, and a transport failure, is BackendUnavailable
 (503): the platform is unwell. Writes go through the JSON API without model
-round trips, and the ReplicaSets we write are put in the watch cache at once.
+round trips, and what we write or delete shows in the watch cache at once.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ class KubeApi:
         self.apps = client.AppsV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
         self.coordination = client.CoordinationV1Api(api_client)
-        self.written: Callable[[Obj], None] = lambda rs: None  # set to the cache's `put`
+        # Our own ReplicaSet writes and deletes, for the watch cache to apply at once.
+        self.written: Callable[[Obj], None] = lambda rs: None
+        self.deleted: Callable[[str], None] = lambda name: None
         self._executor: ThreadPoolExecutor | None = None
 
     def open(self) -> None:
@@ -111,13 +113,19 @@ class KubeApi:
         options: Obj = {"propagationPolicy": "Background"}
         if version is not None:
             options["preconditions"] = {"resourceVersion": version}
-        await self.call(
-            self.apps.delete_namespaced_replica_set,
-            name,
-            self.namespace,
-            body=options,
-            _request_timeout=API_TIMEOUT,
-        )
+        try:
+            await self.call(
+                self.apps.delete_namespaced_replica_set,
+                name,
+                self.namespace,
+                body=options,
+                _request_timeout=API_TIMEOUT,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                self.deleted(name)
+            raise
+        self.deleted(name)
 
     async def delete_pod(self, name: str) -> None:
         await self.call(

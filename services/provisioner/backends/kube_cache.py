@@ -49,6 +49,7 @@ class WatchCache:
         self._on_change = on_change
         self._on_sync = on_sync
         self._watch_timeout = watch_timeout
+        self._deleted: set[str] = set()  # deleted by us, until the watch says so too
         self._stop = threading.Event()
         self._watch: watch.Watch | None = None
         self._thread = threading.Thread(target=self._run, name=f"watch-{kind}", daemon=True)
@@ -64,6 +65,7 @@ class WatchCache:
     # loop thread
 
     def _replace(self, items: list[Obj]) -> None:
+        self._deleted.clear()  # the list is the truth
         fresh = {name_of(item): item for item in items}
         for name, old in list(self.objects.items()):
             if name not in fresh:
@@ -78,6 +80,10 @@ class WatchCache:
 
     def _apply(self, kind: str, obj: Obj) -> None:
         name = name_of(obj)
+        if name in self._deleted:  # a late event of something we deleted: already gone
+            if kind == "DELETED":
+                self._deleted.discard(name)
+            return
         previous = self.objects.get(name)
         if kind == "DELETED":
             self.objects.pop(name, None)
@@ -91,6 +97,13 @@ class WatchCache:
         version = int(obj["metadata"]["resourceVersion"])
         if current is None or int(current["metadata"]["resourceVersion"]) < version:
             self._apply("MODIFIED" if current else "ADDED", obj)
+
+    def forget(self, name: str) -> None:
+        """Our own delete, seen before its watch event: gone from the cache at once."""
+        current = self.objects.get(name)
+        if current is not None:
+            self._apply("DELETED", current)
+        self._deleted.add(name)
 
     def _unsynced(self) -> None:
         self.synced = False

@@ -116,6 +116,13 @@ def pod_ready(pod: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+def replicaset_ready(rs: Obj) -> bool:
+    """Whether the ReplicaSet controller has recorded its pod as Ready (status is current)."""
+    status = rs.get("status") or {}
+    generation = rs["metadata"].get("generation", 0)
+    return status.get("readyReplicas", 0) >= 1 and status.get("observedGeneration", 0) >= generation
+
+
 def pod_started_at(pod: Obj) -> float:
     stamp = (pod.get("status") or {}).get("startTime") or pod["metadata"].get("creationTimestamp")
     if not stamp:

@@ -47,8 +47,11 @@ class PoolView:
         return [(rs, self._ready(rs)) for rs in self._in_state(ko.WARM)]
 
     def _ready(self, rs: Obj) -> bool:
+        """Claimable: its pod is Ready, and so says the ReplicaSet's status. The controller
+        writes that status just after the pod turns Ready; until the cache has it, a claim's
+        resourceVersion precondition would fail against the status write, not a rival."""
         pod = self.current_pod(ko.name_of(rs))
-        return pod is not None and ko.pod_ready(pod)
+        return pod is not None and ko.pod_ready(pod) and ko.replicaset_ready(rs)
 
     def assigned(self) -> int:
         return len(self._in_state(ko.ASSIGNED))

@@ -105,7 +105,7 @@ class KubernetesDriver:
         self._caches = [replicasets, pods]
         for cache in self._caches:
             cache.start()
-        self.api.written = replicasets.put  # our own ReplicaSet writes, seen at once
+        self.api.written, self.api.deleted = replicasets.put, replicasets.forget
 
     def _watch(
         self, kind: str, list_fn: Callable[..., Any], selector: str, on_change: Change
