@@ -2,7 +2,7 @@
 
 ``ensure_built()`` builds what the cache lacks; ``with ControlPlane.start(state_dir) as cp:``
 runs a cluster whose admin kubeconfig is ``cp.kubeconfig``. The command line is
-``python -m scripts.controlplane build|up|down|env``.
+``python -m scripts.controlplane build|up|down|env|versions``.
 """
 
 from __future__ import annotations

@@ -9,9 +9,18 @@ from pathlib import Path
 from scripts import gobuild
 from scripts.gobuild import BuildError, Component, Log
 
-from .components import COMPONENTS
+from .components import COMPONENTS, ETCD, K8S, KWOK
 
-__all__ = ["BuildError", "binary", "ensure_built"]
+__all__ = ["BuildError", "binary", "cluster_binaries", "ensure_built"]
+
+# What a running cluster runs, by component name (etcdctl and kubectl are for people).
+CLUSTER_BINARIES = (
+    ("etcd", ETCD),
+    ("kube-apiserver", K8S),
+    ("kube-controller-manager", K8S),
+    ("kube-scheduler", K8S),
+    ("kwok", KWOK),
+)
 
 
 def ensure_built(
@@ -24,3 +33,8 @@ def ensure_built(
 def binary(comp: Component, name: str) -> Path:
     """Path to a cached binary, or BuildError telling how to build it."""
     return gobuild.binary(comp, name, "python -m scripts.controlplane build")
+
+
+def cluster_binaries() -> dict[str, Path]:
+    """Every binary a cluster runs, by name; BuildError for the first one missing."""
+    return {name: binary(comp, name) for name, comp in CLUSTER_BINARIES}

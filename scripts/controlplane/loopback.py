@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+LOOPBACK = "127.0.0.1"
+
 
 class HttpError(RuntimeError):
     def __init__(self, status: int, method: str, path: str, body: str) -> None:

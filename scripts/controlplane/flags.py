@@ -1,0 +1,132 @@
+"""The command line of each component: what the test control plane runs, flag by flag.
+
+Plain functions of paths, ports and certificates; ``cluster.py`` decides when each
+one starts and what it waits for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .components import KWOK_STAGES
+from .loopback import LOOPBACK
+from .pki import KeyPair, Pki
+
+SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.244.0.0/16"
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+ETCD_MEMBER = "pingpod"
+
+
+def loopback_url(port: int) -> str:
+    return f"http://{LOOPBACK}:{port}"
+
+
+def etcd(binary: Path, *, data_dir: Path, client_port: int, peer_port: int) -> list[str]:
+    client_url, peer_url = loopback_url(client_port), loopback_url(peer_port)
+    return [
+        str(binary),
+        f"--name={ETCD_MEMBER}",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls={client_url}",
+        f"--advertise-client-urls={client_url}",
+        f"--listen-peer-urls={peer_url}",
+        f"--initial-advertise-peer-urls={peer_url}",
+        f"--initial-cluster={ETCD_MEMBER}={peer_url}",
+        "--initial-cluster-state=new",
+        # Disposable test data: skipping fsync makes every API write much faster.
+        "--unsafe-no-fsync",
+        "--log-level=warn",
+    ]
+
+
+def kube_apiserver(
+    binary: Path, *, etcd_port: int, port: int, cert_dir: Path, certs: Pki
+) -> list[str]:
+    return [
+        str(binary),
+        f"--etcd-servers={loopback_url(etcd_port)}",
+        f"--bind-address={LOOPBACK}",
+        f"--advertise-address={LOOPBACK}",
+        f"--secure-port={port}",
+        f"--cert-dir={cert_dir}",
+        f"--tls-cert-file={certs.apiserver.cert}",
+        f"--tls-private-key-file={certs.apiserver.key}",
+        f"--client-ca-file={certs.ca.cert}",
+        "--authorization-mode=Node,RBAC",
+        f"--requestheader-client-ca-file={certs.front_proxy_ca.cert}",
+        "--requestheader-allowed-names=front-proxy-client",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={certs.front_proxy_client.cert}",
+        f"--proxy-client-key-file={certs.front_proxy_client.key}",
+        f"--service-account-issuer={SA_ISSUER}",
+        f"--service-account-key-file={certs.sa_pub}",
+        f"--service-account-signing-key-file={certs.sa_key}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        # A loopback address is not a valid Endpoints IP; nothing in-cluster needs it.
+        "--endpoint-reconciler-type=none",
+        "--allow-privileged=true",
+        "--profiling=false",
+        "--v=1",
+    ]
+
+
+def _api_client(binary: Path, kubeconfig: Path, port: int, serving: KeyPair) -> list[str]:
+    """What kube-controller-manager and kube-scheduler share: one kubeconfig for the
+    API and for delegated authn/authz, and a loopback HTTPS port for their health."""
+    return [
+        str(binary),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        f"--bind-address={LOOPBACK}",
+        f"--secure-port={port}",
+        f"--tls-cert-file={serving.cert}",
+        f"--tls-private-key-file={serving.key}",
+    ]
+
+
+def kube_controller_manager(binary: Path, *, kubeconfig: Path, port: int, certs: Pki) -> list[str]:
+    return [
+        *_api_client(binary, kubeconfig, port, certs.controller_manager_serving),
+        "--controllers=*",
+        "--use-service-account-credentials=true",
+        f"--root-ca-file={certs.ca.cert}",
+        f"--service-account-private-key-file={certs.sa_key}",
+        f"--cluster-signing-cert-file={certs.ca.cert}",
+        f"--cluster-signing-key-file={certs.ca.key}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        # One instance per cluster: no need to wait for a lease.
+        "--leader-elect=false",
+        # The default client rate (20 QPS) makes the ReplicaSet and garbage
+        # collector controllers the bottleneck of a pool under load.
+        "--kube-api-qps=200",
+        "--kube-api-burst=400",
+        "--concurrent-replicaset-syncs=20",
+        "--profiling=false",
+        "--v=1",
+    ]
+
+
+def kube_scheduler(binary: Path, *, kubeconfig: Path, port: int, certs: Pki) -> list[str]:
+    return [
+        *_api_client(binary, kubeconfig, port, certs.scheduler_serving),
+        "--leader-elect=false",
+        "--profiling=false",
+        "--v=1",
+    ]
+
+
+def kwok(binary: Path, *, kubeconfig: Path) -> list[str]:
+    return [
+        str(binary),
+        f"--kubeconfig={kubeconfig}",
+        f"--config={KWOK_STAGES}",
+        "--manage-all-nodes=true",
+        f"--cidr={POD_CIDR}",
+        f"--node-ip={LOOPBACK}",
+        # Node Leases are the heartbeat the node lifecycle controller watches.
+        "--node-lease-duration-seconds=40",
+    ]
