@@ -1,4 +1,4 @@
-"""Kubernetes object shapes of the session model (DESIGN.md "Session model").
+"""Kubernetes object shapes of the session model (docs/architecture.md, "Session model").
 
 Pure functions over API-shaped dicts: building a pool ReplicaSet and reading
 the session state back from labels, annotations and pod conditions.
