@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -30,13 +32,35 @@ from infra.workload import (
     PROVISIONER_MEMORY_REQUEST_MI,
     PROVISIONER_NAME,
     PROVISIONER_PORT,
+    PROVISIONER_PORT_NAME,
     PROVISIONER_SELECTOR,
+    QUOTA_NAME,
+    TEMPLATE_CONFIGMAP,
     TEMPLATE_DIR,
     TEMPLATE_FILE,
     echo_pod_template,
     quota_hard,
     restricted_container_security,
+    restricted_pod_security,
 )
+
+# The provisioner pod's volumes: the echo template (read-only) and a small /tmp.
+TEMPLATE_VOLUME: Final = "echo-template"
+TMP_VOLUME: Final = "tmp"
+# On the provisioner's pods: a new echo template rolls them (they read it at start).
+TEMPLATE_HASH_ANNOTATION: Final = "pingpod.dev/echo-template-sha256"
+
+
+def pulumi_shaped(value: Any) -> Any:
+    """API-shaped data (camelCase keys, as in ``infra.workload``) with the snake_case
+    keys of Pulumi's argument types, at every level."""
+    if isinstance(value, Mapping):
+        return {
+            re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): pulumi_shaped(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [pulumi_shaped(v) for v in value]
+    return value
 
 
 def policy_rules(rules: Sequence[PolicyRule]) -> list[k8s.rbac.v1.PolicyRuleArgs]:
@@ -103,6 +127,28 @@ class AppArgs:
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """What the App's objects share: a resource-name prefix, the namespace, parent, provider."""
+
+    prefix: str
+    namespace: pulumi.Output[str]
+    parent: pulumi.Resource
+    provider: k8s.Provider | None
+
+    def meta(
+        self, name: str, labels: Mapping[str, str] | None = None
+    ) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(
+            name=name, namespace=self.namespace, labels={**PART_OF, **(labels or {})}
+        )
+
+    def opts(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(
+            parent=self.parent, provider=self.provider, depends_on=list(depends_on) or None
+        )
+
+
 class App(pulumi.ComponentResource):
     """Namespace, provisioner (Deployment, RBAC, Service, PDB) and the echo pod policies."""
 
@@ -114,139 +160,30 @@ class App(pulumi.ComponentResource):
         self, name: str, args: AppArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("pingpod:app:App", name, None, opts)
-        settings = args.settings
         provider = args.provider
         if provider is None and args.kube_context:
             provider = k8s.Provider(
                 f"{name}-k8s", context=args.kube_context, opts=pulumi.ResourceOptions(parent=self)
             )
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        scope = _Scope(name, _namespace(name, args, self, provider), self, provider)
 
-        ns = k8s.core.v1.Namespace(
-            f"{name}-ns",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=settings.namespace,
-                labels={
-                    **PART_OF,
-                    # Every pod here must meet the restricted Pod Security Standard.
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/enforce-version": "latest",
-                },
-            ),
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=provider, depends_on=list(args.depends_on)
-            ),
+        service_account, role_binding = _rbac(scope)
+        template_json, template = _echo_template(scope, args)
+        _quota(scope, args.settings)
+        _network_policies(scope)
+        deployment = _deployment(
+            scope, args, template_json, depends_on=[role_binding, template, service_account]
         )
-        namespace = ns.metadata.apply(lambda m: m.name or settings.namespace)
-
-        def meta(obj_name: str, labels: dict[str, str] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
-            return k8s.meta.v1.ObjectMetaArgs(
-                name=obj_name, namespace=namespace, labels={**PART_OF, **(labels or {})}
-            )
-
-        service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-provisioner-sa",
-            metadata=meta(SERVICE_ACCOUNT_NAME, PROVISIONER_LABELS),
-            opts=child,
-        )
-        role = k8s.rbac.v1.Role(
-            f"{name}-provisioner-role",
-            metadata=meta(ROLE_NAME, PROVISIONER_LABELS),
-            rules=policy_rules(PROVISIONER_RULES),
-            opts=child,
-        )
-        role_binding = k8s.rbac.v1.RoleBinding(
-            f"{name}-provisioner-rolebinding",
-            metadata=meta(ROLE_NAME, PROVISIONER_LABELS),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=ROLE_NAME
-            ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(
-                    kind="ServiceAccount", name=SERVICE_ACCOUNT_NAME, namespace=namespace
-                )
-            ],
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=provider, depends_on=[role, service_account]
-            ),
-        )
-
-        template_json = pulumi.Output.from_input(args.echo_image).apply(
-            lambda image: json.dumps(
-                echo_pod_template(image, arm64_only=settings.echo_arm64_only),
-                indent=2,
-                sort_keys=True,
-            )
-        )
-        template = k8s.core.v1.ConfigMap(
-            f"{name}-echo-template",
-            metadata=meta("echo-pod-template", PROVISIONER_LABELS),
-            data={TEMPLATE_FILE: template_json},
-            opts=child,
-        )
-
-        k8s.core.v1.ResourceQuota(
-            f"{name}-quota",
-            metadata=meta("pingpod-pods"),
-            spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=quota_hard(settings)),
-            opts=child,
-        )
-        self._network_policies(name, namespace, child)
-
-        deployment = self._deployment(
-            name,
-            args,
-            meta(PROVISIONER_NAME, PROVISIONER_LABELS),
-            template_json,
-            pulumi.ResourceOptions(
-                parent=self,
-                provider=provider,
-                depends_on=[role_binding, template, service_account],
-            ),
-        )
-        k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-provisioner-pdb",
-            metadata=meta(PROVISIONER_NAME, PROVISIONER_LABELS),
-            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                max_unavailable=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=PROVISIONER_SELECTOR),
-            ),
-            opts=child,
-        )
-        service = k8s.core.v1.Service(
-            f"{name}-provisioner-svc",
-            metadata=meta(PROVISIONER_NAME, PROVISIONER_LABELS),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=PROVISIONER_SELECTOR,
-                ports=[
-                    k8s.core.v1.ServicePortArgs(
-                        name="http", port=PROVISIONER_PORT, target_port="http", protocol="TCP"
-                    )
-                ],
-            ),
-            opts=child,
-        )
-
+        _disruption_budget(scope)
+        service = _service(scope)
         if args.target_group_arn is not None:
-            k8s.apiextensions.CustomResource(
-                f"{name}-provisioner-tgb",
-                api_version="elbv2.k8s.aws/v1beta1",
-                kind="TargetGroupBinding",
-                metadata=meta(PROVISIONER_NAME, PROVISIONER_LABELS),
-                spec={
-                    "serviceRef": {"name": PROVISIONER_NAME, "port": PROVISIONER_PORT},
-                    "targetGroupARN": args.target_group_arn,
-                    "targetType": "ip",
-                },
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    provider=provider,
-                    depends_on=[*args.binding_depends_on, service, deployment],
-                ),
+            _target_group_binding(
+                scope,
+                args.target_group_arn,
+                depends_on=[*args.binding_depends_on, service, deployment],
             )
 
-        self.namespace = namespace
+        self.namespace = scope.namespace
         self.service_name = service.metadata.apply(lambda m: m.name or PROVISIONER_NAME)
         self.echo_template = template_json
         self.register_outputs(
@@ -257,207 +194,322 @@ class App(pulumi.ComponentResource):
             }
         )
 
-    def _network_policies(
-        self, name: str, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
-    ) -> None:
-        def np(
-            role: str, obj_name: str, spec: k8s.networking.v1.NetworkPolicySpecArgs
-        ) -> k8s.networking.v1.NetworkPolicy:
-            return k8s.networking.v1.NetworkPolicy(
-                f"{name}-netpol-{role}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=obj_name, namespace=namespace, labels=dict(PART_OF)
+
+def _namespace(
+    prefix: str, args: AppArgs, parent: pulumi.Resource, provider: k8s.Provider | None
+) -> pulumi.Output[str]:
+    """The namespace (its name, once created): everything else is in it, so waits for it."""
+    settings = args.settings
+    ns = k8s.core.v1.Namespace(
+        f"{prefix}-ns",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=settings.namespace,
+            labels={
+                **PART_OF,
+                # Every pod here must meet the restricted Pod Security Standard.
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            },
+        ),
+        opts=pulumi.ResourceOptions(
+            parent=parent, provider=provider, depends_on=list(args.depends_on)
+        ),
+    )
+    return ns.metadata.apply(lambda m: m.name or settings.namespace)
+
+
+def _rbac(scope: _Scope) -> tuple[k8s.core.v1.ServiceAccount, k8s.rbac.v1.RoleBinding]:
+    """The provisioner's ServiceAccount, bound to its Role (``infra.rbac``)."""
+    service_account = k8s.core.v1.ServiceAccount(
+        f"{scope.prefix}-provisioner-sa",
+        metadata=scope.meta(SERVICE_ACCOUNT_NAME, PROVISIONER_LABELS),
+        opts=scope.opts(),
+    )
+    role = k8s.rbac.v1.Role(
+        f"{scope.prefix}-provisioner-role",
+        metadata=scope.meta(ROLE_NAME, PROVISIONER_LABELS),
+        rules=policy_rules(PROVISIONER_RULES),
+        opts=scope.opts(),
+    )
+    role_binding = k8s.rbac.v1.RoleBinding(
+        f"{scope.prefix}-provisioner-rolebinding",
+        metadata=scope.meta(ROLE_NAME, PROVISIONER_LABELS),
+        role_ref=k8s.rbac.v1.RoleRefArgs(
+            api_group="rbac.authorization.k8s.io", kind="Role", name=ROLE_NAME
+        ),
+        subjects=[
+            k8s.rbac.v1.SubjectArgs(
+                kind="ServiceAccount", name=SERVICE_ACCOUNT_NAME, namespace=scope.namespace
+            )
+        ],
+        opts=scope.opts(role, service_account),
+    )
+    return service_account, role_binding
+
+
+def _echo_template(
+    scope: _Scope, args: AppArgs
+) -> tuple[pulumi.Output[str], k8s.core.v1.ConfigMap]:
+    """The echo pod template as JSON, and the ConfigMap that publishes it."""
+    template_json = pulumi.Output.from_input(args.echo_image).apply(
+        lambda image: json.dumps(
+            echo_pod_template(image, arm64_only=args.settings.echo_arm64_only),
+            indent=2,
+            sort_keys=True,
+        )
+    )
+    template = k8s.core.v1.ConfigMap(
+        f"{scope.prefix}-echo-template",
+        metadata=scope.meta(TEMPLATE_CONFIGMAP, PROVISIONER_LABELS),
+        data={TEMPLATE_FILE: template_json},
+        opts=scope.opts(),
+    )
+    return template_json, template
+
+
+def _quota(scope: _Scope, settings: AppSettings) -> None:
+    k8s.core.v1.ResourceQuota(
+        f"{scope.prefix}-quota",
+        metadata=scope.meta(QUOTA_NAME),
+        spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=quota_hard(settings)),
+        opts=scope.opts(),
+    )
+
+
+def _network_policies(scope: _Scope) -> None:
+    for role, name, spec in (
+        ("default-deny", "default-deny-ingress", _deny_all_ingress()),
+        ("echo", "echo", _echo_ingress_only_from_provisioner()),
+        ("provisioner", "provisioner", _provisioner_ingress()),
+    ):
+        k8s.networking.v1.NetworkPolicy(
+            f"{scope.prefix}-netpol-{role}",
+            metadata=scope.meta(name),
+            spec=spec,
+            opts=scope.opts(),
+        )
+
+
+def _deny_all_ingress() -> k8s.networking.v1.NetworkPolicySpecArgs:
+    # Nothing reaches a pod here unless another policy admits it.
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]
+    )
+
+
+def _echo_ingress_only_from_provisioner() -> k8s.networking.v1.NetworkPolicySpecArgs:
+    # Echo pods: only the provisioner (the gateway) may connect, on the
+    # WebSocket port; and they may connect nowhere (no egress rule at all,
+    # not even DNS: an echo server resolves nothing).
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=ECHO_SELECTOR),
+        policy_types=["Ingress", "Egress"],
+        ingress=[
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                            match_labels=PROVISIONER_SELECTOR
+                        )
+                    )
+                ],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=ECHO_PORT, protocol="TCP")],
+            )
+        ],
+        egress=[],
+    )
+
+
+def _provisioner_ingress() -> k8s.networking.v1.NetworkPolicySpecArgs:
+    # Provisioner pods: the HTTP port, from wherever the cluster routes it
+    # (on AWS only the ALB's security group can reach it).
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=PROVISIONER_SELECTOR),
+        policy_types=["Ingress"],
+        ingress=[
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                ports=[
+                    k8s.networking.v1.NetworkPolicyPortArgs(port=PROVISIONER_PORT, protocol="TCP")
+                ]
+            )
+        ],
+    )
+
+
+def _deployment(
+    scope: _Scope,
+    args: AppArgs,
+    template_json: pulumi.Output[str],
+    depends_on: Sequence[pulumi.Resource],
+) -> k8s.apps.v1.Deployment:
+    """The provisioner: rolled one surge pod at a time, never below the replica count."""
+    return k8s.apps.v1.Deployment(
+        f"{scope.prefix}-provisioner",
+        metadata=scope.meta(PROVISIONER_NAME, PROVISIONER_LABELS),
+        spec=k8s.apps.v1.DeploymentSpecArgs(
+            replicas=args.settings.provisioner_replicas,
+            revision_history_limit=3,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=PROVISIONER_SELECTOR),
+            strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                type="RollingUpdate",
+                rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                    max_unavailable=0, max_surge=1
                 ),
-                spec=spec,
-                opts=opts,
+            ),
+            template=_provisioner_pod(args, template_json),
+        ),
+        opts=scope.opts(*depends_on),
+    )
+
+
+def _provisioner_pod(
+    args: AppArgs, template_json: pulumi.Output[str]
+) -> k8s.core.v1.PodTemplateSpecArgs:
+    # A new echo template (say, a new echo image) rolls the provisioner,
+    # which reads the template at start.
+    template_hash = template_json.apply(lambda t: hashlib.sha256(t.encode()).hexdigest()[:16])
+
+    def spread(key: str) -> k8s.core.v1.TopologySpreadConstraintArgs:
+        # ScheduleAnyway: a one-node or one-zone cluster still runs every replica.
+        return k8s.core.v1.TopologySpreadConstraintArgs(
+            max_skew=1,
+            topology_key=key,
+            when_unsatisfiable="ScheduleAnyway",
+            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=PROVISIONER_SELECTOR),
+        )
+
+    return k8s.core.v1.PodTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            labels=dict(PROVISIONER_LABELS),
+            annotations={TEMPLATE_HASH_ANNOTATION: template_hash},
+        ),
+        spec=k8s.core.v1.PodSpecArgs(
+            service_account_name=SERVICE_ACCOUNT_NAME,
+            # The one pod here that talks to the Kubernetes API.
+            automount_service_account_token=True,
+            enable_service_links=False,
+            termination_grace_period_seconds=40,
+            security_context=k8s.core.v1.PodSecurityContextArgs(
+                **pulumi_shaped({**restricted_pod_security(), "fsGroup": APP_UID})
+            ),
+            topology_spread_constraints=[
+                spread("kubernetes.io/hostname"),
+                spread("topology.kubernetes.io/zone"),
+            ],
+            containers=[_provisioner_container(args)],
+            volumes=_provisioner_volumes(),
+        ),
+    )
+
+
+def _provisioner_container(args: AppArgs) -> k8s.core.v1.ContainerArgs:
+    return k8s.core.v1.ContainerArgs(
+        name=PROVISIONER_NAME,
+        image=args.provisioner_image,
+        image_pull_policy="IfNotPresent",
+        ports=[
+            k8s.core.v1.ContainerPortArgs(
+                name=PROVISIONER_PORT_NAME, container_port=PROVISIONER_PORT, protocol="TCP"
             )
-
-        # Nothing reaches a pod here unless a policy below admits it.
-        np(
-            "default-deny",
-            "default-deny-ingress",
-            k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]
+        ],
+        env=provisioner_env(args.settings),
+        liveness_probe=k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path="/health", port=PROVISIONER_PORT_NAME),
+            initial_delay_seconds=5,
+            period_seconds=10,
+            timeout_seconds=2,
+            failure_threshold=3,
+        ),
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path="/ready", port=PROVISIONER_PORT_NAME),
+            period_seconds=5,
+            timeout_seconds=2,
+            failure_threshold=2,
+        ),
+        # Let the ALB stop sending new connections before the server stops.
+        lifecycle=k8s.core.v1.LifecycleArgs(
+            pre_stop=k8s.core.v1.LifecycleHandlerArgs(sleep=k8s.core.v1.SleepActionArgs(seconds=10))
+        ),
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests={
+                "cpu": f"{PROVISIONER_CPU_REQUEST_M}m",
+                "memory": f"{PROVISIONER_MEMORY_REQUEST_MI}Mi",
+            },
+            limits={
+                "cpu": f"{PROVISIONER_CPU_LIMIT_M}m",
+                "memory": f"{PROVISIONER_MEMORY_LIMIT_MI}Mi",
+            },
+        ),
+        security_context=k8s.core.v1.SecurityContextArgs(
+            **pulumi_shaped(restricted_container_security())
+        ),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(
+                name=TEMPLATE_VOLUME, mount_path=TEMPLATE_DIR, read_only=True
             ),
-        )
-        # Echo pods: only the provisioner (the gateway) may connect, on the
-        # WebSocket port; and they may connect nowhere (no egress rule at all,
-        # not even DNS: an echo server resolves nothing).
-        np(
-            "echo",
-            "echo",
-            k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=ECHO_SELECTOR),
-                policy_types=["Ingress", "Egress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels=PROVISIONER_SELECTOR
-                                )
-                            )
-                        ],
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(port=ECHO_PORT, protocol="TCP")
-                        ],
-                    )
-                ],
-                egress=[],
-            ),
-        )
-        # Provisioner pods: the HTTP port, from wherever the cluster routes it
-        # (on AWS only the ALB's security group can reach it).
-        np(
-            "provisioner",
-            "provisioner",
-            k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=PROVISIONER_SELECTOR),
-                policy_types=["Ingress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(
-                                port=PROVISIONER_PORT, protocol="TCP"
-                            )
-                        ]
-                    )
-                ],
-            ),
-        )
+            k8s.core.v1.VolumeMountArgs(name=TMP_VOLUME, mount_path="/tmp"),  # noqa: S108 (emptyDir)
+        ],
+    )
 
-    def _deployment(
-        self,
-        name: str,
-        args: AppArgs,
-        metadata: k8s.meta.v1.ObjectMetaArgs,
-        template_json: pulumi.Output[str],
-        opts: pulumi.ResourceOptions,
-    ) -> k8s.apps.v1.Deployment:
-        settings = args.settings
-        security = restricted_container_security()
-        # A new echo template (say, a new echo image) rolls the provisioner,
-        # which reads the template at start.
-        template_hash = template_json.apply(lambda t: hashlib.sha256(t.encode()).hexdigest()[:16])
 
-        def spread(key: str) -> k8s.core.v1.TopologySpreadConstraintArgs:
-            # ScheduleAnyway: a one-node or one-zone cluster still runs every replica.
-            return k8s.core.v1.TopologySpreadConstraintArgs(
-                max_skew=1,
-                topology_key=key,
-                when_unsatisfiable="ScheduleAnyway",
-                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=PROVISIONER_SELECTOR),
-            )
+def _provisioner_volumes() -> list[k8s.core.v1.VolumeArgs]:
+    return [
+        k8s.core.v1.VolumeArgs(
+            name=TEMPLATE_VOLUME,
+            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=TEMPLATE_CONFIGMAP),
+        ),
+        k8s.core.v1.VolumeArgs(
+            name=TMP_VOLUME,
+            empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="16Mi"),
+        ),
+    ]
 
-        container = k8s.core.v1.ContainerArgs(
-            name="provisioner",
-            image=args.provisioner_image,
-            image_pull_policy="IfNotPresent",
+
+def _disruption_budget(scope: _Scope) -> None:
+    k8s.policy.v1.PodDisruptionBudget(
+        f"{scope.prefix}-provisioner-pdb",
+        metadata=scope.meta(PROVISIONER_NAME, PROVISIONER_LABELS),
+        spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+            max_unavailable=1,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=PROVISIONER_SELECTOR),
+        ),
+        opts=scope.opts(),
+    )
+
+
+def _service(scope: _Scope) -> k8s.core.v1.Service:
+    return k8s.core.v1.Service(
+        f"{scope.prefix}-provisioner-svc",
+        metadata=scope.meta(PROVISIONER_NAME, PROVISIONER_LABELS),
+        spec=k8s.core.v1.ServiceSpecArgs(
+            type="ClusterIP",
+            selector=PROVISIONER_SELECTOR,
             ports=[
-                k8s.core.v1.ContainerPortArgs(
-                    name="http", container_port=PROVISIONER_PORT, protocol="TCP"
+                k8s.core.v1.ServicePortArgs(
+                    name=PROVISIONER_PORT_NAME,
+                    port=PROVISIONER_PORT,
+                    target_port=PROVISIONER_PORT_NAME,
+                    protocol="TCP",
                 )
             ],
-            env=provisioner_env(settings),
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path="/health", port="http"),
-                initial_delay_seconds=5,
-                period_seconds=10,
-                timeout_seconds=2,
-                failure_threshold=3,
-            ),
-            readiness_probe=k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path="/ready", port="http"),
-                period_seconds=5,
-                timeout_seconds=2,
-                failure_threshold=2,
-            ),
-            # Let the ALB stop sending new connections before the server stops.
-            lifecycle=k8s.core.v1.LifecycleArgs(
-                pre_stop=k8s.core.v1.LifecycleHandlerArgs(
-                    sleep=k8s.core.v1.SleepActionArgs(seconds=10)
-                )
-            ),
-            resources=k8s.core.v1.ResourceRequirementsArgs(
-                requests={
-                    "cpu": f"{PROVISIONER_CPU_REQUEST_M}m",
-                    "memory": f"{PROVISIONER_MEMORY_REQUEST_MI}Mi",
-                },
-                limits={
-                    "cpu": f"{PROVISIONER_CPU_LIMIT_M}m",
-                    "memory": f"{PROVISIONER_MEMORY_LIMIT_MI}Mi",
-                },
-            ),
-            security_context=k8s.core.v1.SecurityContextArgs(
-                allow_privilege_escalation=security["allowPrivilegeEscalation"],
-                privileged=security["privileged"],
-                read_only_root_filesystem=security["readOnlyRootFilesystem"],
-                run_as_non_root=security["runAsNonRoot"],
-                run_as_user=APP_UID,
-                run_as_group=APP_UID,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            ),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(
-                    name="echo-template", mount_path=TEMPLATE_DIR, read_only=True
-                ),
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),  # noqa: S108 (emptyDir)
-            ],
-        )
+        ),
+        opts=scope.opts(),
+    )
 
-        return k8s.apps.v1.Deployment(
-            f"{name}-provisioner",
-            metadata=metadata,
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=settings.provisioner_replicas,
-                revision_history_limit=3,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=PROVISIONER_SELECTOR),
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(
-                    type="RollingUpdate",
-                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
-                        max_unavailable=0, max_surge=1
-                    ),
-                ),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=dict(PROVISIONER_LABELS),
-                        annotations={"pingpod.dev/echo-template-sha256": template_hash},
-                    ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=SERVICE_ACCOUNT_NAME,
-                        # The one pod here that talks to the Kubernetes API.
-                        automount_service_account_token=True,
-                        enable_service_links=False,
-                        termination_grace_period_seconds=40,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=APP_UID,
-                            run_as_group=APP_UID,
-                            fs_group=APP_UID,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
-                        topology_spread_constraints=[
-                            spread("kubernetes.io/hostname"),
-                            spread("topology.kubernetes.io/zone"),
-                        ],
-                        containers=[container],
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name="echo-template",
-                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                    name="echo-pod-template"
-                                ),
-                            ),
-                            k8s.core.v1.VolumeArgs(
-                                name="tmp",
-                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
-                                    medium="Memory", size_limit="16Mi"
-                                ),
-                            ),
-                        ],
-                    ),
-                ),
-            ),
-            opts=opts,
-        )
+
+def _target_group_binding(
+    scope: _Scope, target_group_arn: pulumi.Input[str], depends_on: Sequence[pulumi.Resource]
+) -> None:
+    """The Edge's target group gets the provisioner's pod IPs (AWS Load Balancer Controller)."""
+    k8s.apiextensions.CustomResource(
+        f"{scope.prefix}-provisioner-tgb",
+        api_version="elbv2.k8s.aws/v1beta1",
+        kind="TargetGroupBinding",
+        metadata=scope.meta(PROVISIONER_NAME, PROVISIONER_LABELS),
+        spec={
+            "serviceRef": {"name": PROVISIONER_NAME, "port": PROVISIONER_PORT},
+            "targetGroupARN": target_group_arn,
+            "targetType": "ip",
+        },
+        opts=scope.opts(*depends_on),
+    )

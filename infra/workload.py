@@ -20,10 +20,16 @@ PROVISIONER_SELECTOR: Final = {"app.kubernetes.io/name": "provisioner"}
 
 ECHO_PORT: Final = 8080
 PROVISIONER_PORT: Final = 8000
+# The provisioner's named port: its probes, its Service and the ALB's target use it.
+PROVISIONER_PORT_NAME: Final = "http"
 APP_UID: Final = 10001  # the images' numeric non-root user
+# The echo pod template: a ConfigMap, mounted as TEMPLATE_DIR/TEMPLATE_FILE.
+TEMPLATE_CONFIGMAP: Final = "echo-pod-template"
 TEMPLATE_DIR: Final = "/etc/pingpod"
 TEMPLATE_FILE: Final = "echo-pod.json"
+# The provisioner's Deployment, Service, PodDisruptionBudget and container.
 PROVISIONER_NAME: Final = "provisioner"
+QUOTA_NAME: Final = "pingpod-pods"
 
 # Per-container requests and limits (the quota below is computed from them).
 # An idle echo server (Python, uvicorn, one WebSocket) uses ~25-30 MiB.
@@ -40,7 +46,18 @@ PROVISIONER_MEMORY_LIMIT_MI: Final = 256
 QUOTA_MARGIN_PODS: Final = 10
 
 
+def restricted_pod_security() -> dict[str, Any]:
+    """A pod's security context under the restricted Pod Security Standard."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": APP_UID,
+        "runAsGroup": APP_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 def restricted_container_security() -> dict[str, Any]:
+    """A container's security context: restricted, read-only, no capabilities."""
     return {
         "allowPrivilegeEscalation": False,
         "privileged": False,
@@ -65,62 +82,59 @@ def echo_pod_template(image: str, *, arm64_only: bool) -> dict[str, Any]:
         "enableServiceLinks": False,
         # Nothing to drain: a killed echo pod should go at once.
         "terminationGracePeriodSeconds": 5,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": APP_UID,
-            "runAsGroup": APP_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [
-            {
-                "name": "echo",
-                "image": image,
-                # The image is pinned by digest: what is on the node is right.
-                "imagePullPolicy": "IfNotPresent",
-                "ports": [{"name": "ws", "containerPort": ECHO_PORT, "protocol": "TCP"}],
-                "env": [
-                    {"name": "PORT", "value": str(ECHO_PORT)},
-                    {
-                        "name": "POD_NAME",
-                        "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
-                    },
-                    {
-                        "name": "NODE_NAME",
-                        "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
-                    },
-                ],
-                # Probed every second: a pool member or a replacement is handed
-                # out only once Ready, so readiness latency is user-visible.
-                "readinessProbe": {
-                    "httpGet": {"path": "/health", "port": ECHO_PORT},
-                    "periodSeconds": 1,
-                    "timeoutSeconds": 1,
-                    "failureThreshold": 3,
-                },
-                "livenessProbe": {
-                    "httpGet": {"path": "/health", "port": ECHO_PORT},
-                    "initialDelaySeconds": 5,
-                    "periodSeconds": 10,
-                    "timeoutSeconds": 2,
-                    "failureThreshold": 3,
-                },
-                "resources": {
-                    "requests": {
-                        "cpu": f"{ECHO_CPU_REQUEST_M}m",
-                        "memory": f"{ECHO_MEMORY_REQUEST_MI}Mi",
-                    },
-                    "limits": {
-                        "cpu": f"{ECHO_CPU_LIMIT_M}m",
-                        "memory": f"{ECHO_MEMORY_LIMIT_MI}Mi",
-                    },
-                },
-                "securityContext": restricted_container_security(),
-            }
-        ],
+        "securityContext": restricted_pod_security(),
+        "containers": [_echo_container(image)],
     }
     if arm64_only:
         spec["nodeSelector"] = {"kubernetes.io/arch": "arm64"}
     return {"metadata": {"labels": dict(ECHO_LABELS)}, "spec": spec}
+
+
+def _echo_container(image: str) -> dict[str, Any]:
+    return {
+        "name": "echo",
+        "image": image,
+        # The image is pinned by digest: what is on the node is right.
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "ws", "containerPort": ECHO_PORT, "protocol": "TCP"}],
+        "env": [
+            {"name": "PORT", "value": str(ECHO_PORT)},
+            {
+                "name": "POD_NAME",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+            },
+            {
+                "name": "NODE_NAME",
+                "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
+            },
+        ],
+        # Probed every second: a pool member or a replacement is handed
+        # out only once Ready, so readiness latency is user-visible.
+        "readinessProbe": {
+            "httpGet": {"path": "/health", "port": ECHO_PORT},
+            "periodSeconds": 1,
+            "timeoutSeconds": 1,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/health", "port": ECHO_PORT},
+            "initialDelaySeconds": 5,
+            "periodSeconds": 10,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "resources": {
+            "requests": {
+                "cpu": f"{ECHO_CPU_REQUEST_M}m",
+                "memory": f"{ECHO_MEMORY_REQUEST_MI}Mi",
+            },
+            "limits": {
+                "cpu": f"{ECHO_CPU_LIMIT_M}m",
+                "memory": f"{ECHO_MEMORY_LIMIT_MI}Mi",
+            },
+        },
+        "securityContext": restricted_container_security(),
+    }
 
 
 def quota_hard(settings: AppSettings) -> dict[str, str]:
