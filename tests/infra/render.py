@@ -18,11 +18,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from infra.workload import TEMPLATE_FILE
 from services.provisioner.backends.kube_objects import pool_replicaset
 from tests.infra.harness import Recorded, StackRun, run_stack
 
 APP_COMPONENT = "pingpod:app:App"
-TEMPLATE_KEY = "echo-pod.json"
 
 # Apply order: what others refer to comes first.
 _KIND_ORDER = [
@@ -90,8 +90,8 @@ def render_app_objects(stack: str = "local") -> list[dict[str, Any]]:
 def echo_template(objects: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The echo pod template the App published (its ConfigMap's JSON)."""
     for obj in objects:
-        if obj.get("kind") == "ConfigMap" and TEMPLATE_KEY in obj.get("data", {}):
-            return json.loads(obj["data"][TEMPLATE_KEY])
+        if obj.get("kind") == "ConfigMap" and TEMPLATE_FILE in obj.get("data", {}):
+            return json.loads(obj["data"][TEMPLATE_FILE])
     raise LookupError("no ConfigMap with the echo pod template")
 
 

@@ -9,9 +9,17 @@ from typing import Any
 
 import pytest
 
+from infra.app import TEMPLATE_HASH_ANNOTATION
 from infra.config import AppSettings
 from infra.rbac import PROVISIONER_RULES, provisioner_role
-from infra.workload import QUOTA_MARGIN_PODS, quota_hard
+from infra.workload import (
+    APP_UID,
+    QUOTA_MARGIN_PODS,
+    TEMPLATE_FILE,
+    quota_hard,
+    restricted_container_security,
+    restricted_pod_security,
+)
 from tests.infra.harness import StackRun
 from tests.infra.render import echo_template
 
@@ -107,6 +115,16 @@ def test_every_container_non_root_restricted_with_resources(objects: list[dict[s
             assert container["livenessProbe"] and container["readinessProbe"], name
 
 
+def test_security_contexts_are_the_shared_restricted_ones(objects: list[dict[str, Any]]) -> None:
+    specs = dict(pod_specs(objects))
+    provisioner, echo = specs["provisioner"], specs["echo-example"]
+    assert provisioner["securityContext"] == {**restricted_pod_security(), "fsGroup": APP_UID}
+    assert echo["securityContext"] == restricted_pod_security()
+    for spec in (provisioner, echo):
+        for container in spec["containers"]:
+            assert container["securityContext"] == restricted_container_security()
+
+
 def test_provisioner_deployment(stack_run: StackRun, objects: list[dict[str, Any]]) -> None:
     deployment = one(objects, "Deployment", "provisioner")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -167,11 +185,8 @@ def test_echo_pod_template(stack_run: StackRun, objects: list[dict[str, Any]]) -
 def test_echo_template_change_rolls_the_provisioner(objects: list[dict[str, Any]]) -> None:
     configmap = one(objects, "ConfigMap")
     annotations = one(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
-    text = configmap["data"]["echo-pod.json"]
-    assert (
-        annotations["pingpod.dev/echo-template-sha256"]
-        == hashlib.sha256(text.encode()).hexdigest()[:16]
-    )
+    text = configmap["data"][TEMPLATE_FILE]
+    assert annotations[TEMPLATE_HASH_ANNOTATION] == hashlib.sha256(text.encode()).hexdigest()[:16]
     json.loads(text)
 
 

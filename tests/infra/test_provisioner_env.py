@@ -1,0 +1,119 @@
+"""The provisioner's environment, as infra/ sets it, is what its Settings reads.
+
+A name the provisioner does not read is ignored without a word (the setting keeps
+its default), so every name the Deployment sets must be one that
+``Settings.from_env`` looks up. Those names come from the parser itself: it runs
+on an empty environment that records every lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.app import provisioner_env
+from infra.config import AppSettings
+from infra.workload import PROVISIONER_NAME, PROVISIONER_PORT, TEMPLATE_DIR, TEMPLATE_FILE
+from services.provisioner.settings import Settings
+
+# Misspellings the check must catch (environment names are case-sensitive).
+MISSPELT = ["POOL_SIZ", "MAX_SESION", "pool_size", "ECHO_TEMPLATE", "SESSION_IDLE_TIMEOUT_S"]
+
+
+class RecordingEnv(Mapping[str, str]):
+    """An empty environment that remembers every name looked up in it."""
+
+    def __init__(self) -> None:
+        self.looked_up: list[str] = []
+
+    def __getitem__(self, key: str) -> str:
+        self.looked_up.append(key)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def settings_names() -> frozenset[str]:
+    """Every environment variable ``Settings.from_env`` reads."""
+    env = RecordingEnv()
+    Settings.from_env(env)
+    return frozenset(env.looked_up)
+
+
+def unread(names: Iterable[str]) -> list[str]:
+    """The names the provisioner would ignore."""
+    return sorted(set(names) - settings_names())
+
+
+def provisioner_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (deployment,) = (
+        o
+        for o in objects
+        if o["kind"] == "Deployment" and o["metadata"]["name"] == PROVISIONER_NAME
+    )
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def env_names(objects: list[dict[str, Any]]) -> list[str]:
+    return [e["name"] for e in provisioner_container(objects)["env"]]
+
+
+def example_settings() -> AppSettings:
+    return AppSettings(
+        namespace="pingpod",
+        pool_size=4,
+        max_sessions=50,
+        session_idle_timeout=60,
+        session_max_lifetime=600,
+        provisioner_replicas=2,
+        allowed_origins=("https://pingpod.example.com",),
+        echo_arm64_only=True,
+    )
+
+
+def test_the_recorded_names_are_the_settings_environment() -> None:
+    # The recording works: the parser looked up what the provisioner is known to read.
+    assert {
+        "BACKEND",
+        "NAMESPACE",
+        "POD_NAME",
+        "POOL_SIZE",
+        "ECHO_POD_TEMPLATE",
+    } <= settings_names()
+
+
+def test_every_name_the_deployment_sets_is_read(objects: list[dict[str, Any]]) -> None:
+    names = env_names(objects)
+    assert len(names) == len(set(names)), names
+    assert unread(names) == []
+
+
+def test_every_name_provisioner_env_sets_is_read() -> None:
+    names = [str(var.name) for var in provisioner_env(example_settings())]
+    assert names
+    assert unread(names) == []
+
+
+@pytest.mark.parametrize("misspelt", MISSPELT)
+def test_a_misspelt_name_is_caught(objects: list[dict[str, Any]], misspelt: str) -> None:
+    assert unread([*env_names(objects), misspelt]) == [misspelt]
+
+
+def test_the_provisioner_accepts_the_values(objects: list[dict[str, Any]]) -> None:
+    env = provisioner_container(objects)["env"]
+    plain = {e["name"]: e["value"] for e in env if "value" in e}
+    settings = Settings.from_env(plain)
+    assert settings.backend == "kubernetes"
+    assert settings.port == PROVISIONER_PORT
+    assert settings.echo_pod_template == Path(TEMPLATE_DIR) / TEMPLATE_FILE
+    assert settings.allowed_origins
+    from_fields = {e["name"] for e in env if "valueFrom" in e}
+    assert from_fields == {"NAMESPACE", "POD_NAME"}
