@@ -1,7 +1,7 @@
 /**
- * The provisioner's HTTP API (DESIGN.md, "HTTP / WebSocket contract"), same
- * origin. Every non-2xx answer becomes an ApiError carrying the server's
- * `{error, detail}` body and, for 429, the Retry-After delay.
+ * The provisioner's HTTP API (docs/architecture.md, "HTTP / WebSocket
+ * contract"), same origin. Every non-2xx answer becomes an ApiError carrying
+ * the server's `{error, detail}` body and, for 429, the Retry-After delay.
  */
 
 import { parseRetryAfter } from './lib/http';
@@ -100,13 +100,13 @@ function sessionPath(id: string): string {
   return `/session/${encodeURIComponent(id)}`;
 }
 
-export async function createSession(signal?: AbortSignal): Promise<CreatedSession> {
-  const res = await request('POST', '/session', { signal });
+export async function createSession(): Promise<CreatedSession> {
+  const res = await request('POST', '/session');
   return (await res.json()) as CreatedSession;
 }
 
-export async function getSession(id: string, signal?: AbortSignal): Promise<SessionStatus> {
-  const res = await request('GET', sessionPath(id), { signal });
+export async function getSession(id: string): Promise<SessionStatus> {
+  const res = await request('GET', sessionPath(id));
   return (await res.json()) as SessionStatus;
 }
 

@@ -43,10 +43,6 @@ export class Pinger {
     this.o = options;
   }
 
-  get running(): boolean {
-    return this.beat !== null;
-  }
-
   /** The socket opened: start once the gateway reaches the pod (or after a while). */
   awaitUpstream(): void {
     this.stop();

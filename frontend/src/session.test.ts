@@ -192,6 +192,59 @@ describe('SessionController', () => {
     expect(resumed.sinceMs).toBe(400);
   });
 
+  it('times a pod that died on its own from the first disruption', async () => {
+    const { ctl } = setup();
+    const ws = await live(ctl);
+    ws.pong(1);
+    await vi.advanceTimersByTimeAsync(50);
+    ws.event('upstream_lost', 'echo-a');
+    await vi.advanceTimersByTimeAsync(250);
+    ws.event('pod_replaced', 'echo-b');
+    ws.event('upstream_ready', 'echo-b');
+    await vi.advanceTimersByTimeAsync(20);
+    ws.pong(ws.pings().at(-1)!, 'echo-b', 'node-2');
+    const v = ctl.getSnapshot();
+    expect(v.pod).toMatchObject({ name: 'echo-b', node: 'node-2' });
+    expect(v.timeline.slice(2).map((e) => [e.text, e.sinceMs])).toEqual([
+      ['Gateway lost its connection to pod echo-a', 0],
+      ['Replacement pod echo-b created', 250],
+      ['Gateway connected to pod echo-b', 250],
+      ['Pongs resumed from pod echo-b', 270],
+    ]);
+  });
+
+  it('ends the incident when the kill is refused', async () => {
+    const busy = new ApiError(409, 'pod_not_running', 'a replacement is still starting', null);
+    const { ctl } = setup({ killPod: vi.fn(async () => Promise.reject(busy)) });
+    const ws = await live(ctl);
+    await ctl.kill();
+    expect(ctl.getSnapshot().killing).toBe(false);
+    expect(ctl.getSnapshot().timeline.at(-1)).toMatchObject({
+      text: 'Kill failed: a replacement is still starting',
+      tone: 'error',
+      sinceMs: 0,
+    });
+    ws.pong(1);
+    expect(ctl.getSnapshot().timeline.at(-1)!.text).toBe(
+      'Kill failed: a replacement is still starting',
+    );
+  });
+
+  it('logs a change of pod outside an incident, and events it does not know by name', async () => {
+    const { ctl } = setup();
+    const ws = await live(ctl);
+    ws.pong(1);
+    ws.event('pod_moved', 'echo-c');
+    await vi.advanceTimersByTimeAsync(100);
+    ws.pong(2, 'echo-c', 'node-3');
+    const v = ctl.getSnapshot();
+    expect(v.pod).toMatchObject({ name: 'echo-c', node: 'node-3' });
+    expect(v.timeline.slice(-2).map((e) => [e.text, e.sinceMs])).toEqual([
+      ['Gateway event: pod_moved echo-c', null],
+      ['Now answered by pod echo-c', null],
+    ]);
+  });
+
   it('probes again when the gateway stays silent after upstream_lost', async () => {
     const { ctl } = setup();
     const ws = await live(ctl);
@@ -233,15 +286,16 @@ describe('SessionController', () => {
   });
 
   it('ends on 4404 and 4408 without reconnecting', async () => {
-    for (const [code, reason] of [
-      [4404, 'ended'],
-      [4408, 'expired'],
+    for (const [code, message] of [
+      [4404, 'Your session has ended.'],
+      [4408, 'Your session expired.'],
     ] as const) {
       const { ctl } = setup();
       const ws = await live(ctl);
       const sockets = FakeSocket.all.length;
       ws.drop(code);
-      expect(ctl.getSnapshot()).toMatchObject({ phase: 'ended', endedReason: reason });
+      expect(ctl.getSnapshot()).toMatchObject({ phase: 'ended', link: null, message });
+      expect(ctl.getSnapshot().timeline.at(-1)).toMatchObject({ text: message, tone: 'warn' });
       await vi.advanceTimersByTimeAsync(20_000);
       expect(FakeSocket.all).toHaveLength(sockets);
     }

@@ -2,27 +2,25 @@
  * SessionController: one visitor's session, outside React.
  *
  * It claims a pod (POST /session, only when asked), keeps the gateway
- * WebSocket open (reconnecting with backoff), sends a ping every interval,
- * feeds pongs and losses into a PingTracker, and turns gateway events into the
- * timeline. React reads immutable snapshots through subscribe()/getSnapshot()
- * (useSyncExternalStore); the chart reads the tracker directly, so pongs at
- * 10 Hz do not re-render the page.
+ * WebSocket open (GatewaySocket, reconnecting with backoff), has the Pinger
+ * send a ping every interval into a PingTracker, and turns gateway events and
+ * pongs into the Timeline. React reads immutable snapshots through
+ * subscribe()/getSnapshot() (useSyncExternalStore); the chart reads the
+ * tracker directly, so pongs at 10 Hz do not re-render the page.
  */
 
 import * as realApi from './api';
 import { ApiError, type CreatedSession } from './api';
-import { Backoff } from './lib/backoff';
-import { classifyClose } from './lib/closeCodes';
+import { GatewaySocket } from './gatewaySocket';
+import type { CloseAction } from './lib/closeCodes';
 import { formatMs } from './lib/format';
-import { parseFrame } from './lib/frames';
+import type { GatewayEvent, GatewayFrame } from './lib/frames';
 import { resolveWsUrl } from './lib/http';
 import { PingTracker } from './lib/pingTracker';
 import { historyCapacity, type Settings } from './lib/settings';
-import { Timeline } from './lib/timeline';
+import { Timeline, type Tone } from './lib/timeline';
 import { Pinger } from './pinger';
-import type { SessionView } from './sessionView';
-
-export type { Link, Phase, PodView, SessionView } from './sessionView';
+import { idleView, type SessionView } from './sessionView';
 
 export interface Deps {
   api: Pick<
@@ -35,8 +33,6 @@ export interface Deps {
   wall: () => number;
   random: () => number;
 }
-
-const WS_OPEN = 1;
 
 const defaultDeps = (): Deps => ({
   api: realApi,
@@ -58,37 +54,40 @@ export class SessionController {
   private listeners = new Set<() => void>();
   private view: SessionView;
 
-  private timeline = new Timeline();
-  private backoff: Backoff;
-  private ws: WebSocket | null = null;
-  private everOpened = false;
+  private readonly timeline: Timeline;
+  private readonly socket: GatewaySocket;
   private readonly pinger: Pinger;
-  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private statusTimer: ReturnType<typeof setInterval> | null = null;
   private startClickMono = 0;
-  /** Pod answering when the current incident began, and whether recovery was signalled. */
-  private incidentPod: string | null = null;
-  private incidentRecovering = false;
   /** Bumped per session so late callbacks of an old session are ignored. */
   private generation = 0;
 
   constructor(settings: Settings, deps: Partial<Deps> = {}) {
     this.settings = settings;
     this.deps = { ...defaultDeps(), ...deps };
-    this.backoff = new Backoff({ random: this.deps.random });
+    this.timeline = new Timeline({ mono: this.deps.mono, wall: this.deps.wall });
+    this.socket = new GatewaySocket({
+      WebSocketImpl: this.deps.WebSocketImpl,
+      random: this.deps.random,
+      events: {
+        connecting: (again) =>
+          this.update({ link: again ? 'reconnecting' : 'connecting', reconnectAt: null }),
+        cannotOpen: (exc) =>
+          this.update({ link: 'stopped', message: `Cannot open the WebSocket: ${errText(exc)}` }),
+        opened: (again) => this.onOpen(again),
+        frame: (frame) => this.onFrame(frame),
+        closed: (action) => this.onClose(action),
+      },
+    });
     this.pinger = new Pinger({
       intervalMs: settings.intervalMs,
       tracker: () => this.view.tracker,
-      canSend: () => this.ws !== null && this.ws.readyState === WS_OPEN,
-      send: (frame) => {
-        if (!this.ws || this.ws.readyState !== WS_OPEN) return false;
-        this.ws.send(frame);
-        return true;
-      },
+      canSend: () => this.socket.isOpen,
+      send: (frame) => this.socket.send(frame),
       mono: this.deps.mono,
       wall: this.deps.wall,
     });
-    this.view = { ...this.blankView(), timeline: [] };
+    this.view = idleView(this.newTracker());
   }
 
   // --- useSyncExternalStore -------------------------------------------------
@@ -100,32 +99,13 @@ export class SessionController {
 
   getSnapshot = (): SessionView => this.view;
 
-  /** The view with no session: where the page starts, and where Start starts from. */
-  private blankView(): Omit<SessionView, 'timeline'> {
-    return {
-      phase: 'idle',
-      link: null,
-      message: null,
-      retryAt: null,
-      reconnectAt: null,
-      reconnectAttempt: 0,
-      session: null,
-      status: null,
-      pod: null,
-      tracker: this.newTracker(),
-      killing: false,
-      firstPongMs: null,
-      endedReason: null,
-    };
-  }
-
   private update(patch: Partial<SessionView>): void {
     this.view = { ...this.view, ...patch, timeline: this.timeline.entries };
     for (const fn of this.listeners) fn();
   }
 
-  private log(text: string, tone: 'info' | 'warn' | 'ok' | 'error' = 'info'): void {
-    this.timeline.add(this.deps.mono(), this.deps.wall(), text, tone);
+  private log(text: string, tone: Tone = 'info'): void {
+    this.timeline.add(text, tone);
     this.update({});
   }
 
@@ -138,10 +118,8 @@ export class SessionController {
     const gen = ++this.generation;
     this.startClickMono = this.deps.mono();
     this.timeline.clear();
-    this.backoff.reset();
-    this.everOpened = false;
     this.update({
-      ...this.blankView(),
+      ...idleView(this.newTracker()),
       phase: 'claiming',
       message: 'Claiming a pod from the warm pool…',
     });
@@ -166,7 +144,7 @@ export class SessionController {
       message: null,
       pod: { name: created.pod.name, node: created.pod.node, startedAt: created.pod.started_at },
     });
-    this.connect();
+    this.socket.open(resolveWsUrl(created.ws_url, this.deps.pageHref()));
     this.statusTimer = setInterval(() => void this.refreshStatus(), STATUS_REFRESH_MS);
   }
 
@@ -175,13 +153,7 @@ export class SessionController {
     const s = this.view.session;
     if (this.view.phase !== 'live' || !s || this.view.killing) return;
     const gen = this.generation;
-    this.incidentPod = this.view.pod?.name ?? null;
-    this.incidentRecovering = false;
-    this.timeline.beginIncident(
-      this.deps.mono(),
-      this.deps.wall(),
-      `Kill requested for pod ${this.incidentPod ?? ''}`.trim(),
-    );
+    this.timeline.killRequested(this.view.pod?.name ?? null);
     this.update({ killing: true });
     try {
       await this.deps.api.killPod(s.session_id);
@@ -192,12 +164,7 @@ export class SessionController {
       // 404 is also the answer while the pod is already being replaced, so
       // ask whether the session itself is gone before ending it here.
       if (exc instanceof ApiError && exc.status === 404) void this.refreshStatus();
-      this.timeline.endIncident(
-        this.deps.mono(),
-        this.deps.wall(),
-        `Kill failed: ${errText(exc)}`,
-        'error',
-      );
+      this.timeline.killFailed(errText(exc));
     } finally {
       if (gen === this.generation) this.update({ killing: false });
     }
@@ -223,8 +190,7 @@ export class SessionController {
     if (this.view.phase !== 'live' || this.view.link === 'open' || this.view.link === 'connecting') {
       return;
     }
-    this.clearReconnect();
-    this.connect();
+    this.socket.reconnectNow();
   }
 
   /** The page is going away: end the session so its pod is released now. */
@@ -246,51 +212,38 @@ export class SessionController {
     this.listeners.clear();
   }
 
-  // --- connection -----------------------------------------------------------
+  // --- the gateway socket ---------------------------------------------------
 
-  private connect(): void {
-    const s = this.view.session;
-    if (!s) return;
-    this.dropSocket();
-    const url = resolveWsUrl(s.ws_url, this.deps.pageHref());
-    let ws: WebSocket;
-    try {
-      ws = new this.deps.WebSocketImpl(url);
-    } catch (exc) {
-      this.update({ link: 'stopped', message: `Cannot open the WebSocket: ${errText(exc)}` });
-      return;
-    }
-    this.ws = ws;
-    this.update({ link: this.everOpened ? 'reconnecting' : 'connecting', reconnectAt: null });
-    ws.onopen = () => this.onOpen(ws);
-    ws.onmessage = (ev: MessageEvent) => this.onMessage(ws, ev.data);
-    ws.onclose = (ev: CloseEvent) => this.onClose(ws, ev.code, ev.reason);
-    // onerror is always followed by onclose, which decides what to do.
-  }
-
-  private onOpen(ws: WebSocket): void {
-    if (ws !== this.ws) return;
-    if (this.everOpened) this.log('Reconnected to the gateway', 'ok');
-    this.everOpened = true;
+  private onOpen(again: boolean): void {
+    if (again) this.log('Reconnected to the gateway', 'ok');
     this.update({ link: 'open', message: null, reconnectAt: null });
     // Pings sent before the gateway reaches the pod would be dropped.
     this.pinger.awaitUpstream();
   }
 
-  private onMessage(ws: WebSocket, data: unknown): void {
-    if (ws !== this.ws) return;
-    const frame = parseFrame(data);
-    if (frame === null) return;
-    if (frame.type === 'pong') this.onPong(frame.seq, frame.pod, frame.node);
-    else if (frame.type === 'event') this.onEvent(frame.event, frame.pod);
-    else this.log(`Gateway error: ${frame.text}`, 'error');
+  private onFrame(frame: GatewayFrame): void {
+    switch (frame.type) {
+      case 'pong':
+        this.onPong(frame.seq, frame.pod, frame.node);
+        break;
+      case 'event':
+        this.onEvent(frame.event, frame.pod);
+        break;
+      case 'unknown_event':
+        this.timeline.unknownEvent(frame.name, frame.pod);
+        this.update({});
+        break;
+      case 'error':
+        this.log(`Gateway error: ${frame.text}`, 'error');
+        break;
+    }
   }
 
   private onPong(seq: number, pod: string | undefined, node: string | undefined): void {
     const mono = this.deps.mono();
     const rtt = this.view.tracker.receive(seq, mono);
     if (rtt === null) return;
-    this.backoff.reset();
+    this.socket.resetBackoff();
     this.pinger.pongArrived();
     const patch: Partial<SessionView> = {};
     if (this.view.firstPongMs === null) patch.firstPongMs = mono - this.startClickMono;
@@ -303,44 +256,38 @@ export class SessionController {
     } else if (node && current && node !== current.node) {
       patch.pod = { ...current, node };
     }
-    if (this.timeline.inIncident && pod && (pod !== this.incidentPod || this.incidentRecovering)) {
-      this.timeline.endIncident(mono, this.deps.wall(), `Pongs resumed from pod ${pod}`, 'ok');
-      this.incidentPod = null;
-      this.incidentRecovering = false;
-    } else if (!this.timeline.inIncident && patch.pod && current && patch.pod.name !== current.name) {
-      this.timeline.add(mono, this.deps.wall(), `Now answered by pod ${pod ?? ''}`, 'info');
-    }
+    this.timeline.pong(pod, current?.name ?? null);
     if (Object.keys(patch).length > 0 || this.view.timeline !== this.timeline.entries) {
       this.update(patch);
     }
   }
 
-  private onEvent(event: string, pod: string | undefined): void {
-    const mono = this.deps.mono();
-    const wasIncident = this.timeline.inIncident;
-    this.timeline.gatewayEvent(mono, this.deps.wall(), event, pod);
-    if (!wasIncident && this.timeline.inIncident) {
-      this.incidentPod = this.view.pod?.name ?? null;
-      this.incidentRecovering = false;
-    }
-    if (event === 'upstream_lost') this.pinger.upstreamLost();
-    else if (event === 'upstream_ready') this.pinger.upstreamReady();
-    if (event === 'upstream_ready' || event === 'pod_replaced') {
-      if (event === 'upstream_ready') this.incidentRecovering = true;
-      void this.refreshStatus();
-    } else if (event === 'session_expiring') {
-      void this.refreshStatus();
+  private onEvent(event: GatewayEvent, pod: string | undefined): void {
+    this.timeline.gatewayEvent(event, pod, this.view.pod?.name ?? null);
+    switch (event) {
+      case 'upstream_lost':
+        this.pinger.upstreamLost();
+        break;
+      case 'upstream_ready':
+        this.pinger.upstreamReady();
+        void this.refreshStatus();
+        break;
+      case 'pod_replaced':
+      case 'session_expiring':
+        void this.refreshStatus();
+        break;
+      case 'pod_killed':
+        break;
+      default:
+        event satisfies never; // every GatewayEvent has its case
     }
     this.update({});
   }
 
-  private onClose(ws: WebSocket, code: number, reason: string): void {
-    if (ws !== this.ws) return;
-    this.ws = null;
+  private onClose(action: CloseAction): void {
     this.pinger.stop();
     this.view.tracker.abandonPending();
     if (this.view.phase !== 'live') return;
-    const action = classifyClose(code, reason);
     if (action.kind === 'ended') {
       this.finish(action.reason, action.message);
       return;
@@ -351,20 +298,15 @@ export class SessionController {
       return;
     }
     // A drop: keep the chart's clock running (gaps) and come back with backoff.
-    if (this.everOpened) this.pinger.keepClock();
-    const delay = this.backoff.next();
-    const attempt = this.backoff.attempts;
+    if (this.socket.everOpened) this.pinger.keepClock();
+    const { delayMs, attempt } = this.socket.reconnectLater();
     if (attempt === 1) this.log(action.message, 'warn');
     this.update({
       link: 'reconnecting',
       message: action.message,
-      reconnectAt: this.deps.wall() + delay,
+      reconnectAt: this.deps.wall() + delayMs,
       reconnectAttempt: attempt,
     });
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.connect();
-    }, delay);
     // If the session is gone, the status call says so (404) and ends it.
     void this.refreshStatus();
   }
@@ -387,8 +329,11 @@ export class SessionController {
       this.update(patch);
     } catch (exc) {
       if (gen !== this.generation) return;
-      this.handleGone(exc);
-      // Other failures (network blips) are retried by the next refresh.
+      // A 404 means the session is over; other failures (network blips) are
+      // retried by the next refresh.
+      if (exc instanceof ApiError && exc.status === 404) {
+        this.finish('ended', 'Your session has ended.');
+      }
     }
   }
 
@@ -407,55 +352,21 @@ export class SessionController {
     this.update({ phase: 'error', message: `Could not start a session: ${errText(exc)}` });
   }
 
-  /** A 404 from the API means the session is over; returns whether it was one. */
-  private handleGone(exc: unknown): boolean {
-    if (exc instanceof ApiError && exc.status === 404) {
-      this.finish('ended', 'Your session has ended.');
-      return true;
-    }
-    return false;
-  }
-
+  /** The session is over: by the server ('ended', 'expired') or the visitor ('user'). */
   private finish(reason: 'ended' | 'expired' | 'user', message: string): void {
     if (this.view.phase !== 'live' && this.view.phase !== 'claiming') return;
     this.generation++;
     this.teardown();
-    this.timeline.add(this.deps.mono(), this.deps.wall(), message, reason === 'user' ? 'info' : 'warn');
-    this.update({
-      phase: 'ended',
-      link: null,
-      message,
-      reconnectAt: null,
-      killing: false,
-      endedReason: reason,
-    });
+    this.timeline.add(message, reason === 'user' ? 'info' : 'warn');
+    this.update({ phase: 'ended', link: null, message, reconnectAt: null, killing: false });
   }
 
   private teardown(): void {
     this.pinger.stop();
-    this.clearReconnect();
+    this.socket.close();
     if (this.statusTimer !== null) clearInterval(this.statusTimer);
     this.statusTimer = null;
-    this.dropSocket();
     this.view.tracker.abandonPending();
-  }
-
-  /** Close the current socket, if any, without hearing from it again. */
-  private dropSocket(): void {
-    const ws = this.ws;
-    this.ws = null;
-    if (!ws) return;
-    ws.onopen = ws.onmessage = ws.onclose = null;
-    try {
-      ws.close(1000, 'session over');
-    } catch {
-      // Already closing.
-    }
-  }
-
-  private clearReconnect(): void {
-    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
   }
 
   private newTracker(): PingTracker {

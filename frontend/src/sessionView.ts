@@ -33,5 +33,23 @@ export interface SessionView {
   killing: boolean;
   /** ms from the Start click to the first pong. */
   firstPongMs: number | null;
-  endedReason: 'ended' | 'expired' | 'user' | null;
+}
+
+/** The view with no session: where the page starts, and where Start starts from. */
+export function idleView(tracker: PingTracker): SessionView {
+  return {
+    phase: 'idle',
+    link: null,
+    message: null,
+    retryAt: null,
+    reconnectAt: null,
+    reconnectAttempt: 0,
+    session: null,
+    status: null,
+    pod: null,
+    timeline: [],
+    tracker,
+    killing: false,
+    firstPongMs: null,
+  };
 }

@@ -1,6 +1,6 @@
 /** The one-line status the header shows for a session snapshot. */
 
-import type { SessionView } from './session';
+import type { SessionView } from './sessionView';
 
 export type StatusTone = 'idle' | 'busy' | 'ok' | 'warn' | 'error';
 

@@ -1,4 +1,4 @@
-import type { SessionView } from '../session';
+import type { SessionView } from '../sessionView';
 import { formatAge, formatMs } from '../lib/format';
 import { useNow } from '../hooks/useNow';
 

@@ -1,6 +1,6 @@
 import { useNow } from '../hooks/useNow';
 import { sentence } from '../lib/format';
-import type { SessionView } from '../session';
+import type { SessionView } from '../sessionView';
 
 interface Props {
   view: SessionView;

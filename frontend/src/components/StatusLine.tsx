@@ -1,5 +1,5 @@
 import { useNow } from '../hooks/useNow';
-import type { SessionView } from '../session';
+import type { SessionView } from '../sessionView';
 import { statusText } from '../statusText';
 
 /** The live status line; aria-live so changes are announced. */

@@ -4,7 +4,6 @@ import { getPool, type PoolStatus } from '../api';
 export interface PoolView {
   pool: PoolStatus | null;
   error: string | null;
-  updatedAt: number | null;
 }
 
 /**
@@ -12,7 +11,7 @@ export interface PoolView {
  * `refreshKey` (the visitor's session started or ended) polls at once.
  */
 export function usePool(everyMs = 3000, refreshKey: unknown = null): PoolView {
-  const [view, setView] = useState<PoolView>({ pool: null, error: null, updatedAt: null });
+  const [view, setView] = useState<PoolView>({ pool: null, error: null });
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | null = null;
     let ctrl: AbortController | null = null;
@@ -24,7 +23,7 @@ export function usePool(everyMs = 3000, refreshKey: unknown = null): PoolView {
         ctrl = new AbortController();
         try {
           const pool = await getPool(ctrl.signal);
-          if (!stopped) setView({ pool, error: null, updatedAt: Date.now() });
+          if (!stopped) setView({ pool, error: null });
         } catch (exc) {
           if (stopped) return;
           const msg = exc instanceof Error ? exc.message : String(exc);

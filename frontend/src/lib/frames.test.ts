@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseFrame } from './frames';
+import { GATEWAY_EVENTS, isGatewayEvent, parseFrame } from './frames';
 
 describe('parseFrame', () => {
   it('reads pongs as the echo server sends them', () => {
@@ -16,6 +16,27 @@ describe('parseFrame', () => {
       type: 'event',
       event: 'session_expiring',
     });
+  });
+
+  it('knows every event the gateway sends, and tells other names apart', () => {
+    for (const event of GATEWAY_EVENTS) {
+      expect(parseFrame(JSON.stringify({ type: 'event', event, pod: 'p', at: 1 }))).toEqual({
+        type: 'event',
+        event,
+        pod: 'p',
+      });
+    }
+    expect(parseFrame('{"type":"event","event":"pod_moved","pod":"echo-b","at":1}')).toEqual({
+      type: 'unknown_event',
+      name: 'pod_moved',
+      pod: 'echo-b',
+    });
+    expect(parseFrame('{"type":"event","event":"pod_moved","at":1}')).toEqual({
+      type: 'unknown_event',
+      name: 'pod_moved',
+    });
+    expect(isGatewayEvent('upstream_ready')).toBe(true);
+    expect(isGatewayEvent('pod_ready')).toBe(false); // the backend's, never on the wire
   });
 
   it('reads error frames by their most useful field', () => {

@@ -1,12 +1,37 @@
 /**
- * Frames from the gateway (DESIGN.md, "HTTP / WebSocket contract"), parsed
- * into a small typed union. Anything malformed or unknown is null: a bad
- * frame is ignored rather than trusted.
+ * Frames from the gateway (docs/architecture.md, "HTTP / WebSocket contract"),
+ * parsed into a small typed union. Anything malformed is null: a bad frame is
+ * ignored rather than trusted.
  */
+
+/**
+ * The gateway's event names, `{"type":"event","event":<name>,"pod":…,"at":ms}`,
+ * as the server defines them (services/common/wire.py, `GatewayEvent`).
+ */
+export const GATEWAY_EVENTS = [
+  /** The session's pod is being deleted. */
+  'pod_killed',
+  /** Its replacement exists (not yet Ready). */
+  'pod_replaced',
+  /** The gateway's connection to the pod closed: pings get no pong until upstream_ready. */
+  'upstream_lost',
+  /** The gateway is connected to a pod (the first time too). */
+  'upstream_ready',
+  /** The session's lifetime ends soon. */
+  'session_expiring',
+] as const;
+
+export type GatewayEvent = (typeof GATEWAY_EVENTS)[number];
+
+export function isGatewayEvent(name: string): name is GatewayEvent {
+  return (GATEWAY_EVENTS as readonly string[]).includes(name);
+}
 
 export type GatewayFrame =
   | { type: 'pong'; seq: number; pod?: string; node?: string }
-  | { type: 'event'; event: string; pod?: string }
+  | { type: 'event'; event: GatewayEvent; pod?: string }
+  /** An event name this page does not know (a newer gateway): shown by its name. */
+  | { type: 'unknown_event'; name: string; pod?: string }
   | { type: 'error'; text: string };
 
 function str(v: unknown): string | undefined {
@@ -34,10 +59,14 @@ export function parseFrame(data: unknown): GatewayFrame | null {
       return f;
     }
     case 'event': {
-      const event = str(m.event);
-      if (event === undefined) return null;
+      const name = str(m.event);
+      if (name === undefined) return null;
+      const f: GatewayFrame = isGatewayEvent(name)
+        ? { type: 'event', event: name }
+        : { type: 'unknown_event', name };
       const pod = str(m.pod);
-      return pod === undefined ? { type: 'event', event } : { type: 'event', event, pod };
+      if (pod !== undefined) f.pod = pod;
+      return f;
     }
     case 'error':
       return {

@@ -3,7 +3,6 @@ import { classifyClose } from './closeCodes';
 import { formatAge, formatMs, formatPct, formatSince, sentence } from './format';
 import { parseRetryAfter, resolveWsUrl } from './http';
 import { DEFAULTS, historyCapacity, parseSettings } from './settings';
-import { Timeline } from './timeline';
 
 describe('classifyClose', () => {
   it('ends the session on 4404 and 4408', () => {
@@ -92,35 +91,5 @@ describe('format', () => {
     expect(sentence('try again shortly')).toBe('try again shortly.');
     expect(sentence('Done! ')).toBe('Done!');
     expect(sentence('')).toBe('');
-  });
-});
-
-describe('Timeline', () => {
-  it('times incident steps from the kill click and stops at recovery', () => {
-    const tl = new Timeline();
-    tl.add(0, 1000, 'Claimed pod a');
-    tl.beginIncident(100, 1100, 'Kill requested');
-    tl.gatewayEvent(112, 1112, 'pod_killed', 'a');
-    tl.gatewayEvent(130, 1130, 'upstream_lost', 'a');
-    tl.gatewayEvent(400, 1400, 'upstream_ready', 'b');
-    tl.endIncident(450, 1450, 'Pongs resumed from pod b');
-    tl.add(500, 1500, 'later');
-    expect(tl.entries.map((e) => e.sinceMs)).toEqual([null, 0, 12, 30, 300, 350, null]);
-    expect(tl.entries[2]!.text).toBe('Pod a killed');
-    expect(tl.inIncident).toBe(false);
-  });
-
-  it('starts an incident on a disruption nobody asked for', () => {
-    const tl = new Timeline();
-    tl.gatewayEvent(1000, 1, 'upstream_lost', 'a');
-    expect(tl.inIncident).toBe(true);
-    tl.gatewayEvent(1250, 2, 'upstream_ready', 'a');
-    expect(tl.entries.map((e) => e.sinceMs)).toEqual([0, 250]);
-  });
-
-  it('keeps a bounded history', () => {
-    const tl = new Timeline(3);
-    for (let i = 0; i < 5; i++) tl.add(i, i, `e${i}`);
-    expect(tl.entries.map((e) => e.text)).toEqual(['e2', 'e3', 'e4']);
   });
 });

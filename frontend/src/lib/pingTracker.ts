@@ -84,9 +84,9 @@ export class PingTracker {
   }
 
   /** Record a tick that could not be sent (no connection): lost at once. */
-  skip(mono: number, wallMs: number): number {
+  skip(mono: number, wallMs: number): void {
     this.lostTotal++;
-    return this.record(mono, wallMs, null);
+    this.record(mono, wallMs, null);
   }
 
   /**

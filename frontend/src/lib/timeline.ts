@@ -1,12 +1,17 @@
 /**
- * The event timeline: what happened to the session, in order, each step timed
- * from the start of the incident it belongs to.
+ * The event timeline: what happened to the session, in order, each step of an
+ * incident timed from the incident's start. All incident state lives here.
  *
  * An incident starts with the "Kill my pod" click, or with the first
  * disruption the gateway reports when nobody clicked (the pod died on its
- * own). It ends when a pong arrives from the pod that took over, so the last
- * entry of an incident is the user-visible recovery time.
+ * own); the pod answering at that moment is the one being replaced. It ends
+ * with the first pong from a pod that took over: another pod, or the same one
+ * once the gateway said it reconnected (upstream_ready). The last entry of an
+ * incident is therefore the user-visible recovery time. A failed kill request
+ * ends it too.
  */
+
+import type { GatewayEvent } from './frames';
 
 export type Tone = 'info' | 'warn' | 'ok' | 'error';
 
@@ -14,99 +19,139 @@ export interface TimelineEntry {
   id: number;
   /** Epoch ms on this machine when the page saw it. */
   wallMs: number;
-  /** ms since the incident began (the kill click), or null outside one. */
+  /** ms since the incident began, or null outside one. */
   sinceMs: number | null;
   text: string;
   tone: Tone;
 }
 
-/** Gateway event names (DESIGN.md); anything else is shown by its name. */
-export type GatewayEventName =
-  | 'pod_killed'
-  | 'pod_replaced'
-  | 'upstream_lost'
-  | 'upstream_ready'
-  | 'session_expiring';
+export interface Clock {
+  /** Monotonic ms (performance.now()): incident timing. */
+  mono: () => number;
+  /** Epoch ms: when each entry happened. */
+  wall: () => number;
+}
 
-const DISRUPTIONS = new Set<string>(['pod_killed', 'upstream_lost']);
+/** How each gateway event is logged, and whether it starts an incident. */
+const GATEWAY_EVENT_LOG: Record<
+  GatewayEvent,
+  { text: (pod: string) => string; tone: Tone; disruption: boolean }
+> = {
+  pod_killed: { text: (p) => `Pod${p} killed`, tone: 'warn', disruption: true },
+  upstream_lost: {
+    text: (p) => `Gateway lost its connection to pod${p}`,
+    tone: 'warn',
+    disruption: true,
+  },
+  pod_replaced: { text: (p) => `Replacement pod${p} created`, tone: 'info', disruption: false },
+  upstream_ready: { text: (p) => `Gateway connected to pod${p}`, tone: 'ok', disruption: false },
+  session_expiring: { text: () => 'Session expires soon', tone: 'warn', disruption: false },
+};
 
-export function describeGatewayEvent(event: string, pod: string | undefined): {
-  text: string;
-  tone: Tone;
-} {
-  const p = pod ? ` ${pod}` : '';
-  switch (event) {
-    case 'pod_killed':
-      return { text: `Pod${p} killed`, tone: 'warn' };
-    case 'upstream_lost':
-      return { text: `Gateway lost its connection to pod${p}`, tone: 'warn' };
-    case 'pod_replaced':
-      return { text: `Replacement pod${p} created`, tone: 'info' };
-    case 'upstream_ready':
-      return { text: `Gateway connected to pod${p}`, tone: 'ok' };
-    case 'session_expiring':
-      return { text: 'Session expires soon', tone: 'warn' };
-    default:
-      return { text: `Gateway event: ${event}${p}`, tone: 'info' };
-  }
+interface Incident {
+  /** mono time it began. */
+  start: number;
+  /** The pod answering when it began, if known. */
+  pod: string | null;
+  /** The gateway has reconnected since (upstream_ready). */
+  reconnected: boolean;
 }
 
 export class Timeline {
-  readonly maxEntries: number;
+  private readonly clock: Clock;
+  private readonly maxEntries: number;
   private items: TimelineEntry[] = [];
   private nextId = 1;
-  private incidentStart: number | null = null;
+  private incident: Incident | null = null;
 
-  constructor(maxEntries = 100) {
+  constructor(clock: Clock, maxEntries = 100) {
+    this.clock = clock;
     this.maxEntries = maxEntries;
   }
 
+  /** Oldest first; a new array after every change (React compares by reference). */
   get entries(): readonly TimelineEntry[] {
     return this.items;
   }
 
   get inIncident(): boolean {
-    return this.incidentStart !== null;
+    return this.incident !== null;
   }
 
-  /** Start timing an incident at `mono` (e.g. the kill click) and log it. */
-  beginIncident(mono: number, wallMs: number, text: string, tone: Tone = 'warn'): TimelineEntry {
-    this.incidentStart = mono;
-    return this.add(mono, wallMs, text, tone);
-  }
-
-  /** Log the incident's last step (recovery) and stop timing. */
-  endIncident(mono: number, wallMs: number, text: string, tone: Tone = 'ok'): TimelineEntry {
-    const e = this.add(mono, wallMs, text, tone);
-    this.incidentStart = null;
-    return e;
-  }
-
-  /** Log a gateway event; a disruption outside an incident starts one. */
-  gatewayEvent(mono: number, wallMs: number, event: string, pod?: string): TimelineEntry {
-    const { text, tone } = describeGatewayEvent(event, pod);
-    if (this.incidentStart === null && DISRUPTIONS.has(event)) {
-      return this.beginIncident(mono, wallMs, text, tone);
-    }
-    return this.add(mono, wallMs, text, tone);
-  }
-
-  add(mono: number, wallMs: number, text: string, tone: Tone = 'info'): TimelineEntry {
+  /** Log a step; inside an incident it is timed from the incident's start. */
+  add(text: string, tone: Tone = 'info'): void {
+    const mono = this.clock.mono();
     const entry: TimelineEntry = {
       id: this.nextId++,
-      wallMs,
-      sinceMs: this.incidentStart === null ? null : Math.max(0, mono - this.incidentStart),
+      wallMs: this.clock.wall(),
+      sinceMs: this.incident === null ? null : Math.max(0, mono - this.incident.start),
       text,
       tone,
     };
-    // Replace the array (not push) so React sees a new value.
     const next = [...this.items, entry];
     this.items = next.length > this.maxEntries ? next.slice(-this.maxEntries) : next;
-    return entry;
   }
 
+  /** The visitor asked to kill `pod` (the pod answering now): an incident starts. */
+  killRequested(pod: string | null): void {
+    this.begin(pod, `Kill requested for pod ${pod ?? ''}`.trim(), 'warn');
+  }
+
+  /** The kill request failed: the incident is over, nothing will recover. */
+  killFailed(detail: string): void {
+    this.end(`Kill failed: ${detail}`, 'error');
+  }
+
+  /**
+   * A gateway event. A disruption outside an incident starts one, taking
+   * `answeringPod` (the pod the page was talking to) as the pod being replaced.
+   */
+  gatewayEvent(event: GatewayEvent, pod: string | undefined, answeringPod: string | null): void {
+    const how = GATEWAY_EVENT_LOG[event];
+    const text = how.text(pod ? ` ${pod}` : '');
+    if (this.incident === null && how.disruption) {
+      this.begin(answeringPod, text, how.tone);
+      return;
+    }
+    this.add(text, how.tone);
+    if (this.incident !== null && event === 'upstream_ready') this.incident.reconnected = true;
+  }
+
+  /** An event name this page does not know: logged by its name. */
+  unknownEvent(name: string, pod: string | undefined): void {
+    this.add(`Gateway event: ${name}${pod ? ` ${pod}` : ''}`, 'info');
+  }
+
+  /**
+   * A pong from `pod` (when the frame names one); `answeringPod` is the pod
+   * the page believed it was talking to. Ends the incident when the pod took
+   * over, and otherwise notes a change of pod.
+   */
+  pong(pod: string | undefined, answeringPod: string | null): void {
+    if (!pod) return;
+    const incident = this.incident;
+    if (incident !== null) {
+      if (pod !== incident.pod || incident.reconnected) {
+        this.end(`Pongs resumed from pod ${pod}`, 'ok');
+      }
+    } else if (answeringPod !== null && pod !== answeringPod) {
+      this.add(`Now answered by pod ${pod}`, 'info');
+    }
+  }
+
+  /** A new session: nothing logged, no incident. */
   clear(): void {
     this.items = [];
-    this.incidentStart = null;
+    this.incident = null;
+  }
+
+  private begin(pod: string | null, text: string, tone: Tone): void {
+    this.incident = { start: this.clock.mono(), pod, reconnected: false };
+    this.add(text, tone);
+  }
+
+  private end(text: string, tone: Tone): void {
+    this.add(text, tone);
+    this.incident = null;
   }
 }
