@@ -27,12 +27,14 @@ from infra.workload import (
     PART_OF,
     PROVISIONER_CPU_LIMIT_M,
     PROVISIONER_CPU_REQUEST_M,
+    PROVISIONER_HEALTH_PATH,
     PROVISIONER_LABELS,
     PROVISIONER_MEMORY_LIMIT_MI,
     PROVISIONER_MEMORY_REQUEST_MI,
     PROVISIONER_NAME,
     PROVISIONER_PORT,
     PROVISIONER_PORT_NAME,
+    PROVISIONER_READY_PATH,
     PROVISIONER_SELECTOR,
     QUOTA_NAME,
     TEMPLATE_CONFIGMAP,
@@ -414,14 +416,18 @@ def _provisioner_container(args: AppArgs) -> k8s.core.v1.ContainerArgs:
         ],
         env=provisioner_env(args.settings),
         liveness_probe=k8s.core.v1.ProbeArgs(
-            http_get=k8s.core.v1.HTTPGetActionArgs(path="/health", port=PROVISIONER_PORT_NAME),
+            http_get=k8s.core.v1.HTTPGetActionArgs(
+                path=PROVISIONER_HEALTH_PATH, port=PROVISIONER_PORT_NAME
+            ),
             initial_delay_seconds=5,
             period_seconds=10,
             timeout_seconds=2,
             failure_threshold=3,
         ),
         readiness_probe=k8s.core.v1.ProbeArgs(
-            http_get=k8s.core.v1.HTTPGetActionArgs(path="/ready", port=PROVISIONER_PORT_NAME),
+            http_get=k8s.core.v1.HTTPGetActionArgs(
+                path=PROVISIONER_READY_PATH, port=PROVISIONER_PORT_NAME
+            ),
             period_seconds=5,
             timeout_seconds=2,
             failure_threshold=2,

@@ -12,9 +12,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.lbc_policy import LBC_POLICY, POD_IDENTITY_TRUST
+from infra.workload import PROVISIONER_HEALTH_PATH, PROVISIONER_PORT
 
-PROVISIONER_PORT = 8000
-HEALTH_PATH = "/health"
 # TLS 1.3 with TLS 1.2 fallback (forward-secret AEAD ciphers only).
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 LBC_CHART_REPO = "https://aws.github.io/eks-charts"
@@ -134,7 +133,7 @@ class Edge(pulumi.ComponentResource):
             # A replaced provisioner pod keeps its WebSockets this long.
             deregistration_delay=30,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
-                path=HEALTH_PATH,
+                path=PROVISIONER_HEALTH_PATH,
                 port="traffic-port",
                 protocol="HTTP",
                 matcher="200",

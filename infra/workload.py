@@ -22,6 +22,9 @@ ECHO_PORT: Final = 8080
 PROVISIONER_PORT: Final = 8000
 # The provisioner's named port: its probes, its Service and the ALB's target use it.
 PROVISIONER_PORT_NAME: Final = "http"
+# The provisioner's liveness (also the ALB's health check) and readiness paths.
+PROVISIONER_HEALTH_PATH: Final = "/health"
+PROVISIONER_READY_PATH: Final = "/ready"
 APP_UID: Final = 10001  # the images' numeric non-root user
 # The echo pod template: a ConfigMap, mounted as TEMPLATE_DIR/TEMPLATE_FILE.
 TEMPLATE_CONFIGMAP: Final = "echo-pod-template"
