@@ -200,6 +200,8 @@ class Relay:
             upstream = self.upstream
             if upstream is None:
                 continue  # no pod right now: the ping is lost and the chart shows a gap
+            # A pod connection closing under this ping loses the ping, like no pod at
+            # all; `_from_pods` sees the close and tells the browser `upstream_lost`.
             with contextlib.suppress(websockets.ConnectionClosed):
                 await upstream.send(text)
                 relayed.inc()
