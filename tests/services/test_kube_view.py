@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from services.provisioner.backends import kube_objects as ko
 from services.provisioner.backends.events import EventKind, SessionEvents
+from services.provisioner.backends.kube_cache import WatchCache
 from services.provisioner.backends.kube_view import PoolView
 from services.provisioner.errors import SessionNotFound
 from services.provisioner.metrics import Metrics
@@ -99,3 +101,43 @@ def test_warm_lists_unassigned_with_readiness() -> None:
     ]
     assert view.assigned() == 1
     assert [s.key for s in view.sessions()] == [KEY]
+
+
+def test_cache_keeps_our_own_writes_and_deletes_over_a_lagging_watch() -> None:
+    changes: list[tuple[str, str]] = []
+    loop = asyncio.new_event_loop()  # not run: `_apply` is what the watch thread hands it
+    cache = WatchCache(
+        kind="replicasets",
+        list_fn=lambda *args, **kwargs: None,
+        namespace="ns",
+        label_selector="",
+        loop=loop,
+        on_change=lambda kind, obj, previous: changes.append((kind, version(obj))),
+        on_sync=lambda: None,
+    )
+
+    def rs(rv: str, **annotations: str) -> dict[str, Any]:
+        return {"metadata": {"name": "echo-a", "resourceVersion": rv, "annotations": annotations}}
+
+    def version(obj: dict[str, Any]) -> str:
+        return obj["metadata"]["resourceVersion"]
+
+    try:
+        cache._apply("ADDED", rs("4"))
+        cache.put(rs("6", **{ko.END_REASON: "idle"}))  # our write, ahead of the watch
+        cache._apply("MODIFIED", rs("5"))  # the watch catching up: older, ignored
+        assert ko.annotation(cache.objects["echo-a"], ko.END_REASON) == "idle"
+        cache.forget("echo-a")  # our delete
+        assert "echo-a" not in cache.objects
+        cache._apply("MODIFIED", rs("6"))  # late events of what we deleted
+        cache._apply("DELETED", rs("7"))
+        assert "echo-a" not in cache.objects
+        cache._apply("ADDED", rs("8"))  # the name is free again once the watch saw it go
+        assert changes == [
+            ("ADDED", "4"),
+            ("MODIFIED", "6"),
+            ("DELETED", "6"),  # the reason is in what the view is told
+            ("ADDED", "8"),
+        ]
+    finally:
+        loop.close()

@@ -87,6 +87,8 @@ class WatchCache:
         previous = self.objects.get(name)
         if kind == "DELETED":
             self.objects.pop(name, None)
+        elif previous is not None and _version(previous) > _version(obj):
+            return  # our own newer write is here already: the watch is catching up
         else:
             self.objects[name] = obj
         self._on_change(kind, obj, previous)
@@ -94,8 +96,7 @@ class WatchCache:
     def put(self, obj: Obj) -> None:
         """Our own write, seen before its watch event arrives (newer versions only)."""
         current = self.objects.get(name_of(obj))
-        version = int(obj["metadata"]["resourceVersion"])
-        if current is None or int(current["metadata"]["resourceVersion"]) < version:
+        if current is None or _version(current) < _version(obj):
             self._apply("MODIFIED" if current else "ADDED", obj)
 
     def forget(self, name: str) -> None:
@@ -176,3 +177,8 @@ class WatchCache:
             if kind != "BOOKMARK":
                 self._to_loop(self._apply, kind, obj)
         return version
+
+
+def _version(obj: Obj) -> int:
+    """The resourceVersion as a number (etcd's revision), to order writes of one object."""
+    return int(obj["metadata"]["resourceVersion"])
