@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -310,3 +311,17 @@ def binary(comp: Component, name: str, how: str) -> Path:
     if not is_built(comp):
         raise BuildError(f"{comp.name} {comp.version} is not built in {comp.bin_dir}: run `{how}`")
     return comp.binary(name)
+
+
+def build_command(what: str, build: Callable[[], dict[str, dict[str, float]]], log: Log) -> bool:
+    """Run ``build`` for a command line: log the seconds per step, or print the failure."""
+    start = time.monotonic()
+    try:
+        built = build()
+    except BuildError as exc:
+        print(f"{what} build FAILED: {exc}", file=sys.stderr)
+        return False
+    for name, timings in built.items():
+        log(f"{name}: " + ", ".join(f"{step} {secs:.1f}s" for step, secs in timings.items()))
+    log(f"build finished in {time.monotonic() - start:.1f}s")
+    return True

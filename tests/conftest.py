@@ -28,26 +28,32 @@ def uses_fixture(session: pytest.Session, name: str) -> bool:
     return any(name in getattr(item, "fixturenames", ()) for item in session.items)
 
 
-def reporter_log(session: pytest.Session, prefix: str) -> Callable[[str], None]:
+def build_before_tests(
+    session: pytest.Session, prefix: str, ensure: Callable[..., object]
+) -> str | None:
+    """Run ``ensure(log=...)`` with its progress on the terminal; the error, if any.
+
+    Called from ``pytest_collection_finish`` rather than a fixture: a cold build
+    takes minutes and the per-test timeout would cut it short. The fixture that
+    needs the build fails with the error; nothing is skipped.
+    """
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
 
     def log(msg: str) -> None:
         if reporter is not None:
             reporter.write_line(f"{prefix}: {msg}")
 
-    return log
+    try:
+        ensure(log=log)
+    except BuildError as exc:
+        return str(exc)
+    return None
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Build here rather than in the fixture: a cold build takes minutes and the
-    per-test timeout would cut it short."""
     global _build_error
-    if not uses_fixture(session, "control_plane"):
-        return
-    try:
-        ensure_built(log=reporter_log(session, "controlplane"))
-    except BuildError as exc:
-        _build_error = str(exc)
+    if uses_fixture(session, "control_plane"):
+        _build_error = build_before_tests(session, "controlplane", ensure_built)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from scripts.gobuild import build_command
+
 from .build import BuildError, ensure_built
 from .cluster import ControlPlane, ControlPlaneError, default_dir
 from .components import COMPONENTS
@@ -18,17 +20,8 @@ def _log(msg: str) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    start = time.monotonic()
-    try:
-        built = ensure_built(force=args.force, log=_log)
-    except BuildError as exc:
-        print(f"controlplane build FAILED: {exc}", file=sys.stderr)
-        return 1
-    for name, timings in built.items():
-        steps = ", ".join(f"{step} {secs:.1f}s" for step, secs in timings.items())
-        _log(f"{name}: {steps}")
-    _log(f"build finished in {time.monotonic() - start:.1f}s")
-    return 0
+    ok = build_command("controlplane", lambda: ensure_built(force=args.force, log=_log), _log)
+    return 0 if ok else 1
 
 
 def cmd_up(args: argparse.Namespace) -> int:

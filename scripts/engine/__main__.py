@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
-from scripts.gobuild import cache_root
+from scripts.gobuild import build_command, cache_root
 
 from . import COMPONENTS, BuildError, bindir, ensure_built
 
@@ -19,17 +18,9 @@ def _log(msg: str) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    start = time.monotonic()
-    try:
-        built = ensure_built(force=args.force, log=_log)
-        path = bindir()
-    except BuildError as exc:
-        print(f"engine build FAILED: {exc}", file=sys.stderr)
+    if not build_command("engine", lambda: ensure_built(force=args.force, log=_log), _log):
         return 1
-    for name, timings in built.items():
-        steps = ", ".join(f"{step} {secs:.1f}s" for step, secs in timings.items())
-        _log(f"{name}: {steps}")
-    _log(f"build finished in {time.monotonic() - start:.1f}s; binaries in {path}")
+    _log(f"binaries in {bindir()}")
     return 0
 
 

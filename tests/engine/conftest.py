@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from scripts.controlplane import ControlPlane
-from scripts.engine import BuildError, bindir, ensure_built
+from scripts.engine import bindir, ensure_built
 from scripts.engine.stack import Engine
-from tests.conftest import reporter_log
+from tests.conftest import build_before_tests, uses_fixture
 
 ENGINE_TESTS = Path(__file__).resolve().parent
 _build_error: str | None = None
@@ -32,12 +32,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     global _build_error
-    if not any(ENGINE_TESTS in Path(item.path).resolve().parents for item in session.items):
-        return
-    try:
-        ensure_built(log=reporter_log(session, "engine"))
-    except BuildError as exc:
-        _build_error = str(exc)
+    if uses_fixture(session, "engine_bin"):
+        _build_error = build_before_tests(session, "engine", ensure_built)
 
 
 @pytest.fixture(scope="session")
