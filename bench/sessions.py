@@ -16,6 +16,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -39,6 +40,16 @@ async def wait_warm(client: httpx.AsyncClient) -> None:
         await asyncio.sleep(0.01)
 
 
+async def claim(client: httpx.AsyncClient) -> dict[str, Any]:
+    """A new session; a 429 (the pool is empty) is retried after its Retry-After."""
+    while True:
+        response = await client.post("/session")
+        if response.status_code != 429:
+            response.raise_for_status()
+            return response.json()
+        await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+
+
 async def bench_claims(base: str, n: int) -> None:
     client_ms: list[float] = []
     server_ms: list[float] = []
@@ -47,9 +58,8 @@ async def bench_claims(base: str, n: int) -> None:
         for _ in range(n):
             await wait_warm(client)
             started = time.perf_counter()
-            response = await client.post("/session")
+            body = await claim(client)
             elapsed = (time.perf_counter() - started) * 1000
-            body = response.json()
             if not body["warm"]:
                 cold += 1
                 continue
@@ -103,7 +113,7 @@ async def round_of(urls: list[str], hz: float, seconds: float) -> list[float]:
 async def bench_rtt(base: str, direct: list[str], sessions: int, hz: float, seconds: float) -> None:
     ws_base = base.replace("http://", "ws://")
     async with httpx.AsyncClient(base_url=base, timeout=120) as client:
-        bodies = [(await client.post("/session")).json() for _ in range(sessions)]
+        bodies = [await claim(client) for _ in range(sessions)]
         gateway_urls = [ws_base + body["ws_url"] for body in bodies]
         via: list[float] = []
         straight: list[float] = []
@@ -124,7 +134,7 @@ async def bench_kills(base: str, kills: int) -> None:
     ws_base = base.replace("http://", "ws://")
     recover: list[float] = []
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        body = (await client.post("/session")).json()
+        body = await claim(client)
         sid = body["session_id"]
         async with connect(ws_base + body["ws_url"]) as ws:
             pod = body["pod"]["name"]

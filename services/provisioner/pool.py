@@ -69,23 +69,32 @@ class PoolCore:
         refill_per_second: float,
         idle_timeout: float,
         max_cold_starts: int,
+        claim_timeout: float = 1.5,
+        max_starts: int | None = None,
     ) -> None:
         self.pool_size = pool_size
         self.max_sessions = max_sessions
         self.idle_timeout = idle_timeout
         self.max_cold_starts = max_cold_starts
-        self.cold = 0  # cold starts under way for claims
+        self.claim_timeout = claim_timeout
+        # Pod starts the driver runs at once (None: no bound of its own). With a bound,
+        # a cold claim starts no pod itself: it waits for the pool's next one, and the
+        # refill counts it as demand, so starts in flight never pass the bound.
+        self.max_starts = max_starts
+        self.cold = 0  # claims on the cold path (starting a pod, or waiting for one)
         self.refilling = 0  # pool starts asked of the driver and not finished
         self._bucket = TokenBucket(rate=refill_per_second, burst=max(1, pool_size))
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PoolCore:
+    def from_settings(cls, settings: Settings, *, max_starts: int | None = None) -> PoolCore:
         return cls(
             pool_size=settings.pool_size,
             max_sessions=settings.max_sessions,
             refill_per_second=settings.refill_per_second,
             idle_timeout=settings.session_idle_timeout,
             max_cold_starts=settings.max_cold_starts,
+            claim_timeout=settings.claim_timeout,
+            max_starts=max_starts,
         )
 
     # claims
@@ -99,10 +108,10 @@ class PoolCore:
             )
 
     def begin_cold(self) -> None:
-        """Count a cold start, or shed the claim when enough are already under way.
+        """Count a cold claim, or shed it when enough are already waiting.
 
-        Each cold claim adds a pod start on top of the refill; past a bound,
-        more of them only slow every start down, so the client is asked to
+        Each cold claim waits for a pod start; past a bound, more of them only
+        slow every start down and queue visitors, so the client is asked to
         retry instead. Pair with `end_cold`.
         """
         if self.cold >= self.max_cold_starts:
@@ -116,6 +125,18 @@ class PoolCore:
     def end_cold(self) -> None:
         self.cold -= 1
 
+    def cold_budget(self, waited: float) -> float:
+        """Seconds a cold claim may still wait, `waited` seconds after the claim began."""
+        return self.claim_timeout - waited
+
+    def cold_too_slow(self) -> LimitExceeded:
+        """The answer to a cold claim whose budget ran out: shed, not queued."""
+        return LimitExceeded(
+            "pool_empty",
+            "no pod became free within the claim's time; try again in a moment",
+            retry_after=1,
+        )
+
     # the pool
 
     def status(self, *, ready: int, unready: int, assigned: int) -> PoolStatus:
@@ -128,15 +149,27 @@ class PoolCore:
             capacity=self.max_sessions,
         )
 
+    def demand(self) -> int:
+        """Free members wanted: the target, plus the cold claims waiting for the pool's starts."""
+        return self.pool_size + (self.cold if self.max_starts is not None else 0)
+
     def refill(self, status: PoolStatus, mono: float) -> int:
-        """How many members to start now; they count as `refilling` until `refilled()`."""
+        """How many members to start now; they count as `refilling` until `refilled()`.
+
+        Never more than `max_starts` in flight: a pass asks only for free places, so
+        refill work never queues behind itself.
+        """
+        budget = self._bucket.available(mono)
+        if self.max_starts is not None:
+            budget = min(budget, self.max_starts - self.refilling)
+        waiting = self.demand() - self.pool_size  # sessions counted, holding no pod yet
         n = pods_to_start(
             warm=status.warm,
             starting=status.starting,
-            assigned=status.assigned,
-            target=self.pool_size,
+            assigned=max(0, status.assigned - waiting),
+            target=self.demand(),
             max_pods=max_pods(max_sessions=self.max_sessions, pool_size=self.pool_size),
-            budget=self._bucket.available(mono),
+            budget=budget,
         )
         for _ in range(n):
             self._bucket.take(mono)
@@ -149,7 +182,10 @@ class PoolCore:
 
     def trim(self, status: PoolStatus, warm: Sequence[tuple[M, bool]]) -> list[M]:
         """Warm members beyond the target (POOL_SIZE lowered), not-Ready ones first."""
-        excess = status.warm + status.starting - self.pool_size
+        present = status.warm + status.starting
+        if self.max_starts is not None:
+            present -= self.refilling  # not members yet: a start for a claim that gave up
+        excess = present - self.demand()
         if excess <= 0:
             return []
         return [member for member, _ in sorted(warm, key=lambda item: item[1])][:excess]

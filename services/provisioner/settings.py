@@ -33,6 +33,7 @@ class Settings:
     refill_per_second: float = 5.0
     cold_start_timeout: float = 20.0
     max_cold_starts: int = 8
+    claim_timeout: float = 1.5
     frontend_dir: Path = _REPO_ROOT / "frontend" / "dist"
     forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "INFO"
@@ -67,6 +68,7 @@ class Settings:
             "ws_max_messages_per_second",
             "refill_per_second",
             "cold_start_timeout",
+            "claim_timeout",
             "lease_duration",
         ):
             _check(getattr(self, name) > 0, name.upper(), "a number > 0", getattr(self, name))

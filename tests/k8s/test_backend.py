@@ -95,7 +95,13 @@ def test_lowering_the_pool_size_trims_warm_members(rig: Rig, api: client.ApiClie
 
 
 async def test_two_replicas_never_hand_out_a_pod_twice(rig: Rig, api: client.ApiClient) -> None:
-    env = {"POOL_SIZE": "12", "MAX_SESSIONS": "60", "WS_PER_IP": "100", "MAX_COLD_STARTS": "50"}
+    env = {
+        "POOL_SIZE": "12",
+        "MAX_SESSIONS": "60",
+        "WS_PER_IP": "100",
+        "MAX_COLD_STARTS": "50",
+        "CLAIM_TIMEOUT": "60",  # every claim waits for its pod here: uniqueness is the point
+    }
     first, second = rig.start(**env), rig.start(**env)
     first.wait_pool(12)
     second.wait_pool(12)

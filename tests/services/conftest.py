@@ -10,6 +10,10 @@ import pytest
 
 from tests.services.helpers import Server, StartProvisioner, start_server
 
+# A cold start on a machine busy with the suite may take longer than CLAIM_TIMEOUT's
+# default; tests that are not about shedding wait for it (test_overload sets its own).
+COLD_CLAIM_WAIT = "30"
+
 
 @pytest.fixture
 def start_provisioner(tmp_path: Path) -> Iterator[StartProvisioner]:
@@ -17,7 +21,12 @@ def start_provisioner(tmp_path: Path) -> Iterator[StartProvisioner]:
     servers: list[Server] = []
 
     def start(**env: str) -> Server:
-        defaults = {"POOL_SIZE": "3", "RATE_LIMIT_PER_MINUTE": "6000", "RATE_LIMIT_BURST": "100"}
+        defaults = {
+            "POOL_SIZE": "3",
+            "RATE_LIMIT_PER_MINUTE": "6000",
+            "RATE_LIMIT_BURST": "100",
+            "CLAIM_TIMEOUT": COLD_CLAIM_WAIT,
+        }
         server = start_server("services.provisioner", tmp_path, {**defaults, **env}, "/ready")
         servers.append(server)
         return server
@@ -33,7 +42,12 @@ def provisioner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = start_server(
         "services.provisioner",
         tmp_path_factory.mktemp("prov"),
-        {"POOL_SIZE": "4", "RATE_LIMIT_PER_MINUTE": "6000", "RATE_LIMIT_BURST": "200"},
+        {
+            "POOL_SIZE": "4",
+            "RATE_LIMIT_PER_MINUTE": "6000",
+            "RATE_LIMIT_BURST": "200",
+            "CLAIM_TIMEOUT": COLD_CLAIM_WAIT,
+        },
         "/ready",
     )
     server.wait_pool(4)

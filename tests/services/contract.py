@@ -47,7 +47,12 @@ class Backends:
     started: list[Backend] = field(default_factory=list)
 
     async def start(self, **overrides: Any) -> Backend:
-        defaults = {"pool_size": 1, "refill_per_second": 50.0, "max_cold_starts": 8}
+        defaults = {
+            "pool_size": 1,
+            "refill_per_second": 50.0,
+            "max_cold_starts": 8,
+            "claim_timeout": WAIT / 2,  # a cold start on a loaded machine; shedding has a test
+        }
         settings = Settings(**{**defaults, **self.settings, **overrides})
         backend = make_backend(settings, Metrics(), clock=self.clock)
         self.started.append(backend)
@@ -198,3 +203,14 @@ class BackendContract:
         claims = [o for o in outcomes if not isinstance(o, BaseException)]
         assert [(e.code, e.retry_after) for e in shed] == [("pool_empty", 1)] * 2
         assert len(claims) == 1 and claims[0].warm is False and claims[0].pod.ready
+
+    async def test_a_cold_claim_past_its_budget_is_shed(self, backends: Backends) -> None:
+        backend = await backends.start(pool_size=0, claim_timeout=0.001)
+        with pytest.raises(LimitExceeded) as info:
+            await claim(backend, backends.clock)
+        assert (info.value.code, info.value.retry_after) == ("pool_empty", 1)
+
+        async def nothing_left() -> bool:
+            return (await backend.pool()).assigned == 0
+
+        await eventually(nothing_left, "the shed claim's session to be gone")

@@ -38,7 +38,11 @@ def test_claim_returns_a_warm_pod(provisioner: Server) -> None:
 
 async def test_concurrent_claims_never_share_a_pod(start_provisioner: StartProvisioner) -> None:
     server = start_provisioner(
-        POOL_SIZE="8", MAX_SESSIONS="60", REFILL_PER_SECOND="20", MAX_COLD_STARTS="50"
+        POOL_SIZE="8",
+        MAX_SESSIONS="60",
+        REFILL_PER_SECOND="20",
+        MAX_COLD_STARTS="50",
+        CLAIM_TIMEOUT="120",  # every claim waits for its pod here: uniqueness is the point
     )
     server.wait_pool(8)
     async with server.aclient() as client:

@@ -76,6 +76,51 @@ def test_refill_counts_starts_until_they_finish_and_keeps_the_rate() -> None:
     assert pool.refill(pool.status(ready=1, unready=0, assigned=3), mono=101.0) == 0
 
 
+def test_refill_never_has_more_than_max_starts_in_flight() -> None:
+    pool = core(pool_size=10, refill_per_second=100, max_starts=2)
+    assert pool.refill(pool.status(ready=0, unready=0, assigned=0), mono=1.0) == 2
+    assert pool.refill(pool.status(ready=0, unready=0, assigned=0), mono=1.0) == 0  # no queue
+    pool.refilled()
+    assert pool.refill(pool.status(ready=1, unready=0, assigned=0), mono=1.0) == 1
+    assert pool.refilling == 2
+
+
+def test_with_a_start_bound_waiting_cold_claims_are_refill_demand() -> None:
+    pool = core(pool_size=0, max_sessions=2, refill_per_second=100, max_starts=2)
+    pool.begin_cold()
+    # the waiting claim is a session without a pod: it does not count against the cost cap
+    assert pool.refill(pool.status(ready=0, unready=0, assigned=1), mono=1.0) == 1
+    assert pool.trim(pool.status(ready=0, unready=0, assigned=1), []) == []
+    pool.begin_cold()
+    assert pool.refill(pool.status(ready=0, unready=0, assigned=2), mono=2.0) == 1
+    assert pool.refill(pool.status(ready=0, unready=0, assigned=2), mono=3.0) == 0  # 2 in flight
+    # without a bound (Kubernetes) a cold claim starts its own pod: no refill demand
+    unbounded = core(pool_size=0, refill_per_second=100)
+    unbounded.begin_cold()
+    assert unbounded.refill(unbounded.status(ready=0, unready=0, assigned=1), mono=1.0) == 0
+
+
+def test_a_start_for_a_claim_that_gave_up_trims_no_ready_member() -> None:
+    pool = core(pool_size=1, refill_per_second=100, max_starts=2)
+    assert pool.refill(pool.status(ready=0, unready=0, assigned=0), mono=1.0) == 1
+    pool.begin_cold()
+    assert pool.refill(pool.status(ready=0, unready=0, assigned=1), mono=2.0) == 1
+    pool.end_cold()  # the claim gave up; both starts go on
+    pool.refilled()  # the first joined the pool
+    assert pool.trim(pool.status(ready=1, unready=0, assigned=0), [("a", True)]) == []
+    pool.refilled()  # the second too: now one is too many
+    assert pool.trim(pool.status(ready=2, unready=0, assigned=0), [("a", True), ("b", True)]) == [
+        "a"
+    ]
+
+
+def test_cold_budget() -> None:
+    pool = core(claim_timeout=1.5)
+    assert pool.cold_budget(0.5) == 1.0
+    shed = pool.cold_too_slow()
+    assert (shed.code, shed.retry_after) == ("pool_empty", 1)
+
+
 def test_refill_never_passes_the_cost_cap() -> None:
     pool = core(pool_size=4, max_sessions=10, refill_per_second=100)
     status = pool.status(ready=0, unready=0, assigned=12)
@@ -158,6 +203,7 @@ class Member:
 class FakeDriver:
     tick = 0.01
     unready_detail = "not synced"
+    max_starts: int | None = None
 
     def __init__(self, events: SessionEvents) -> None:
         self.events = events
@@ -200,9 +246,14 @@ class FakeDriver:
             return None
         return self._claim(key, member.name, now, expires_at, warm=True)
 
-    async def claim_cold(self, key: str, *, now: float, expires_at: float) -> Claim:
+    async def claim_cold(self, key: str, *, now: float, expires_at: float, budget: float) -> Claim:
         self.times[key] = SessionTimes(key=key, expires_at=expires_at, last_active=now)
-        await self.cold_gate.wait()
+        try:
+            async with asyncio.timeout(budget):
+                await self.cold_gate.wait()
+        except TimeoutError:
+            self.times.pop(key, None)
+            raise
         return self._claim(key, "cold", now, expires_at, warm=False)
 
     def _claim(self, key: str, pod: str, now: float, expires_at: float, *, warm: bool) -> Claim:
@@ -306,6 +357,20 @@ async def test_cold_claims_past_the_bound_are_shed() -> None:
         assert backend.core.cold == 1  # the bound is free again, and taken by k3
         driver.cold_gate.set()
         await third
+    finally:
+        await backend.aclose()
+
+
+async def test_a_cold_claim_past_its_budget_is_shed_not_queued() -> None:
+    backend, driver, _ = pooled(pool_size=0, max_cold_starts=1, claim_timeout=0.05)
+    await backend.start()
+    try:
+        with pytest.raises(LimitExceeded) as info:
+            await backend.claim("k1", now=1.0, expires_at=10.0)
+        assert (info.value.code, info.value.retry_after) == ("pool_empty", 1)
+        assert (backend.core.cold, driver.assigned()) == (0, 0)  # nothing left behind
+        driver.cold_gate.set()
+        assert (await backend.claim("k2", now=1.0, expires_at=10.0)).warm is False
     finally:
         await backend.aclose()
 

@@ -23,13 +23,14 @@ def make_backend(
 ) -> Backend:
     """The backend `settings.backend` names (Kubernetes credentials: see `kube_client`)."""
     events = SessionEvents(metrics, clock=clock)
-    core = PoolCore.from_settings(settings)
     if settings.backend == "kubernetes":
         from services.provisioner.backends.kubernetes import KubernetesDriver
 
         kube = KubernetesDriver.from_settings(settings, events)
+        core = PoolCore.from_settings(settings, max_starts=kube.max_starts)
         return PooledBackend(kube, core=core, events=events, metrics=metrics, clock=clock)
     from services.provisioner.backends.local import LocalDriver
 
     local = LocalDriver.from_settings(settings, events, clock=clock)
+    core = PoolCore.from_settings(settings, max_starts=local.max_starts)
     return PooledBackend(local, core=core, events=events, metrics=metrics, clock=clock)

@@ -123,6 +123,10 @@ class Driver(Protocol[M]):
 
     tick: float  # seconds between reconcile passes
     unready_detail: str  # why claims fail while `ready()` is False
+    # Pod starts the driver runs at once, or None when starts cost it nothing to
+    # speak of (the cluster runs them). With a bound, `claim_cold` starts no pod of
+    # its own: it waits for the next member `start_member` makes Ready.
+    max_starts: int | None
 
     async def open(self) -> None: ...
 
@@ -160,8 +164,11 @@ class Driver(Protocol[M]):
         """Assign `member` to the session; None if another claim took it first."""
         ...
 
-    async def claim_cold(self, key: str, *, now: float, expires_at: float) -> Claim:
-        """Start a pod for the session and wait until it is Ready."""
+    async def claim_cold(self, key: str, *, now: float, expires_at: float, budget: float) -> Claim:
+        """A new pod for the session, once Ready; TimeoutError after `budget` seconds.
+
+        On TimeoutError nothing of the session is left behind.
+        """
         ...
 
     async def info(self, key: str) -> SessionInfo: ...

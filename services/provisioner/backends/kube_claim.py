@@ -4,13 +4,15 @@ Warm: one merge PATCH of a warm ReplicaSet that sets the session's labels and
 annotations, with the resourceVersion the cache saw as a precondition. Of two
 replicas claiming the same one, the second gets 409 and tries the next
 candidate; no lock, no leader. Cold: create a ReplicaSet that is the
-session's from the start, then wait for its pod to be Ready.
+session's from the start, then wait for its pod to be Ready, for at most the
+claim's remaining time budget (then it is deleted and the claim is shed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from kubernetes.client.exceptions import ApiException
 
@@ -48,7 +50,9 @@ class ClaimProtocol:
             raise unavailable(exc) from exc
         return await self._when_ready(claimed, warm=True)
 
-    async def cold(self, key: str, *, now: float, expires_at: float) -> Claim:
+    async def cold(self, key: str, *, now: float, expires_at: float, budget: float) -> Claim:
+        """Raises TimeoutError if the pod is not Ready within `budget` seconds."""
+        started = time.monotonic()
         assign = ko.assignment(key, now=now, expires_at=expires_at)
         manifest = ko.pool_replicaset(self.template, name=ko.slot_name(), session=assign)
         try:
@@ -57,16 +61,19 @@ class ClaimProtocol:
             if exc.status == 403 and "quota" in str(exc.body):
                 raise LimitExceeded("at_capacity", "the namespace is at its quota", 10) from exc
             raise unavailable(exc) from exc
-        return await self._when_ready(created, warm=False)
+        left = budget - (time.monotonic() - started)
+        return await self._when_ready(created, warm=False, budget=left)
 
-    async def _when_ready(self, rs: Obj, *, warm: bool) -> Claim:
+    async def _when_ready(self, rs: Obj, *, warm: bool, budget: float | None = None) -> Claim:
         """The claim once the ReplicaSet's pod is Ready (at once for a warm one, normally).
 
         If it is not Ready in time the ReplicaSet is deleted: nobody holds the session yet.
+        When the claim's `budget` is what ran out, that is TimeoutError.
         """
         name = ko.name_of(rs)
+        wait = self.cold_start_timeout if budget is None else min(budget, self.cold_start_timeout)
         try:
-            async with asyncio.timeout(self.cold_start_timeout):
+            async with asyncio.timeout(max(0.0, wait)):
                 while True:
                     changed = self.view.changed
                     pod = self.view.current_pod(name)
@@ -81,6 +88,8 @@ class ClaimProtocol:
             await self.api.delete_rs(name)
         except (ApiException, BackendUnavailable) as exc:
             log.warning("claim_cleanup_failed", extra={"replicaset": name, "error": str(exc)[:200]})
+        if budget is not None and budget < self.cold_start_timeout:
+            raise TimeoutError  # the claim's time ran out first: shed, not an error
         if no_pod:  # the pod was never created: quota or a full cluster
             raise LimitExceeded(
                 "at_capacity", "no room for another pod right now; try again shortly", 10

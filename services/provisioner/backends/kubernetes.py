@@ -44,6 +44,7 @@ Obj = ko.Obj
 
 class KubernetesDriver:
     unready_detail = "not in sync with the Kubernetes API; try again shortly"
+    max_starts: int | None = None  # a start is one API create; the cluster runs the pod
 
     def __init__(
         self,
@@ -156,8 +157,8 @@ class KubernetesDriver:
     ) -> Claim | None:
         return await self.claims.warm(member, key, now=now, expires_at=expires_at)
 
-    async def claim_cold(self, key: str, *, now: float, expires_at: float) -> Claim:
-        return await self.claims.cold(key, now=now, expires_at=expires_at)
+    async def claim_cold(self, key: str, *, now: float, expires_at: float, budget: float) -> Claim:
+        return await self.claims.cold(key, now=now, expires_at=expires_at, budget=budget)
 
     # sessions
 

@@ -5,6 +5,12 @@ a cold start when there are none, and when a session's process dies a
 replacement takes over the same session at once (what the ReplicaSet
 controller does for a pod). Children die with the provisioner: SIGTERM on
 shutdown, and the kernel's parent-death signal if it crashes.
+
+A start costs this machine about a core for a fraction of a second (a Python
+interpreter importing uvicorn), so at most `MAX_STARTS` run at once, and a
+cold claim waits for the pool's next Ready pod instead of starting one of its
+own. Processes are started on a thread and their exit is watched through a
+pidfd: nothing blocking runs on the event loop.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
 import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,13 +49,56 @@ log = logging.getLogger(__name__)
 
 _ROOT = Path(__file__).resolve().parents[3]
 _STOP_GRACE = 3.0
+MAX_STARTS = 2  # echo servers starting at once (spawned, not yet Ready or failed)
+
+
+class Child:
+    """A child process started off the event loop; its exit is awaited without a thread
+    where the kernel offers a pidfd (Linux 5.3+), else on a thread of its own."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        self._loop = loop
+        self._exited = asyncio.Event()
+        self._pidfd: int | None = None
+        try:
+            self._pidfd = os.pidfd_open(popen.pid)
+        except (AttributeError, OSError):
+            threading.Thread(target=self._wait_on_thread, daemon=True).start()
+        else:
+            loop.add_reader(self._pidfd, self._reap)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    def _reap(self) -> None:
+        if self._pidfd is not None:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        self.popen.wait()  # it has exited: this only collects the status
+        self._exited.set()
+
+    def _wait_on_thread(self) -> None:
+        self.popen.wait()
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self._loop.call_soon_threadsafe(self._exited.set)
+
+    async def wait(self) -> int | None:
+        await self._exited.wait()
+        return self.popen.returncode
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        self.popen.send_signal(sig)  # a no-op once the process has been collected
 
 
 @dataclass(eq=False, kw_only=True)
 class LocalPod:
     name: str
     port: int
-    proc: asyncio.subprocess.Process
+    proc: Child
     started_at: float
     ready: bool = False
     session: str | None = None
@@ -91,6 +143,7 @@ class LocalSession:
 class LocalDriver:
     tick = 0.2
     unready_detail = "the local backend is not running"
+    max_starts: int | None = MAX_STARTS
 
     def __init__(
         self,
@@ -107,11 +160,18 @@ class LocalDriver:
         self.python = python
         self.clock = clock
         self._warm: deque[LocalPod] = deque()
+        self._waiting: deque[asyncio.Future[LocalPod]] = deque()  # cold claims, oldest first
         self._pods: set[LocalPod] = set()
         self._sessions: dict[str, LocalSession] = {}
         self._tasks = Tasks()
         self._names = itertools.count()
         self._open = False
+        self._slots = asyncio.Semaphore(MAX_STARTS)
+        # Spawning threads live as long as the driver: a child's parent-death signal
+        # follows the thread that forked it.
+        self._spawner = ThreadPoolExecutor(max_workers=MAX_STARTS, thread_name_prefix="spawn")
+        self.starting = 0  # starts in flight (holding a slot)
+        self.most_starting = 0  # the most ever in flight at once
 
     @classmethod
     def from_settings(
@@ -124,6 +184,10 @@ class LocalDriver:
 
     async def close(self) -> None:
         self._open = False  # from now on a dead pod is not replaced
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(BackendUnavailable("the provisioner is shutting down"))
         pods = list(self._pods)
         for pod in pods:
             _signal(pod, signal.SIGTERM)
@@ -136,6 +200,7 @@ class LocalDriver:
             for task in pending:
                 await task
         await self._tasks.close(_STOP_GRACE)
+        self._spawner.shutdown(wait=False, cancel_futures=True)
 
     def ready(self) -> bool:
         return self._open
@@ -165,10 +230,19 @@ class LocalDriver:
         pod = await self._start_ready_pod()
         if pod is None:
             raise BackendUnavailable("a pool pod did not become Ready")
-        if self._open:
-            self._warm.append(pod)
-        else:
+        self._deliver(pod)
+
+    def _deliver(self, pod: LocalPod) -> None:
+        """A Ready free pod goes to the oldest waiting cold claim, else to the warm pool."""
+        if not self._open:
             self._stop(pod)
+            return
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(pod)
+                return
+        self._warm.append(pod)
 
     async def delete_member(self, member: LocalPod) -> None:
         if member in self._warm:
@@ -184,14 +258,30 @@ class LocalDriver:
         session = self._reserve(key, now=now, expires_at=expires_at)
         return self._attach(session, member, warm=True)
 
-    async def claim_cold(self, key: str, *, now: float, expires_at: float) -> Claim:
+    async def claim_cold(self, key: str, *, now: float, expires_at: float, budget: float) -> Claim:
+        """Wait, at most `budget` seconds, for the next pod the pool makes Ready.
+
+        The refill counts waiting claims as demand (`PoolCore.demand`); a claim that
+        gives up leaves its place, and the pod started for it goes to the next one.
+        """
         session = self._reserve(key, now=now, expires_at=expires_at)  # before any await
-        pod = await self._start_ready_pod()
-        if pod is None or session.ended or not self._open:
+        waiter: asyncio.Future[LocalPod] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            async with asyncio.timeout(budget):
+                pod = await waiter
+        except BaseException:
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(waiter)
+            if self._sessions.get(key) is session:
+                del self._sessions[key]
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._deliver(waiter.result())  # it came just as the claim gave up
+            raise
+        if session.ended or not self._open:
             self._sessions.pop(key, None)
-            if pod is not None:
-                self._stop(pod)
-            raise BackendUnavailable("could not start a pod for the session")
+            self._deliver(pod)
+            raise BackendUnavailable("the session ended before its pod was Ready")
         return self._attach(session, pod, warm=False)
 
     # sessions
@@ -247,9 +337,19 @@ class LocalDriver:
         session.pod = pod
         return Claim(session=session.info(self.node), pod=pod.info(self.node), warm=warm)
 
-    async def _spawn(self) -> LocalPod:
-        """Start an echo-server process on a socket bound here, so no port race is possible."""
-        name = f"echo-{secrets.token_hex(3)}-{next(self._names)}"
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """One of the `MAX_STARTS` places for a start (spawn until Ready or failed)."""
+        async with self._slots:
+            self.starting += 1
+            self.most_starting = max(self.most_starting, self.starting)
+            try:
+                yield
+            finally:
+                self.starting -= 1
+
+    def _popen(self, name: str) -> tuple[subprocess.Popen[bytes], int]:
+        """On a spawning thread: an echo server on a socket bound here (no port race)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.bind(("127.0.0.1", 0))
@@ -264,24 +364,47 @@ class LocalDriver:
                 "LOG_LEVEL": "WARNING",
                 "PYTHONPATH": str(_ROOT),
             }
-            proc = await asyncio.create_subprocess_exec(
-                self.python,
-                "-m",
-                "services.echo",
+            popen = subprocess.Popen(
+                [self.python, "-m", "services.echo"],
                 env=env,
                 cwd=_ROOT,
                 pass_fds=(sock.fileno(),),
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
                 # Out of the terminal's process group: Ctrl-C stops the provisioner, which
                 # then stops its pods, instead of racing it (the pods would be "replaced").
                 start_new_session=True,
             )
         finally:
             sock.close()
-        pod = LocalPod(name=name, port=port, proc=proc, started_at=self.clock())
+        return popen, port
+
+    async def _spawn(self) -> LocalPod:
+        """Start an echo-server process, off the event loop (call it holding a slot)."""
+        name = f"echo-{secrets.token_hex(3)}-{next(self._names)}"
+        loop = asyncio.get_running_loop()
+        started = loop.run_in_executor(self._spawner, self._popen, name)
+        try:
+            popen, port = await asyncio.shield(started)
+        except asyncio.CancelledError:
+            # Cancelled while the thread starts it: the process is ours to stop all the same.
+            started.add_done_callback(lambda done: self._orphan(done, loop))
+            raise
+        pod = LocalPod(name=name, port=port, proc=Child(popen, loop), started_at=self.clock())
         self._pods.add(pod)
         self._tasks.spawn(self._watch(pod))
         return pod
+
+    def _orphan(
+        self,
+        done: asyncio.Future[tuple[subprocess.Popen[bytes], int]],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        popen, _ = done.result()
+        with contextlib.suppress(ProcessLookupError):
+            popen.kill()
+        Child(popen, loop)  # collects its exit status
 
     async def _probe(self, pod: LocalPod) -> bool:
         """Ready = GET /health answers 200 (it queues on the socket until the server is up)."""
@@ -298,10 +421,11 @@ class LocalDriver:
         return status.startswith(b"HTTP/1.1 200") and pod.alive
 
     async def _start_ready_pod(self) -> LocalPod | None:
-        pod = await self._spawn()
-        if await self._probe(pod):
-            pod.ready = True
-            return pod
+        async with self._slot():
+            pod = await self._spawn()
+            if await self._probe(pod):
+                pod.ready = True
+                return pod
         self._stop(pod)
         return None
 
@@ -335,16 +459,20 @@ class LocalDriver:
         await self._replace(session)
 
     async def _replace(self, session: LocalSession) -> None:
-        new = await self._spawn()
-        if session.ended or not self._open:
-            self._stop(new)
-            return
-        new.session = session.key
-        session.pod = new
-        session.replacements += 1
-        self.events.pod_added(session.key, new.name)
-        log.info("pod_replaced", extra={"session": session.key[:12], "pod": new.name})
-        if await self._probe(new) and session.pod is new and not session.ended:
+        async with self._slot():  # at most one waits per session
+            if session.ended or not self._open:
+                return
+            new = await self._spawn()
+            if session.ended or not self._open:
+                self._stop(new)
+                return
+            new.session = session.key
+            session.pod = new
+            session.replacements += 1
+            self.events.pod_added(session.key, new.name)
+            log.info("pod_replaced", extra={"session": session.key[:12], "pod": new.name})
+            ok = await self._probe(new)
+        if ok and session.pod is new and not session.ended:
             new.ready = True
             session.failures = 0
             self.events.pod_ready(session.key, new.name)

@@ -73,6 +73,12 @@ class PooledBackend(Generic[M]):
     # sessions
 
     async def claim(self, key: str, *, now: float, expires_at: float) -> Claim:
+        """A Ready pod for the session, or an error within the claim's time budget.
+
+        Past `MAX_COLD_STARTS` waiting claims, or once `CLAIM_TIMEOUT` has gone by,
+        the answer is 429 `pool_empty`: claims are shed, never queued.
+        """
+        began = time.monotonic()
         if not self._running:
             raise BackendUnavailable("the provisioner is shutting down")
         if not self.driver.ready():
@@ -86,9 +92,16 @@ class PooledBackend(Generic[M]):
                 self._wake.set()
                 return claim
             self.metrics.rejections.labels("claim_conflict").inc()
+        budget = self.core.cold_budget(time.monotonic() - began)
+        if budget <= 0:
+            raise self.core.cold_too_slow()
         self.core.begin_cold()
+        if self.core.max_starts is not None:
+            self._wake.set()  # the next pass starts the pod this claim waits for
         try:
-            claim = await self.driver.claim_cold(key, now=now, expires_at=expires_at)
+            claim = await self.driver.claim_cold(key, now=now, expires_at=expires_at, budget=budget)
+        except TimeoutError:
+            raise self.core.cold_too_slow() from None
         finally:
             self.core.end_cold()
         self._wake.set()
