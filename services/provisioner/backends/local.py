@@ -200,7 +200,10 @@ class LocalDriver:
             for task in pending:
                 await task
         await self._tasks.close(_STOP_GRACE)
-        self._spawner.shutdown(wait=False, cancel_futures=True)
+        # A start still under way finishes first, so that its process is stopped too
+        # (by `_spawn`, or by `_orphan` once its done callback runs).
+        await asyncio.to_thread(self._spawner.shutdown, wait=True, cancel_futures=True)
+        await asyncio.sleep(0)
 
     def ready(self) -> bool:
         return self._open
@@ -387,24 +390,26 @@ class LocalDriver:
             popen, port = await asyncio.shield(started)
         except asyncio.CancelledError:
             # Cancelled while the thread starts it: the process is ours to stop all the same.
-            started.add_done_callback(lambda done: self._orphan(done, loop))
+            started.add_done_callback(self._orphan)
             raise
+        if not self._open:  # closed while it started: nobody will stop it later
+            self._orphan(started)
+            raise BackendUnavailable("the provisioner is shutting down")
         pod = LocalPod(name=name, port=port, proc=Child(popen, loop), started_at=self.clock())
         self._pods.add(pod)
         self._tasks.spawn(self._watch(pod))
         return pod
 
-    def _orphan(
-        self,
-        done: asyncio.Future[tuple[subprocess.Popen[bytes], int]],
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
+    @staticmethod
+    def _orphan(done: asyncio.Future[tuple[subprocess.Popen[bytes], int]]) -> None:
         if done.cancelled() or done.exception() is not None:
             return
         popen, _ = done.result()
         with contextlib.suppress(ProcessLookupError):
             popen.kill()
-        Child(popen, loop)  # collects its exit status
+        # Collected here, not through the loop, which may be closing: after SIGKILL
+        # this takes milliseconds, and only on the shutdown path.
+        popen.wait()
 
     async def _probe(self, pod: LocalPod) -> bool:
         """Ready = GET /health answers 200 (it queues on the socket until the server is up)."""
