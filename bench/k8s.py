@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from kubernetes import client
 
-from bench.procs import percentile, server
+from bench.procs import open_loop, percentile, server
 from scripts.controlplane import ControlPlane, ensure_built
 
 TEMPLATE: dict[str, Any] = {
@@ -77,14 +77,7 @@ async def sustained_claims(base: str, rate: float, seconds: float) -> dict[str, 
                 key = str(response.status_code)
                 outcomes[key] = outcomes.get(key, 0) + 1
 
-        tasks = []
-        start = time.perf_counter()
-        for i in range(int(rate * seconds)):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one()))
-        await asyncio.gather(*tasks)
+        await open_loop(rate, seconds, one)
     return {"latencies": latencies, "outcomes": outcomes}
 
 

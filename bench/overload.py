@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from bench.k8s import kubernetes_provisioner, local_provisioner
-from bench.procs import percentile, server
+from bench.procs import open_loop, percentile, server
 from scripts.controlplane import ControlPlane, ensure_built
 
 CLIENT_TIMEOUT = 10.0  # seconds; a claim not answered by then is an error
@@ -73,14 +73,7 @@ async def claims(base: str, rate: float, seconds: float) -> Answers:
             else:
                 answers.add(str(response.status_code), elapsed)
 
-        tasks = []
-        start = time.perf_counter()
-        for i in range(int(rate * seconds)):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one()))
-        await asyncio.gather(*tasks)
+        await open_loop(rate, seconds, one)
     return answers
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Coroutine, Iterator
 
 from scripts.servers import ROOT, free_port, launch, stop
 
@@ -34,3 +36,18 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+async def open_loop(
+    rate: float, seconds: float, one: Callable[[], Coroutine[object, object, None]]
+) -> None:
+    """Start ``one()`` ``rate`` times a second for ``seconds``, whether or not earlier
+    calls have answered (an open loop: a slow server does not slow the offered load)."""
+    tasks = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.gather(*tasks)
