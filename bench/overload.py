@@ -49,31 +49,34 @@ class Answers:
         return len(self.latencies) - self.count("warm", "cold", "429")
 
 
+async def claim_once(http: httpx.AsyncClient, answers: Answers) -> None:
+    """One `POST /session`, its answer recorded by outcome; a granted session is ended."""
+    started = time.perf_counter()
+    try:
+        response = await http.post("/session")
+    except httpx.HTTPError as exc:
+        answers.add(type(exc).__name__, (time.perf_counter() - started) * 1000)
+        return
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code == 201:
+        body = response.json()
+        answers.add("warm" if body["warm"] else "cold", elapsed)
+        with contextlib.suppress(httpx.HTTPError):
+            await http.delete(f"/session/{body['session_id']}")
+    elif response.status_code == 429 and "Retry-After" in response.headers:
+        answers.add("429", elapsed)
+    elif response.status_code == 429:
+        answers.add("429 without Retry-After", elapsed)  # an error, not a rejection
+    else:
+        answers.add(str(response.status_code), elapsed)
+
+
 async def claims(base: str, rate: float, seconds: float) -> Answers:
     """Open-loop claims; each session that is granted is ended at once."""
     answers = Answers()
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base, timeout=CLIENT_TIMEOUT, limits=limits) as http:
-
-        async def one() -> None:
-            started = time.perf_counter()
-            try:
-                response = await http.post("/session")
-            except httpx.HTTPError as exc:
-                answers.add(type(exc).__name__, (time.perf_counter() - started) * 1000)
-                return
-            elapsed = (time.perf_counter() - started) * 1000
-            if response.status_code == 201:
-                body = response.json()
-                answers.add("warm" if body["warm"] else "cold", elapsed)
-                with contextlib.suppress(httpx.HTTPError):
-                    await http.delete(f"/session/{body['session_id']}")
-            elif response.status_code == 429 and "Retry-After" in response.headers:
-                answers.add("429", elapsed)
-            else:
-                answers.add(str(response.status_code), elapsed)
-
-        await open_loop(rate, seconds, one)
+        await open_loop(rate, seconds, lambda: claim_once(http, answers))
     return answers
 
 
@@ -111,18 +114,7 @@ async def during_refill(
             if time.monotonic() - started > limit:
                 break
             began = time.perf_counter()
-            try:
-                response = await http.post("/session")
-            except httpx.HTTPError as exc:
-                answers.add(type(exc).__name__, (time.perf_counter() - began) * 1000)
-                continue
-            elapsed = (time.perf_counter() - began) * 1000
-            if response.status_code == 201:
-                body = response.json()
-                answers.add("warm" if body["warm"] else "cold", elapsed)
-                await http.delete(f"/session/{body['session_id']}")
-            else:
-                answers.add(str(response.status_code), elapsed)
+            await claim_once(http, answers)
             await asyncio.sleep(max(0.0, 1 / rate - (time.perf_counter() - began)))
         return answers, time.monotonic() - started
 
