@@ -140,5 +140,6 @@ class SessionAPI:
         status = await self.backend.pool()
         for state in ("warm", "starting", "assigned"):
             self.metrics.pool_pods.labels(state).set(getattr(status, state))
+        self.metrics.pool_target.set(status.target)
         self.metrics.sessions_active.set(status.assigned)
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -14,6 +14,9 @@ class Metrics:
         r = self.registry
         self.sessions_active = Gauge("pingpod_sessions_active", "Sessions with a pod", registry=r)
         self.pool_pods = Gauge("pingpod_pool_pods", "Pool pods by state", ["state"], registry=r)
+        self.pool_target = Gauge(
+            "pingpod_pool_target", "Free pool pods the provisioner aims to keep", registry=r
+        )
         self.claims = Counter("pingpod_claims", "Claims by path", ["path"], registry=r)
         self.claim_seconds = Histogram(
             "pingpod_claim_seconds",
