@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 
 from scripts.servers import ROOT, free_port, launch, stop
 
@@ -13,6 +16,15 @@ from scripts.servers import ROOT, free_port, launch, stop
 @contextlib.contextmanager
 def server(module: str, ready_path: str, **env: str) -> Iterator[str]:
     """Run `python -m module` on a free port; yields its base URL. Logs: artifacts/bench/."""
+    with server_process(module, ready_path, **env) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def server_process(
+    module: str, ready_path: str, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`server`, also yielding the process (for its CPU time)."""
     port = free_port()
     logs = ROOT / "artifacts" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
@@ -25,7 +37,7 @@ def server(module: str, ready_path: str, **env: str) -> Iterator[str]:
         timeout=60,
     )
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc
     finally:
         stop(proc, timeout=20)
 
@@ -51,3 +63,9 @@ async def open_loop(
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one()))
     await asyncio.gather(*tasks)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a live process, from /proc (children not included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -45,9 +45,20 @@ class Settings:
     echo_url_template: str = "ws://{ip}:{port}/ws"
     lease_name: str = "pingpod-provisioner"
     lease_duration: float = 15.0
+    # What ending a session does to its ReplicaSet: "recycle" (kept; its pod is
+    # replaced and it is warm again) or "delete" (deleted; the Lease holder makes a new one).
+    session_end: str = "delete"
 
     def __post_init__(self) -> None:
-        _check(self.backend in ("local", "kubernetes"), "BACKEND", "local or kubernetes", self)
+        _check(
+            self.backend in ("local", "kubernetes"), "BACKEND", "local or kubernetes", self.backend
+        )
+        _check(
+            self.session_end in ("recycle", "delete"),
+            "SESSION_END",
+            "recycle or delete",
+            self.session_end,
+        )
         for name in ("port", "echo_port"):
             value = getattr(self, name)
             _check(0 <= value < 65536, name.upper(), "a port number 0-65535", value)

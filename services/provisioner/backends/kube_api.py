@@ -129,7 +129,11 @@ class KubeApi:
 
     async def delete_pod(self, name: str) -> None:
         await self.call(
-            self.core.delete_namespaced_pod, name, self.namespace, _request_timeout=API_TIMEOUT
+            self.core.delete_namespaced_pod,
+            name,
+            self.namespace,
+            _preload_content=False,  # the answer is not read: no model to build
+            _request_timeout=API_TIMEOUT,
         )
 
     async def session_rs(self, key: str) -> Obj | None:

@@ -39,6 +39,7 @@ class ClaimProtocol:
     async def warm(self, rs: Obj, key: str, *, now: float, expires_at: float) -> Claim | None:
         """Claim the warm ReplicaSet `rs`; None if another claim or a trim got it first."""
         assign = ko.assignment(key, now=now, expires_at=expires_at)
+        assign["annotations"][ko.END_REASON] = None  # a recycled member's last session's
         version = rs["metadata"]["resourceVersion"]
         try:
             claimed = await self.api.patch_rs(

@@ -29,6 +29,8 @@ EXPIRES_AT = _ANNOTATION + "expires-at"
 LAST_ACTIVE = _ANNOTATION + "last-active"
 REPLACEMENTS = _ANNOTATION + "replacements"
 END_REASON = _ANNOTATION + "end-reason"
+RETIRED = _ANNOTATION + "retired-pods"
+SESSION_ANNOTATIONS = (CREATED_AT, EXPIRES_AT, LAST_ACTIVE, REPLACEMENTS)
 
 POOL_SELECTOR = f"{NAME_LABEL}=echo,{MANAGED_BY_LABEL}=pingpod-provisioner"
 POD_SELECTOR = f"{NAME_LABEL}=echo,{SLOT_LABEL}"
@@ -79,6 +81,26 @@ def assignment(key: str, *, now: float, expires_at: float) -> Obj:
             REPLACEMENTS: "0",
         },
     }
+
+
+def release(reason: str, retired: list[str]) -> Obj:
+    """The merge patch (None removes a key) that returns an assigned ReplicaSet to the pool.
+
+    `retired` names the session's pods: deleted right after this patch, and never
+    a member's pod again, even in a cache that sees this patch before their deletion.
+    """
+    return {
+        "labels": {STATE_LABEL: WARM, SESSION_LABEL: None},
+        "annotations": {
+            **dict.fromkeys(SESSION_ANNOTATIONS),
+            END_REASON: reason,
+            RETIRED: ",".join(retired),
+        },
+    }
+
+
+def retired_pods(rs: Obj) -> set[str]:
+    return {name for name in annotation(rs, RETIRED).split(",") if name}
 
 
 def is_label_value(value: str) -> bool:

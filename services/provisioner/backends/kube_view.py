@@ -38,9 +38,29 @@ class PoolView:
     def _in_state(self, state: str) -> list[Obj]:
         return [rs for rs in self.replicasets() if ko.labels(rs).get(ko.STATE_LABEL) == state]
 
-    def current_pod(self, slot: str) -> Obj | None:
+    def pods(self, slot: str) -> list[Obj]:
+        """The member's pods, its retired ones (a session's, before recycling) excepted."""
         names = self._pods_by_slot.get(slot, set())
-        return ko.current_pod([self.pod_store[n] for n in names if n in self.pod_store])
+        rs = self.replicaset_store.get(slot)
+        retired = ko.retired_pods(rs) if rs else set()
+        return [self.pod_store[n] for n in names - retired if n in self.pod_store]
+
+    def current_pod(self, slot: str) -> Obj | None:
+        return ko.current_pod(self.pods(slot))
+
+    def stale_retired(self) -> list[str]:
+        """Retired pods that are not terminating: their delete did not happen (say, the
+        replica that recycled the member died between its patch and its delete)."""
+        stale = []
+        for slot, names in self._pods_by_slot.items():
+            rs = self.replicaset_store.get(slot)
+            if rs is None:
+                continue
+            for name in ko.retired_pods(rs) & names:
+                pod = self.pod_store.get(name)
+                if pod is not None and not ko.terminating(pod):
+                    stale.append(name)
+        return stale
 
     def warm(self) -> list[tuple[Obj, bool]]:
         """Warm ReplicaSets, each with whether its pod is Ready."""
@@ -101,16 +121,26 @@ class PoolView:
         self.changed = asyncio.Event()
 
     def on_replicaset(self, kind: str, rs: Obj, previous: Obj | None) -> None:
+        name = ko.name_of(rs)
         key = ko.labels(rs).get(ko.SESSION_LABEL)
         if kind == "DELETED":
-            if key and self._by_session.get(key) == ko.name_of(rs):
-                del self._by_session[key]
-                reason = ko.annotation(rs, ko.END_REASON) or EndReason.DELETED
-                pod = self.current_pod(ko.name_of(rs))
-                self.events.session_ended(key, reason, ko.name_of(pod) if pod else "")
-        elif key:
-            self._by_session[key] = ko.name_of(rs)
+            if key:
+                pod = self.current_pod(name)
+                self._ended(key, name, rs, ko.name_of(pod) if pod else "")
+        else:
+            was = ko.labels(previous).get(ko.SESSION_LABEL) if previous else None
+            if was and was != key:  # recycled: the session ended, the member is warm again
+                self._ended(was, name, rs, min(ko.retired_pods(rs), default=""))
+            if key:
+                self._by_session[key] = name
         self.notify()
+
+    def _ended(self, key: str, name: str, rs: Obj, pod: str) -> None:
+        if self._by_session.get(key) != name:
+            return
+        del self._by_session[key]
+        reason = ko.annotation(rs, ko.END_REASON) or EndReason.DELETED
+        self.events.session_ended(key, reason, pod)
 
     def on_pod(self, kind: str, pod: Obj, previous: Obj | None) -> None:
         name = ko.name_of(pod)

@@ -57,6 +57,7 @@ class KubernetesDriver:
         cold_start_timeout: float = 20.0,
         echo_port: int = 8080,
         url_template: str = "ws://{ip}:{port}/ws",
+        recycle: bool = False,
     ) -> None:
         self.api = api
         self.view = PoolView(events)
@@ -69,6 +70,8 @@ class KubernetesDriver:
         self.url_template = url_template
         self.echo_port = echo_port
         self._lookups = TokenBucket(rate=20, burst=20)  # cache misses that may ask the API
+        self.recycle = recycle
+        self._stale_since: dict[str, float] = {}  # retired pods still alive, first seen
         self._caches: list[WatchCache] = []
 
     @classmethod
@@ -92,6 +95,7 @@ class KubernetesDriver:
             cold_start_timeout=settings.cold_start_timeout,
             echo_port=settings.echo_port,
             url_template=settings.echo_url_template,
+            recycle=settings.session_end == "recycle",
         )
 
     # lifecycle
@@ -133,7 +137,20 @@ class KubernetesDriver:
         return bool(self._caches) and all(cache.synced for cache in self._caches)
 
     async def leading(self) -> bool:
-        return await self.leader.leading() and self.ready()
+        if not (await self.leader.leading() and self.ready()):
+            return False
+        await self._sweep_retired()
+        return True
+
+    async def _sweep_retired(self, grace: float = 5.0) -> None:
+        """Delete retired pods still alive `grace` seconds after they were first seen so
+        (the recycling replica died between its patch and its delete)."""
+        now, stale = time.monotonic(), set(self.view.stale_retired())
+        self._stale_since = {pod: self._stale_since.get(pod, now) for pod in stale}
+        for pod, since in list(self._stale_since.items()):
+            if now - since >= grace:
+                await self._delete_pod(pod)
+                del self._stale_since[pod]
 
     # listing, members, claims
 
@@ -171,11 +188,7 @@ class KubernetesDriver:
         pod = self.view.current_pod(name)
         if pod is None:
             raise PodNotRunning()
-        try:
-            await self.api.delete_pod(ko.name_of(pod))
-        except ApiException as exc:
-            if exc.status != 404:
-                raise unavailable(exc) from exc
+        await self._delete_pod(ko.name_of(pod))
         # The pod is gone: the count is for display, so its failure does not undo the kill.
         count = int(ko.annotation_float(rs, ko.REPLACEMENTS)) + 1
         await self._annotate(name, {ko.REPLACEMENTS: str(count)}, key=key)
@@ -183,6 +196,8 @@ class KubernetesDriver:
 
     async def end(self, key: str, reason: str) -> str:
         rs = await self._session_rs(key)
+        if self.recycle:
+            return await self._recycle(rs, key, reason)
         name = ko.name_of(rs)
         if reason != EndReason.DELETED:
             # Other replicas' gateways read the reason from the object they see deleted.
@@ -194,6 +209,46 @@ class KubernetesDriver:
                 raise unavailable(exc) from exc
         pod = self.view.current_pod(name)
         return ko.name_of(pod) if pod else ""
+
+    async def _recycle(self, rs: Obj, key: str, reason: str, attempts: int = 3) -> str:
+        """End the session by returning its ReplicaSet to the pool with a new pod.
+
+        One merge PATCH, with the cached resourceVersion as precondition (so an end
+        that lost a race never touches the member's next session), then the
+        session's pods are deleted and the ReplicaSet controller starts a fresh one.
+        """
+        for _ in range(attempts):
+            name = ko.name_of(rs)
+            pods = self.view.pods(name)
+            current = ko.current_pod(pods)
+            retired = sorted(ko.name_of(p) for p in pods)
+            version = rs["metadata"]["resourceVersion"]
+            patch = {"metadata": {"resourceVersion": version, **ko.release(reason, retired)}}
+            try:
+                await self.api.patch_rs(name, patch)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return ""
+                if exc.status != 409:
+                    raise unavailable(exc) from exc
+                # Changed since the cache saw it: is it still this session's?
+                fresh = await self.api.session_rs(key)
+                if fresh is None:
+                    return ""  # ended by another replica meanwhile
+                rs = fresh
+                continue
+            for pod in pods:
+                if not ko.terminating(pod):
+                    await self._delete_pod(ko.name_of(pod))
+            return ko.name_of(current) if current else ""
+        raise BackendUnavailable("the session's ReplicaSet kept changing; try again")
+
+    async def _delete_pod(self, name: str) -> None:
+        try:
+            await self.api.delete_pod(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise unavailable(exc) from exc
 
     async def touch(self, key: str, now: float) -> None:
         rs = await self._session_rs(key)
