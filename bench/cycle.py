@@ -20,23 +20,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.k8s import PROVISIONER_ENV, TEMPLATE
+from bench.k8s import kubernetes_provisioner_process
 from bench.overload import Answers, claim_once, wait_warm
-from bench.procs import cpu_seconds, open_loop, server_process
+from bench.procs import cpu_seconds, open_loop
 from scripts.controlplane import ControlPlane, ensure_built
+from scripts.servers import ROOT
 
 
 def api_counts(cp: ControlPlane) -> tuple[Counter[str], Counter[str]]:
@@ -64,26 +65,65 @@ def cpu_by_process(pids: dict[str, int]) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def provisioner(cp: ControlPlane, pool: int, **extra: str) -> Iterator[tuple[str, int]]:
-    namespace = f"cycle-{uuid.uuid4().hex[:8]}"
-    with cp.api_client() as api:
-        client.CoreV1Api(api).create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
-        )
-    with tempfile.TemporaryDirectory() as tmp:
-        template = Path(tmp) / "echo-pod.json"
-        template.write_text(json.dumps(TEMPLATE))
-        env = {
-            **PROVISIONER_ENV,
-            "BACKEND": "kubernetes",
-            "KUBECONFIG": str(cp.kubeconfig),
-            "NAMESPACE": namespace,
-            "ECHO_POD_TEMPLATE": str(template),
-            "POOL_SIZE": str(pool),
-            **extra,
-        }
-        with server_process("services.provisioner", "/ready", **env) as (base, proc):
-            yield base, proc.pid
+def profiled(pid: int, label: str, *, enabled: bool) -> Iterator[None]:
+    """With `enabled`, py-spy samples the provisioner meanwhile (needs root), and the
+    functions that hold most samples are printed: where its CPU per cycle goes."""
+    if not enabled:
+        yield
+        return
+    out = ROOT / "artifacts" / "bench" / f"cycle-{label}.folded"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--gil",  # only the thread holding the GIL: CPU, not waits
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=30)
+    print_profile(out)
+
+
+def print_profile(folded: Path, top: int = 10) -> None:
+    """Where the CPU went: samples by the package of the innermost frame (self time),
+    and by a few named functions of ours and of the client (inclusive)."""
+    by_package: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in folded.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        n = int(count)
+        total += n
+        where = frames[-1].rpartition("(")[2].split(":")[0]
+        by_package[where.split("/")[0] if "/" in where else where] += n
+        for name in {frame.split(" (")[0] for frame in frames}:
+            inclusive[name] += n
+    if not total:
+        print("  provisioner profile: no samples")
+        return
+    print(f"  provisioner profile: {total} samples holding the GIL; self time by package:")
+    for package, n in by_package.most_common(top):
+        print(f"    {100 * n / total:5.1f}%  {package}")
+    print("  inclusive, by function:")
+    for name, n in inclusive.most_common(top * 4):
+        if "." in name and not name.startswith(("Thread.", "Runner.", "_run")):
+            print(f"    {100 * n / total:5.1f}%  {name}")
 
 
 def settle(base: str, pool: int, quiet: float) -> None:
@@ -100,12 +140,13 @@ async def run_claims(base: str, rate: float, seconds: float) -> Answers:
 
 
 def measure(cp: ControlPlane, label: str, args: argparse.Namespace, **extra: str) -> None:
-    with provisioner(cp, args.pool, **extra) as (base, pid):
+    with kubernetes_provisioner_process(cp, args.pool, **extra) as (base, pid):
         settle(base, args.pool, args.quiet)
         pids = {proc.name: proc.pid for proc in cp.procs} | {"provisioner": pid}
         requests0, events0 = api_counts(cp)
         cpu0, own0 = cpu_by_process(pids), os.times()
-        answers = asyncio.run(run_claims(base, args.rate, args.seconds))
+        with profiled(pid, label, enabled=args.profile):
+            answers = asyncio.run(run_claims(base, args.rate, args.seconds))
         settle(base, args.pool, args.quiet)
         cpu1, own1 = cpu_by_process(pids), os.times()
         requests1, events1 = api_counts(cp)
@@ -146,6 +187,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--pool", type=int, default=20)
+    parser.add_argument("--profile", action="store_true", help="py-spy the provisioner")
     parser.add_argument("--designs", default="delete,recycle", help="SESSION_END values")
     parser.add_argument(
         "--quiet", type=float, default=3.0, help="seconds to let controllers settle"

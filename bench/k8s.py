@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from kubernetes import client
 
-from bench.procs import open_loop, percentile, server
+from bench.procs import open_loop, percentile, server, server_process
 from scripts.controlplane import ControlPlane, ensure_built
 
 TEMPLATE: dict[str, Any] = {
@@ -91,7 +91,10 @@ def wait_warm(base: str, target: int, timeout: float = 300) -> float:
 
 
 @contextlib.contextmanager
-def kubernetes_provisioner(cp: ControlPlane, pool: int) -> Iterator[str]:
+def kubernetes_provisioner_process(
+    cp: ControlPlane, pool: int, **extra: str
+) -> Iterator[tuple[str, int]]:
+    """A provisioner with the Kubernetes backend in a namespace of its own: (base URL, pid)."""
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     with cp.api_client() as api:
         client.CoreV1Api(api).create_namespace(
@@ -107,13 +110,21 @@ def kubernetes_provisioner(cp: ControlPlane, pool: int) -> Iterator[str]:
             "NAMESPACE": namespace,
             "ECHO_POD_TEMPLATE": str(template),
             "POOL_SIZE": str(pool),
+            **extra,
         }
-        with server("services.provisioner", "/ready", **env) as base:
-            yield base
+        with server_process("services.provisioner", "/ready", **env) as (base, proc):
+            yield base, proc.pid
 
 
-def local_provisioner(pool: int) -> contextlib.AbstractContextManager[str]:
-    return server("services.provisioner", "/ready", **PROVISIONER_ENV, POOL_SIZE=str(pool))
+@contextlib.contextmanager
+def kubernetes_provisioner(cp: ControlPlane, pool: int, **extra: str) -> Iterator[str]:
+    with kubernetes_provisioner_process(cp, pool, **extra) as (base, _):
+        yield base
+
+
+def local_provisioner(pool: int, **extra: str) -> contextlib.AbstractContextManager[str]:
+    env = {**PROVISIONER_ENV, "POOL_SIZE": str(pool), **extra}
+    return server("services.provisioner", "/ready", **env)
 
 
 def replacement_times(api: client.ApiClient, kind: str, kills: int) -> list[float]:

@@ -49,8 +49,11 @@ class Answers:
         return len(self.latencies) - self.count("warm", "cold", "429")
 
 
-async def claim_once(http: httpx.AsyncClient, answers: Answers) -> None:
-    """One `POST /session`, its answer recorded by outcome; a granted session is ended."""
+async def claim_once(
+    http: httpx.AsyncClient, answers: Answers, kept: list[str] | None = None
+) -> None:
+    """One `POST /session`, its answer recorded by outcome. A granted session is ended
+    at once, or with `kept`, its id is added there and it lives on."""
     started = time.perf_counter()
     try:
         response = await http.post("/session")
@@ -61,6 +64,9 @@ async def claim_once(http: httpx.AsyncClient, answers: Answers) -> None:
     if response.status_code == 201:
         body = response.json()
         answers.add("warm" if body["warm"] else "cold", elapsed)
+        if kept is not None:
+            kept.append(body["session_id"])
+            return
         with contextlib.suppress(httpx.HTTPError):
             await http.delete(f"/session/{body['session_id']}")
     elif response.status_code == 429 and "Retry-After" in response.headers:

@@ -9,6 +9,7 @@ the refill count, trimming and reaping are tested with plain numbers
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -57,6 +58,67 @@ def max_pods(*, max_sessions: int, pool_size: int) -> int:
     return max_sessions + pool_size
 
 
+class Demand:
+    """The warm pool's target, following demand (docs/architecture.md, "Adaptive target").
+
+    target = base + claim rate x time-to-Ready x headroom (rounded), at most `cap`. The
+    claim rate is an exponentially weighted rate with a `window`-second time constant,
+    so a burst moves it within a second; time-to-Ready is a moving average of what
+    the driver measures. The target grows at once and shrinks by one member per
+    `shrink_every` seconds, so a lull between bursts does not throw the pool away
+    (compare Agones' buffer autoscaler).
+    """
+
+    def __init__(
+        self,
+        *,
+        base: int,
+        cap: int,
+        window: float = 1.0,
+        headroom: float = 2.0,
+        shrink_every: float = 2.0,
+        ready_seconds: float = 1.0,
+    ) -> None:
+        self.base = base
+        self.cap = max(base, cap)
+        self.window = window
+        self.headroom = headroom
+        self.shrink_every = shrink_every
+        self.ready_seconds = ready_seconds  # moving average, seconds from start to Ready
+        self._timed = False
+        self.target = base
+        self._rate = 0.0  # claims per second, as of `_rate_at`
+        self._rate_at = 0.0
+        self._changed_at = 0.0
+
+    def rate(self, mono: float) -> float:
+        return self._rate * math.exp(-max(0.0, mono - self._rate_at) / self.window)
+
+    def claimed(self, mono: float) -> None:
+        self._rate = self.rate(mono) + 1 / self.window
+        self._rate_at = mono
+
+    def ready_after(self, seconds: float, weight: float = 0.2) -> None:
+        """A member became Ready `seconds` after its start was asked for."""
+        if not self._timed:  # the first measurement replaces the initial guess
+            self.ready_seconds, self._timed = seconds, True
+        self.ready_seconds += weight * (seconds - self.ready_seconds)
+
+    def update(self, mono: float) -> int:
+        # Claims expected while a new member starts, rounded half up: a lone claim
+        # now and then does not move the target.
+        extra = math.floor(self.rate(mono) * self.ready_seconds * self.headroom + 0.5)
+        want = min(self.cap, self.base + extra)
+        if want >= self.target:
+            if want > self.target:
+                self._changed_at = mono
+            self.target = want
+        elif mono - self._changed_at >= self.shrink_every:
+            self.target -= 1
+            self._changed_at = mono
+        return self.target
+
+
 class PoolCore:
     """The pool's counters and decisions. Times are passed in: `now` is epoch
     seconds for sessions, `mono` monotonic seconds for the refill rate."""
@@ -71,6 +133,7 @@ class PoolCore:
         max_cold_starts: int,
         claim_timeout: float = 1.5,
         max_starts: int | None = None,
+        headroom: float = 2.0,
     ) -> None:
         self.pool_size = pool_size
         self.max_sessions = max_sessions
@@ -81,9 +144,12 @@ class PoolCore:
         # a cold claim starts no pod itself: it waits for the pool's next one, and the
         # refill counts it as demand, so starts in flight never pass the bound.
         self.max_starts = max_starts
+        self.demand_estimate = Demand(base=pool_size, cap=max_sessions, headroom=headroom)
         self.cold = 0  # claims on the cold path (starting a pod, or waiting for one)
         self.refilling = 0  # pool starts asked of the driver and not finished
-        self._bucket = TokenBucket(rate=refill_per_second, burst=max(1, pool_size))
+        # A full pool at once, or one second's worth of starts when that is more.
+        burst = max(1, pool_size, math.ceil(refill_per_second))
+        self._bucket = TokenBucket(rate=refill_per_second, burst=burst)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, max_starts: int | None = None) -> PoolCore:
@@ -95,6 +161,7 @@ class PoolCore:
             max_cold_starts=settings.max_cold_starts,
             claim_timeout=settings.claim_timeout,
             max_starts=max_starts,
+            headroom=settings.pool_headroom,
         )
 
     # claims
@@ -145,13 +212,22 @@ class PoolCore:
             warm=ready,
             starting=unready + self.refilling,
             assigned=assigned,
-            target=self.pool_size,
+            target=self.demand_estimate.target,
             capacity=self.max_sessions,
         )
 
+    def claimed(self, mono: float) -> None:
+        self.demand_estimate.claimed(mono)
+
+    def member_ready(self, seconds: float) -> None:
+        self.demand_estimate.ready_after(seconds)
+
+    def update_target(self, mono: float) -> int:
+        return self.demand_estimate.update(mono)
+
     def demand(self) -> int:
         """Free members wanted: the target, plus the cold claims waiting for the pool's starts."""
-        return self.pool_size + (self.cold if self.max_starts is not None else 0)
+        return self.demand_estimate.target + (self.cold if self.max_starts is not None else 0)
 
     def refill(self, status: PoolStatus, mono: float) -> int:
         """How many members to start now; they count as `refilling` until `refilled()`.
@@ -162,7 +238,7 @@ class PoolCore:
         budget = self._bucket.available(mono)
         if self.max_starts is not None:
             budget = min(budget, self.max_starts - self.refilling)
-        waiting = self.demand() - self.pool_size  # sessions counted, holding no pod yet
+        waiting = self.demand() - self.demand_estimate.target  # sessions holding no pod yet
         n = pods_to_start(
             warm=status.warm,
             starting=status.starting,

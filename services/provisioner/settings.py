@@ -34,6 +34,9 @@ class Settings:
     cold_start_timeout: float = 20.0
     max_cold_starts: int = 8
     claim_timeout: float = 1.5
+    # The warm pool's target: POOL_SIZE + claim rate x time-to-Ready x POOL_HEADROOM
+    # (0: the target is POOL_SIZE, whatever the demand).
+    pool_headroom: float = 2.0
     frontend_dir: Path = _REPO_ROOT / "frontend" / "dist"
     forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "INFO"
@@ -62,8 +65,8 @@ class Settings:
         for name in ("port", "echo_port"):
             value = getattr(self, name)
             _check(0 <= value < 65536, name.upper(), "a port number 0-65535", value)
-        for name in ("pool_size",):
-            _check(getattr(self, name) >= 0, name.upper(), "an integer >= 0", getattr(self, name))
+        for name in ("pool_size", "pool_headroom"):
+            _check(getattr(self, name) >= 0, name.upper(), "a number >= 0", getattr(self, name))
         for name in (
             "max_sessions",
             "rate_limit_burst",

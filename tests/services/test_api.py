@@ -127,7 +127,7 @@ def test_pool_health_ready(provisioner: Server) -> None:
     with provisioner.client() as client:
         pool = client.get("/pool").json()
         assert set(pool) == {"warm", "starting", "assigned", "target", "capacity"}
-        assert pool["target"] == 4
+        assert 4 <= pool["target"] <= pool["capacity"]  # POOL_SIZE, more after claims
         assert client.get("/health").json() == {"status": "ok"}
         assert client.get("/ready").status_code == 200
 

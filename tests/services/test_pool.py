@@ -23,7 +23,7 @@ from services.provisioner.backends.events import EventKind, SessionEvent, Sessio
 from services.provisioner.backends.pooled import PooledBackend
 from services.provisioner.errors import LimitExceeded, SessionNotFound
 from services.provisioner.metrics import Metrics
-from services.provisioner.pool import PoolCore, SessionTimes
+from services.provisioner.pool import Demand, PoolCore, SessionTimes
 from services.provisioner.sessions import EndReason
 
 
@@ -59,6 +59,73 @@ def test_cold_start_bound() -> None:
     pool.end_cold()
     pool.begin_cold()  # a finished cold start frees its place
     assert pool.cold == 2
+
+
+# the adaptive target
+
+
+def burst(demand: Demand, *, rate: float, seconds: float, start: float = 0.0) -> float:
+    """Claims at `rate` per second for `seconds`; returns the time of the last one."""
+    t = start
+    for i in range(int(rate * seconds)):
+        t = start + i / rate
+        demand.claimed(t)
+        demand.update(t)
+    return t
+
+
+def test_target_is_the_base_without_demand_and_a_lone_claim_does_not_move_it() -> None:
+    demand = Demand(base=4, cap=50)
+    assert demand.update(0.0) == 4
+    demand.ready_after(0.3)
+    demand.claimed(1.0)
+    assert demand.update(1.0) == 4
+
+
+def test_target_follows_rate_times_time_to_ready_with_headroom() -> None:
+    demand = Demand(base=4, cap=100, window=2.0, headroom=2.0, ready_seconds=0.5)
+    end = burst(demand, rate=40, seconds=4)
+    # The weighted rate is close to 40/s after two time constants: 4 + 40 x 0.5 x 2.
+    assert demand.rate(end) == pytest.approx(40, rel=0.15)
+    assert 4 + 34 <= demand.target <= 4 + 40
+    quick = Demand(base=4, cap=100, headroom=2.0, ready_seconds=0.5)
+    burst(quick, rate=50, seconds=1)
+    assert quick.target >= 4 + 15  # within the first second, a burst is seen
+
+
+def test_target_is_capped() -> None:
+    demand = Demand(base=4, cap=10, ready_seconds=2.0)
+    burst(demand, rate=100, seconds=2)
+    assert demand.target == 10
+
+
+def test_target_grows_at_once_and_shrinks_by_one_per_interval() -> None:
+    demand = Demand(base=4, cap=100, ready_seconds=0.5, shrink_every=2.0)
+    end = burst(demand, rate=40, seconds=3)
+    peak = demand.target
+    # Demand stops: one member fewer per 2 s, never below the base.
+    targets = [demand.update(end + 2.0 * (i + 1)) for i in range(peak)]
+    assert targets[:3] == [peak - 1, peak - 2, peak - 3]
+    assert targets[-1] == 4 and min(targets) == 4
+
+
+def test_time_to_ready_is_a_moving_average() -> None:
+    demand = Demand(base=0, cap=100, ready_seconds=1.0)
+    for _ in range(30):
+        demand.ready_after(0.2)
+    assert demand.ready_seconds == pytest.approx(0.2, abs=0.01)
+
+
+def test_core_refills_to_the_adaptive_target() -> None:
+    pool = core(pool_size=2, max_sessions=50, refill_per_second=1000)
+    pool.member_ready(0.5)
+    for i in range(40):
+        pool.claimed(i / 20)
+    target = pool.update_target(2.0)
+    assert target > 2
+    status = pool.status(ready=2, unready=0, assigned=0)
+    assert status.target == target
+    assert pool.refill(status, 2.0) == target - 2
 
 
 def test_refill_counts_starts_until_they_finish_and_keeps_the_rate() -> None:

@@ -92,6 +92,17 @@ class SessionEvents:
         self.ended = EndedSessions()
         self._announced: set[str] = set()  # pods whose death was published
         self._died: dict[str, float] = {}  # session key -> monotonic time its pod went
+        # Pool demand signals for the adaptive target; the backend connects them.
+        self.on_claim: Callable[[], None] = lambda: None
+        self.on_member_ready: Callable[[float], None] = lambda seconds: None
+
+    def claimed(self) -> None:
+        """A session took a pool member (on any replica, as far as the driver can see)."""
+        self.on_claim()
+
+    def member_ready(self, seconds: float) -> None:
+        """A new pool member became Ready `seconds` after its start was asked for."""
+        self.on_member_ready(seconds)
 
     def subscribe(
         self, key: str

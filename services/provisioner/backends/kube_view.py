@@ -11,6 +11,7 @@ replica made them.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from services.provisioner.backends import kube_objects as ko
 from services.provisioner.backends.base import PodInfo, SessionInfo
@@ -29,6 +30,9 @@ class PoolView:
         self.changed = asyncio.Event()
         self._by_session: dict[str, str] = {}
         self._pods_by_slot: dict[str, set[str]] = {}
+        # For the adaptive target: changes after the first list are news, not history.
+        self.counting = False
+        self._new_members: dict[str, float] = {}  # warm slot -> monotonic time first seen
 
     # reads
 
@@ -124,6 +128,7 @@ class PoolView:
         name = ko.name_of(rs)
         key = ko.labels(rs).get(ko.SESSION_LABEL)
         if kind == "DELETED":
+            self._new_members.pop(name, None)
             if key:
                 pod = self.current_pod(name)
                 self._ended(key, name, rs, ko.name_of(pod) if pod else "")
@@ -132,7 +137,11 @@ class PoolView:
             if was and was != key:  # recycled: the session ended, the member is warm again
                 self._ended(was, name, rs, min(ko.retired_pods(rs), default=""))
             if key:
+                if self.counting and key not in self._by_session:
+                    self.events.claimed()
                 self._by_session[key] = name
+            elif kind == "ADDED" and self.counting:
+                self._new_members[name] = time.monotonic()
         self.notify()
 
     def _ended(self, key: str, name: str, rs: Obj, pod: str) -> None:
@@ -156,9 +165,19 @@ class PoolView:
         key = ko.labels(rs).get(ko.SESSION_LABEL) if rs else None
         if key:
             self._session_pod(key, kind, pod, previous)
+        self._time_new_member(slot, kind, pod)
         if kind == "DELETED":
             self.events.pod_gone(name)
         self.notify()
+
+    def _time_new_member(self, slot: str, kind: str, pod: Obj) -> None:
+        """Time-to-Ready of a warm member seen created: from its ReplicaSet to a Ready pod."""
+        asked = self._new_members.get(slot)
+        if asked is None or not (kind == "DELETED" or ko.pod_ready(pod)):
+            return
+        del self._new_members[slot]
+        if kind != "DELETED":
+            self.events.member_ready(time.monotonic() - asked)
 
     def _session_pod(self, key: str, kind: str, pod: Obj, previous: Obj | None) -> None:
         name = ko.name_of(pod)

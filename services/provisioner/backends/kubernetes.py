@@ -104,16 +104,33 @@ class KubernetesDriver:
         self.api.open()
         view, apps, core = self.view, self.api.apps, self.api.core
         replicasets = self._watch(
-            "replicasets", apps.list_namespaced_replica_set, ko.POOL_SELECTOR, view.on_replicaset
+            "replicasets",
+            apps.list_namespaced_replica_set,
+            ko.POOL_SELECTOR,
+            view.on_replicaset,
+            self._replicasets_synced,
         )
-        pods = self._watch("pods", core.list_namespaced_pod, ko.POD_SELECTOR, view.on_pod)
+        pods = self._watch(
+            "pods", core.list_namespaced_pod, ko.POD_SELECTOR, view.on_pod, view.notify
+        )
         self._caches = [replicasets, pods]
         for cache in self._caches:
             cache.start()
         self.api.written, self.api.deleted = replicasets.put, replicasets.forget
 
+    def _replicasets_synced(self) -> None:
+        """After the first list, claims and new members seen in the watch are demand."""
+        if self._caches and self._caches[0].synced:
+            self.view.counting = True
+        self.view.notify()
+
     def _watch(
-        self, kind: str, list_fn: Callable[..., Any], selector: str, on_change: Change
+        self,
+        kind: str,
+        list_fn: Callable[..., Any],
+        selector: str,
+        on_change: Change,
+        on_sync: Callable[[], None],
     ) -> WatchCache:
         store = self.view.replicaset_store if kind == "replicasets" else self.view.pod_store
         return WatchCache(
@@ -124,7 +141,7 @@ class KubernetesDriver:
             loop=asyncio.get_running_loop(),
             store=store,
             on_change=on_change,
-            on_sync=self.view.notify,
+            on_sync=on_sync,
         )
 
     async def close(self) -> None:

@@ -230,9 +230,11 @@ class LocalDriver:
     # members
 
     async def start_member(self) -> None:
+        asked = time.monotonic()
         pod = await self._start_ready_pod()
         if pod is None:
             raise BackendUnavailable("a pool pod did not become Ready")
+        self.events.member_ready(time.monotonic() - asked)
         self._deliver(pod)
 
     def _deliver(self, pod: LocalPod) -> None:
@@ -336,6 +338,7 @@ class LocalDriver:
         return session
 
     def _attach(self, session: LocalSession, pod: LocalPod, *, warm: bool) -> Claim:
+        self.events.claimed()
         pod.session = session.key
         session.pod = pod
         return Claim(session=session.info(self.node), pod=pod.info(self.node), warm=warm)

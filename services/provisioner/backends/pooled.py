@@ -54,6 +54,12 @@ class PooledBackend(Generic[M]):
         self._tasks = Tasks()
         self._wake = asyncio.Event()
         self._running = False
+        events.on_claim = self._claimed
+        events.on_member_ready = core.member_ready
+
+    def _claimed(self) -> None:
+        self.core.claimed(time.monotonic())
+        self._wake.set()  # the target may grow: refill now, not at the next tick
 
     # lifecycle
 
@@ -165,6 +171,7 @@ class PooledBackend(Generic[M]):
 
     async def _reconcile(self) -> None:
         await self._reap()
+        self.core.update_target(time.monotonic())
         status = self._status()
         for _ in range(self.core.refill(status, time.monotonic())):
             self._tasks.spawn(self._start_member())
