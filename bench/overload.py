@@ -11,6 +11,12 @@ included; the client gives up after 10 s). One line per backend and rate:
 
 Then, for the local backend, the claim latency over HTTP while the pool
 refills from empty (echo servers starting beside the provisioner).
+
+With `--sweep 10,20,30`, each backend is also run at those rates in turn
+(ascending, stopping at the first that fails), and the largest rate that met
+p99 <= 50 ms with nothing rejected and no errors is printed:
+
+  sweep backend=kubernetes seconds=30 p99_limit=50ms best_rate=N/s
 """
 
 from __future__ import annotations
@@ -100,6 +106,37 @@ def report(backend: str, rate: float, seconds: float, answers: Answers) -> None:
     )
 
 
+P99_LIMIT_MS = 50.0
+
+
+def meets(answers: Answers) -> bool:
+    """The capacity goal: every claim granted, p99 within the limit."""
+    granted = answers.count("warm", "cold")
+    return granted == len(answers.latencies) and percentile(answers.latencies, 99) <= P99_LIMIT_MS
+
+
+def sweep(
+    backend: str,
+    make: Callable[[], contextlib.AbstractContextManager[str]],
+    rates: list[float],
+    seconds: float,
+    pool: int,
+) -> None:
+    best = 0.0
+    for rate in sorted(rates):
+        with make() as base:
+            wait_warm(base, pool)
+            answers = asyncio.run(claims(base, rate, seconds))
+        report(backend, rate, seconds, answers)
+        if not meets(answers):
+            break
+        best = rate
+    print(
+        f"sweep backend={backend} seconds={seconds:g} p99_limit={P99_LIMIT_MS:g}ms"
+        f" best_rate={best:g}/s"
+    )
+
+
 def wait_warm(base: str, target: int, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while httpx.get(base + "/pool", timeout=CLIENT_TIMEOUT).json()["warm"] < target:
@@ -133,6 +170,7 @@ def main() -> None:
     parser.add_argument("--backends", default="local,kubernetes")
     parser.add_argument("--refill-pool", type=int, default=30)
     parser.add_argument("--refill-rate", type=float, default=2)
+    parser.add_argument("--sweep", default="", help="rates to step through, comma-separated")
     args = parser.parse_args()
     backends = args.backends.split(",")
     print(f"pingpod overload benchmark ({time.strftime('%Y-%m-%d %H:%M')})")
@@ -145,14 +183,18 @@ def main() -> None:
             tmp = stack.enter_context(tempfile.TemporaryDirectory())
             cp = stack.enter_context(ControlPlane.start(Path(tmp) / "cp"))
             makers["kubernetes"] = lambda: kubernetes_provisioner(cp, args.pool)
-        for rate in (float(r) for r in args.rates.split(",")):
+        for rate in (float(r) for r in args.rates.split(",") if r):
             for backend in backends:
                 print(f"\n{backend}: claims at {rate:g}/s for {args.seconds:g} s, pool {args.pool}")
                 with makers[backend]() as base:
                     wait_warm(base, args.pool)
                     answers = asyncio.run(claims(base, rate, args.seconds))
                 report(backend, rate, args.seconds, answers)
-    if "local" in backends:
+        for backend in backends if args.sweep else ():
+            print(f"\n{backend}: sweep of rates {args.sweep}, {args.seconds:g} s each")
+            rates = [float(r) for r in args.sweep.split(",")]
+            sweep(backend, makers[backend], rates, args.seconds, args.pool)
+    if "local" in backends and args.refill_pool:
         pool, rate = args.refill_pool, args.refill_rate
         print(f"\nlocal: claims at {rate:g}/s while an empty pool of {pool} refills")
         env = {"RATE_LIMIT_PER_MINUTE": "1000000", "RATE_LIMIT_BURST": "100000"}
