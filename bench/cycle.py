@@ -19,15 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -35,9 +30,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.k8s import kubernetes_provisioner_process
 from bench.overload import Answers, claim_once, wait_warm
-from bench.procs import cpu_seconds, open_loop
+from bench.procs import cpu_seconds, open_loop, profiled
 from scripts.controlplane import ControlPlane, ensure_built
-from scripts.servers import ROOT
 
 
 def api_counts(cp: ControlPlane) -> tuple[Counter[str], Counter[str]]:
@@ -64,68 +58,6 @@ def cpu_by_process(pids: dict[str, int]) -> dict[str, float]:
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
-@contextlib.contextmanager
-def profiled(pid: int, label: str, *, enabled: bool) -> Iterator[None]:
-    """With `enabled`, py-spy samples the provisioner meanwhile (needs root), and the
-    functions that hold most samples are printed: where its CPU per cycle goes."""
-    if not enabled:
-        yield
-        return
-    out = ROOT / "artifacts" / "bench" / f"cycle-{label}.folded"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    spy = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "py-spy"),
-            "record",
-            "--pid",
-            str(pid),
-            "--format",
-            "raw",
-            "--rate",
-            "200",
-            "--gil",  # only the thread holding the GIL: CPU, not waits
-            "--nonblocking",
-            "--output",
-            str(out),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield
-    finally:
-        spy.send_signal(signal.SIGINT)
-        spy.wait(timeout=30)
-    print_profile(out)
-
-
-def print_profile(folded: Path, top: int = 10) -> None:
-    """Where the CPU went: samples by the package of the innermost frame (self time),
-    and by a few named functions of ours and of the client (inclusive)."""
-    by_package: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    total = 0
-    for line in folded.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        n = int(count)
-        total += n
-        where = frames[-1].rpartition("(")[2].split(":")[0]
-        by_package[where.split("/")[0] if "/" in where else where] += n
-        for name in {frame.split(" (")[0] for frame in frames}:
-            inclusive[name] += n
-    if not total:
-        print("  provisioner profile: no samples")
-        return
-    print(f"  provisioner profile: {total} samples holding the GIL; self time by package:")
-    for package, n in by_package.most_common(top):
-        print(f"    {100 * n / total:5.1f}%  {package}")
-    print("  inclusive, by function:")
-    for name, n in inclusive.most_common(top * 4):
-        if "." in name and not name.startswith(("Thread.", "Runner.", "_run")):
-            print(f"    {100 * n / total:5.1f}%  {name}")
-
-
 def settle(base: str, pool: int, quiet: float) -> None:
     """Until the pool is full, then `quiet` seconds more for the controllers' tail."""
     wait_warm(base, pool)
@@ -145,7 +77,7 @@ def measure(cp: ControlPlane, label: str, args: argparse.Namespace, **extra: str
         pids = {proc.name: proc.pid for proc in cp.procs} | {"provisioner": pid}
         requests0, events0 = api_counts(cp)
         cpu0, own0 = cpu_by_process(pids), os.times()
-        with profiled(pid, label, enabled=args.profile):
+        with profiled(pid, f"cycle-{label}", enabled=args.profile):
             answers = asyncio.run(run_claims(base, args.rate, args.seconds))
         settle(base, args.pool, args.quiet)
         cpu1, own1 = cpu_by_process(pids), os.times()

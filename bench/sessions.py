@@ -2,10 +2,15 @@
 
 Prints, from one run:
   1. claim latency (warm path) over N sessions;
-  2. ping RTT through the gateway vs directly to echo servers, at S
-     concurrent sessions x H Hz, measured in alternating rounds so both
-     see the same machine noise, and their ratio;
+  2. for each session count S (default 1, 20 and 100) x H Hz: ping RTT
+     through the gateway vs directly to echo servers, measured in
+     alternating rounds so both see the same machine noise; the latency the
+     gateway adds and their ratio; and the provisioner's CPU per relayed
+     frame (its CPU time over the gateway rounds / frames relayed, both ways);
   3. kill-to-first-pong recovery over K kills.
+
+With `--profile`, py-spy samples the provisioner during the gateway rounds
+of the largest session count and prints where its CPU went.
 """
 
 from __future__ import annotations
@@ -14,14 +19,17 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.procs import percentile, server
+from bench.procs import cpu_seconds, percentile, profiled, server, server_process
 
 
 def line(label: str, values: list[float]) -> str:
@@ -88,6 +96,9 @@ async def pinger(ws: ClientConnection, hz: float, seconds: float, rtts: list[flo
     task = asyncio.create_task(reader())
     try:
         interval = 1 / hz
+        # Visitors' pings are not in step: each socket starts at its own phase, so a
+        # relay is not measured on 100 pings that all arrive in the same millisecond.
+        await asyncio.sleep(random.uniform(0, interval))
         start = time.perf_counter()
         seq = 0
         while time.perf_counter() - start < seconds:
@@ -102,31 +113,75 @@ async def pinger(ws: ClientConnection, hz: float, seconds: float, rtts: list[flo
             await task
 
 
-async def round_of(urls: list[str], hz: float, seconds: float) -> list[float]:
+async def upstream_ready(ws: ClientConnection) -> None:
+    """Through the gateway, pings before its pod connection is up are dropped (the
+    page waits for this event too): wait for it."""
+    async with asyncio.timeout(10):
+        while json.loads(await ws.recv()).get("event") != "upstream_ready":
+            pass
+
+
+async def round_of(urls: list[str], hz: float, seconds: float, *, gateway: bool) -> list[float]:
     rtts: list[float] = []
     async with contextlib.AsyncExitStack() as stack:
         sockets = [await stack.enter_async_context(connect(url)) for url in urls]
+        if gateway:
+            await asyncio.gather(*(upstream_ready(ws) for ws in sockets))
         await asyncio.gather(*(pinger(ws, hz, seconds, rtts) for ws in sockets))
     return rtts
 
 
-async def bench_rtt(base: str, direct: list[str], sessions: int, hz: float, seconds: float) -> None:
-    ws_base = base.replace("http://", "ws://")
-    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+async def relayed_frames(client: httpx.AsyncClient) -> float:
+    """Frames the gateway has relayed so far, both directions."""
+    text = (await client.get("/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "pingpod_relayed_messages_total"
+    )
+
+
+@dataclass
+class Provisioner:
+    base: str
+    pid: int
+    profile: bool = False
+
+
+async def bench_rtt(
+    prov: Provisioner, direct: list[str], sessions: int, hz: float, seconds: float
+) -> None:
+    ws_base = prov.base.replace("http://", "ws://")
+    async with httpx.AsyncClient(base_url=prov.base, timeout=120) as client:
         bodies = [await claim(client) for _ in range(sessions)]
         gateway_urls = [ws_base + body["ws_url"] for body in bodies]
         via: list[float] = []
         straight: list[float] = []
-        for _ in range(2):  # alternate so both paths share the machine's noise
-            straight += await round_of(direct, hz, seconds / 2)
-            via += await round_of(gateway_urls, hz, seconds / 2)
+        cpu = frames = 0.0
+        for round_no in range(2):  # alternate so both paths share the machine's noise
+            straight += await round_of(direct[:sessions], hz, seconds / 2, gateway=False)
+            frames0, cpu0 = await relayed_frames(client), cpu_seconds(prov.pid)
+            with profiled(prov.pid, f"gateway-{sessions}", enabled=prov.profile and round_no == 1):
+                via += await round_of(gateway_urls, hz, seconds / 2, gateway=True)
+            cpu += cpu_seconds(prov.pid) - cpu0
+            frames += await relayed_frames(client) - frames0
         for body in bodies:
             await client.delete(f"/session/{body['session_id']}")
     print(line(f"RTT direct ({sessions} x {hz:g} Hz)", straight))
     print(line(f"RTT via gateway ({sessions} x {hz:g} Hz)", via))
+    added = percentile(via, 50) - percentile(straight, 50)
     print(
-        f"{'ratio gateway/direct':<34} p50 x{percentile(via, 50) / percentile(straight, 50):.2f}"
+        f"{'gateway adds':<34} p50 +{added:.2f} ms"
+        f"  ratio p50 x{percentile(via, 50) / percentile(straight, 50):.2f}"
         f"  p99 x{percentile(via, 99) / percentile(straight, 99):.2f}"
+    )
+    per_frame = cpu * 1e6 / frames if frames else float("nan")
+    print(
+        f"gateway sessions={sessions} hz={hz:g} direct_p50={percentile(straight, 50):.2f}ms"
+        f" via_p50={percentile(via, 50):.2f}ms added_p50={added:.2f}ms"
+        f" ratio_p50={percentile(via, 50) / percentile(straight, 50):.2f}"
+        f" cpu_per_frame={per_frame:.0f}us frames={frames:.0f}"
     )
 
 
@@ -173,26 +228,31 @@ def echo_servers(n: int) -> Iterator[list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--claims", type=int, default=200)
-    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--sessions", default="1,20,100", help="session counts, comma-separated")
+    parser.add_argument("--profile", action="store_true", help="py-spy the gateway (root)")
     parser.add_argument("--hz", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--kills", type=int, default=20)
     args = parser.parse_args()
+    counts = [int(n) for n in args.sessions.split(",")]
+    most = max(counts)
     env = {
         "POOL_SIZE": "8",
         "REFILL_PER_SECOND": "20",
-        "MAX_SESSIONS": str(max(args.sessions, 10) + 10),
+        "MAX_SESSIONS": str(max(most, 10) + 10),
         "RATE_LIMIT_PER_MINUTE": "1000000",
         "RATE_LIMIT_BURST": "100000",
-        "WS_PER_IP": str(args.sessions + 10),
+        "WS_PER_IP": str(most + 10),
         "SESSION_IDLE_TIMEOUT": "600",
         "LOG_LEVEL": "WARNING",
     }
-    with server("services.provisioner", "/ready", **env) as base:
+    with server_process("services.provisioner", "/ready", **env) as (base, proc):
         print(f"pingpod session benchmark, local backend ({time.strftime('%Y-%m-%d %H:%M')})")
         asyncio.run(bench_claims(base, args.claims))
-        with echo_servers(args.sessions) as direct:
-            asyncio.run(bench_rtt(base, direct, args.sessions, args.hz, args.seconds))
+        with echo_servers(most) as direct:
+            for n in counts:
+                prov = Provisioner(base, proc.pid, profile=args.profile and n == most)
+                asyncio.run(bench_rtt(prov, direct, n, args.hz, args.seconds))
         asyncio.run(bench_kills(base, args.kills))
 
 
