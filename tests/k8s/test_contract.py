@@ -21,18 +21,26 @@ from services.provisioner.backends import kube_objects as ko
 from services.provisioner.backends.events import EventKind
 from services.provisioner.backends.kubernetes import KubernetesDriver
 from services.provisioner.backends.pooled import PooledBackend
-from tests.services.contract import BackendContract, Backends, claim, next_event, warm
+from services.provisioner.errors import SessionNotFound
+from tests.services.contract import (
+    BackendContract,
+    Backends,
+    claim,
+    eventually,
+    next_event,
+    warm,
+)
 
 from .rig import ECHO_TEMPLATE, grant_provisioner_role
 
 
-@pytest.fixture
-async def backends(
+async def kubernetes_backends(
     control_plane: ControlPlane,
     api: client.ApiClient,
     namespace: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    **settings: Any,
 ) -> AsyncIterator[Backends]:
     grant_provisioner_role(api, namespace)
     token = control_plane.service_account_token(namespace, SERVICE_ACCOUNT_NAME, create=True)
@@ -46,14 +54,78 @@ async def backends(
             "echo_pod_template": template,
             "pod_name": "contract",
             "lease_duration": 3.0,
+            **settings,
         }
     )
     yield made
     await made.close()
 
 
+@pytest.fixture
+async def backends(
+    control_plane: ControlPlane,
+    api: client.ApiClient,
+    namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Backends]:
+    async for made in kubernetes_backends(control_plane, api, namespace, tmp_path, monkeypatch):
+        yield made
+
+
 class TestKubernetesBackend(BackendContract):
     pass
+
+
+class TestKubernetesBackendRecycling(BackendContract):
+    """The same contract with `SESSION_END=recycle`: an ended session's ReplicaSet is
+    kept, its pods deleted, and it is warm again with a new pod."""
+
+    @pytest.fixture
+    async def backends(
+        self,
+        control_plane: ControlPlane,
+        api: client.ApiClient,
+        namespace: str,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> AsyncIterator[Backends]:
+        async for made in kubernetes_backends(
+            control_plane, api, namespace, tmp_path, monkeypatch, session_end="recycle"
+        ):
+            yield made
+
+    async def test_an_ended_session_s_member_is_warm_again_without_its_pod(
+        self, backends: Backends, api: client.ApiClient, namespace: str
+    ) -> None:
+        # No refill, so the recycled member is the pool's only one and is not trimmed.
+        backend = await backends.start(pool_size=1, pool_headroom=0.0)
+        assert isinstance(backend, PooledBackend)
+        driver = backend.driver
+        assert isinstance(driver, KubernetesDriver)
+        await warm(backend)
+        key = await claim(backend, backends.clock)
+        info = await backend.get(key)
+        slot = driver.view.find(key)
+        assert info.pod is not None and slot is not None
+        old_pod, name = info.pod.name, ko.name_of(slot)
+        await backend.release(key)
+        meta = client.AppsV1Api(api).read_namespaced_replica_set(name, namespace).metadata
+        assert meta is not None
+        labels, annotations = meta.labels or {}, meta.annotations or {}
+        assert labels[ko.STATE_LABEL] == ko.WARM and ko.SESSION_LABEL not in labels
+        assert annotations[ko.RETIRED] == old_pod and ko.EXPIRES_AT not in annotations
+        pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector="slot=" + name)
+        metas = [p.metadata for p in pods.items if p.metadata is not None]
+        assert all(m.deletion_timestamp for m in metas if m.name == old_pod)  # deleted or going
+        with pytest.raises(SessionNotFound):
+            await backend.get(key)
+        await eventually(
+            lambda: (
+                (pod := driver.view.current_pod(name)) is not None and ko.name_of(pod) != old_pod
+            ),
+            "a new pod in the recycled member",
+        )
 
 
 async def test_a_failed_replacement_count_does_not_undo_a_kill(
