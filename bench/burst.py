@@ -83,7 +83,7 @@ def main() -> None:
         if "kubernetes" in backends:
             ensure_built()
             tmp = stack.enter_context(tempfile.TemporaryDirectory())
-            cp = stack.enter_context(ControlPlane.start(Path(tmp) / "cp"))
+            cp = stack.enter_context(ControlPlane.start(Path(tmp) / "cp", tuned=False))
             makers["kubernetes"] = lambda **env: kubernetes_provisioner(cp, args.pool, **env)
         rounds = [(b, m) for _ in range(args.repeat) for b in backends for m in MODES]
         for backend, mode in rounds:  # modes alternate: drift on a noisy machine hits both

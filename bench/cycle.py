@@ -120,13 +120,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--pool", type=int, default=20)
     parser.add_argument("--profile", action="store_true", help="py-spy the provisioner")
+    parser.add_argument(
+        "--tuned", action="store_true", help="the test suite's control-plane flags, not upstream's"
+    )
     parser.add_argument("--designs", default="delete,recycle", help="SESSION_END values")
     parser.add_argument(
         "--quiet", type=float, default=3.0, help="seconds to let controllers settle"
     )
     args = parser.parse_args()
     ensure_built()
-    with tempfile.TemporaryDirectory() as tmp, ControlPlane.start(Path(tmp) / "cp") as cp:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ControlPlane.start(Path(tmp) / "cp", tuned=args.tuned) as cp,
+    ):
         print(f"pingpod claim-cycle cost ({time.strftime('%Y-%m-%d %H:%M')})")
         for design in args.designs.split(","):
             measure(cp, design, args, SESSION_END=design)

@@ -197,7 +197,10 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=3)
     args = parser.parse_args()
     ensure_built()
-    with tempfile.TemporaryDirectory() as tmp, ControlPlane.start(Path(tmp) / "cp") as cp:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ControlPlane.start(Path(tmp) / "cp", tuned=False) as cp,
+    ):
         print(f"pingpod Kubernetes backend benchmark ({time.strftime('%Y-%m-%d %H:%M')})")
         for rate in (float(r) for r in args.rates.split(",")):
             print(f"\nclaims at {rate:g}/s for {args.seconds:g} s, pool {args.pool}:")

@@ -181,7 +181,7 @@ def main() -> None:
         if "kubernetes" in backends:
             ensure_built()
             tmp = stack.enter_context(tempfile.TemporaryDirectory())
-            cp = stack.enter_context(ControlPlane.start(Path(tmp) / "cp"))
+            cp = stack.enter_context(ControlPlane.start(Path(tmp) / "cp", tuned=False))
             makers["kubernetes"] = lambda: kubernetes_provisioner(cp, args.pool)
         for rate in (float(r) for r in args.rates.split(",") if r):
             for backend in backends:

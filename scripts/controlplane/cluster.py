@@ -61,6 +61,9 @@ class ControlPlane:
     procs: list[procs.ProcRef] = field(default_factory=list)
     owned: bool = False
     keep_dir: bool = False
+    # False: upstream defaults for etcd's fsync and the controller manager's client
+    # rate and workers, as a managed cluster runs them (what benchmarks use).
+    tuned: bool = True
     _launcher: Launcher = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -125,6 +128,7 @@ class ControlPlane:
         timeout: float = 120.0,
         detach: bool = False,
         keep_dir: bool = False,
+        tuned: bool = True,
         log: Log = _quiet,
     ) -> ControlPlane:
         """Start a fresh control plane in ``directory`` and wait until it is usable.
@@ -141,6 +145,7 @@ class ControlPlane:
             nodes=node_names(nodes),
             owned=not detach,
             keep_dir=keep_dir,
+            tuned=tuned,
         )
         started = time.monotonic()
         try:

@@ -22,7 +22,10 @@ def loopback_url(port: int) -> str:
     return f"http://{LOOPBACK}:{port}"
 
 
-def etcd(binary: Path, *, data_dir: Path, client_port: int, peer_port: int) -> list[str]:
+def etcd(
+    binary: Path, *, data_dir: Path, client_port: int, peer_port: int, tuned: bool = True
+) -> list[str]:
+    """``tuned=False`` leaves out the one flag that trades durability for speed."""
     client_url, peer_url = loopback_url(client_port), loopback_url(peer_port)
     return [
         str(binary),
@@ -35,7 +38,7 @@ def etcd(binary: Path, *, data_dir: Path, client_port: int, peer_port: int) -> l
         f"--initial-cluster={ETCD_MEMBER}={peer_url}",
         "--initial-cluster-state=new",
         # Disposable test data: skipping fsync makes every API write much faster.
-        "--unsafe-no-fsync",
+        *(["--unsafe-no-fsync"] if tuned else []),
         "--log-level=warn",
     ]
 
@@ -88,7 +91,10 @@ def _api_client(binary: Path, kubeconfig: Path, port: int, serving: KeyPair) -> 
     ]
 
 
-def kube_controller_manager(binary: Path, *, kubeconfig: Path, port: int, certs: Pki) -> list[str]:
+def kube_controller_manager(
+    binary: Path, *, kubeconfig: Path, port: int, certs: Pki, tuned: bool = True
+) -> list[str]:
+    """``tuned=False`` keeps the upstream client rate and ReplicaSet worker count."""
     return [
         *_api_client(binary, kubeconfig, port, certs.controller_manager_serving),
         "--controllers=*",
@@ -102,15 +108,19 @@ def kube_controller_manager(binary: Path, *, kubeconfig: Path, port: int, certs:
         "--leader-elect=false",
         # The default client rate (20 QPS) makes the ReplicaSet and garbage
         # collector controllers the bottleneck of a pool under load.
-        "--kube-api-qps=200",
-        "--kube-api-burst=400",
-        "--concurrent-replicaset-syncs=20",
+        *(
+            ["--kube-api-qps=200", "--kube-api-burst=400", "--concurrent-replicaset-syncs=20"]
+            if tuned
+            else []
+        ),
         "--profiling=false",
         "--v=1",
     ]
 
 
-def kube_scheduler(binary: Path, *, kubeconfig: Path, port: int, certs: Pki) -> list[str]:
+def kube_scheduler(
+    binary: Path, *, kubeconfig: Path, port: int, certs: Pki, tuned: bool = True
+) -> list[str]:
     return [
         *_api_client(binary, kubeconfig, port, certs.scheduler_serving),
         "--leader-elect=false",

@@ -161,6 +161,7 @@ class Startup:
                 data_dir=self.cp.etcd_data_dir,
                 client_port=ports["etcd"],
                 peer_port=ports["etcd-peer"],
+                tuned=self.cp.tuned,
             ),
         )
         # The API server would start anyway and retry, but a log full of refused
@@ -199,6 +200,7 @@ class Startup:
                     kubeconfig=self._component_kubeconfig(name),
                     port=self.cp.ports[name],
                     certs=certs,
+                    tuned=self.cp.tuned,
                 ),
             )
         kwok_home = self.cp.dir / "kwok-home"
