@@ -119,6 +119,7 @@ class KubeApi:
                 name,
                 self.namespace,
                 body=options,
+                _preload_content=False,  # the answer is not read: no model to build
                 _request_timeout=API_TIMEOUT,
             )
         except ApiException as exc:
