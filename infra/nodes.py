@@ -204,7 +204,9 @@ def table(budgets: Sequence[Budget], pool_size: int) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.nodes", description="What fits on the nodes, as a Markdown table."
+    )
     parser.add_argument("--pool", type=int, default=4)
     parser.add_argument("--replicas", type=int, default=2)
     args = parser.parse_args(argv)
