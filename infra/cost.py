@@ -103,7 +103,12 @@ class StackFile:
         values |= stack_config
         values |= {f"{PROJECT}:{k}": v for k, v in (overrides or {}).items()}
         self.path = path
-        self.values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+        # An empty value in YAML is null: the key is unset.
+        self.values = {
+            key: value if isinstance(value, str) else json.dumps(value)
+            for key, value in values.items()
+            if value is not None
+        }
 
     def get(self, key: str) -> str | None:
         """A ``pingpod:`` key (what ``pulumi.Config("pingpod").get`` answers)."""
@@ -234,6 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stack", required=True, help="reads Pulumi.<stack>.yaml")
     parser.add_argument("--profile", help="instead of the stack's profile (standard, lean)")
     parser.add_argument(
+        "--dir",
+        type=Path,
+        default=REPO,
+        help="the directory with Pulumi.yaml and the stack files (default: this repository)",
+    )
+    parser.add_argument(
         "--on",
         type=date.fromisoformat,
         help="judge the Kubernetes version's support window on this date (YYYY-MM-DD)",
@@ -241,7 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings: list[str] = []
     try:
-        result = estimate(args.stack, profile=args.profile, on=args.on, warn=warnings.append)
+        result = estimate(
+            args.stack, profile=args.profile, on=args.on, repo=args.dir, warn=warnings.append
+        )
     except (CostError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
