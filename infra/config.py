@@ -375,16 +375,22 @@ def load_config(
     config: ConfigSource | None = None,
     *,
     today: date | None = None,
-    warn: Callable[[str], None] = pulumi.log.warn,
+    warn: Callable[[str], None] | None = None,
 ) -> StackConfig:
     """Read and validate the stack's configuration; raise ConfigError on the first problem.
 
     ``today`` is the date the Kubernetes version's support window is judged
     against (the real date unless a test fixes one); ``warn`` gets what is
-    allowed but unwise.
+    allowed but unwise (the engine's log by default).
     """
     read = _Reader(config if config is not None else pulumi.Config(PROJECT))
     read.refuse_removed(REMOVED_KEYS)
+
+    def engine_log(message: str) -> None:
+        # Looked up now, not at import: the engine's log (or a test's stand-in).
+        pulumi.log.warn(message)
+
+    warn = warn or engine_log
 
     mode_raw = read.string("mode", expected="'aws' or 'app'")
     if mode_raw not in ("aws", "app"):
