@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from infra.config import ConfigError, load_config
 from infra.nodes import INSTANCE_TYPES, SYSTEM_PODS, budget
+from infra.nodes import main as nodes_main
 from infra.profiles import LEAN_INSTANCE_TYPE, PROFILES
-from tests.infra.harness import StackRun, run_stack, stack_config
+from tests.infra.harness import REPO, StackRun, run_stack, stack_config
 from tests.infra.render import to_api
 
 CLUSTER_SG = "sg-0eksclustersg0000"  # the mocks' EKS cluster security group
@@ -165,3 +167,11 @@ def test_node_budget_uses_the_requests_the_program_sets(prod: StackRun) -> None:
     controller = next(p for p in SYSTEM_PODS if p.name == "aws-load-balancer-controller")
     requests = values["resources"]["requests"]
     assert requests == {"cpu": f"{controller.cpu_m}m", "memory": f"{controller.memory_mib}Mi"}
+
+
+def test_readme_node_budget_is_what_the_command_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    nodes_main([])
+    printed = capsys.readouterr().out
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- nodes:begin -->\n(.*?)<!-- nodes:end -->", readme, re.S)
+    assert block and block.group(1) == printed
