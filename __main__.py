@@ -18,6 +18,7 @@ from infra.config import load_config
 from infra.edge import Edge, EdgeArgs
 from infra.host import current_host, require_aws_cli
 from infra.identity import cluster_creator
+from infra.monitoring import Monitoring, MonitoringArgs
 from infra.network import Network, NetworkArgs
 from infra.registry import Registry, RegistryArgs
 
@@ -56,7 +57,9 @@ def main() -> None:
     cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
     creator = cluster_creator(cluster_name)
 
-    network = Network("pingpod", NetworkArgs(cidr_block=aws_cfg.vpc_cidr))
+    network = Network(
+        "pingpod", NetworkArgs(cidr_block=aws_cfg.vpc_cidr, nat_gateway=aws_cfg.nat_gateway)
+    )
     cluster = Cluster(
         "pingpod",
         ClusterArgs(
@@ -70,6 +73,8 @@ def main() -> None:
             desired_size=aws_cfg.node_desired_size,
             max_size=aws_cfg.node_max_size,
             disk_size_gib=aws_cfg.node_disk_size_gib,
+            capacity_type=aws_cfg.capacity_type,
+            public_nodes=aws_cfg.public_nodes,
             cluster_admins=aws_cfg.cluster_admins,
             creator=creator,
         ),
@@ -102,6 +107,19 @@ def main() -> None:
             depends_on=[cluster.node_group],
         ),
     )
+
+    if config.monitoring.enabled:
+        monitoring = Monitoring(
+            "pingpod",
+            MonitoringArgs(
+                chart_version=config.monitoring.chart_version,
+                app_namespace=app.namespace,
+                provider=cluster.provider,
+                depends_on=[cluster.node_group],
+            ),
+        )
+        pulumi.export("grafanaPortForward", monitoring.grafana_port_forward)
+        pulumi.export("grafanaPassword", monitoring.grafana_password_command)
 
     pulumi.export("url", edge.url)
     pulumi.export("albDnsName", edge.alb_dns_name)

@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import GRAVITON_INSTANCE_TYPE
 from infra.identity import CREATOR_TAG, Principal, admins_to_grant
+from infra.profiles import CapacityType
 
 ARM_AMI_TYPE = "AL2023_ARM_64_STANDARD"
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -52,6 +53,11 @@ class ClusterArgs:
     desired_size: int = 2
     max_size: int = 3
     disk_size_gib: int = 20
+    # The lean profile: Spot nodes in the public subnets (a public IPv4 each,
+    # from the subnet; the node security group admits only the ALB and the
+    # cluster itself). Otherwise on demand, in the private subnets.
+    capacity_type: CapacityType = "ON_DEMAND"
+    public_nodes: bool = False
     cluster_admins: Sequence[str] = field(default_factory=tuple)
     # Who created the cluster (infra.identity.cluster_creator): EKS made them
     # admin then, so no entry is declared for them, and the cluster is tagged
@@ -63,7 +69,8 @@ class Cluster(pulumi.ComponentResource):
     """An EKS cluster with API authentication and an arm64 managed node group.
 
     No default node group: ``skip_default_node_group`` drops pulumi-eks's
-    self-managed x86 group. Nodes live in the private subnets, pods get VPC IPs
+    self-managed x86 group. Nodes live in the private subnets (the public ones
+    in the lean profile, see ``ClusterArgs.public_nodes``), pods get VPC IPs
     through the VPC CNI with prefix delegation (so a small node holds ~100 session
     pods: EKS sets each managed node's maxPods itself, 110 under 30 vCPUs) and
     its network policy agent (so NetworkPolicies are enforced).
@@ -179,8 +186,8 @@ class Cluster(pulumi.ComponentResource):
             node_role=node_role,
             ami_type=ARM_AMI_TYPE,
             instance_types=list(args.instance_types),
-            capacity_type="ON_DEMAND",
-            subnet_ids=args.private_subnet_ids,
+            capacity_type=args.capacity_type,
+            subnet_ids=args.public_subnet_ids if args.public_nodes else args.private_subnet_ids,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=args.min_size,
                 desired_size=args.desired_size,

@@ -16,9 +16,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 import pulumi
+
+from infra.nodes import INSTANCE_TYPES, budget
+from infra.profiles import PROFILES, CapacityType
 
 PROJECT: Final = "pingpod"
 
@@ -41,6 +44,12 @@ _IMAGE_REF = re.compile(
     r"^[a-z0-9]([-a-z0-9._:/]*[a-z0-9])?(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
 )
 _ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+class ConfigSource(Protocol):
+    """Where keys come from: ``pulumi.Config`` in a program, a stack file elsewhere."""
+
+    def get(self, key: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,19 @@ class AwsSettings:
     cluster_admins: tuple[str, ...]
     alb_idle_timeout: int
     lbc_chart_version: str
+    # The profile (infra/profiles.py) and what it decides.
+    profile: str = "standard"
+    nat_gateway: bool = True
+    public_nodes: bool = False
+    capacity_type: CapacityType = "ON_DEMAND"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringSettings:
+    """In-cluster Prometheus and Grafana (infra/monitoring.py), or none."""
+
+    enabled: bool
+    chart_version: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,6 +162,7 @@ class StackConfig:
     app: AppSettings
     aws: AwsSettings | None
     local: LocalSettings | None
+    monitoring: MonitoringSettings = MonitoringSettings(enabled=False, chart_version="")
 
 
 # Defaults, mirrored in Pulumi.yaml's config schema.
@@ -166,6 +189,9 @@ DEFAULTS: Final[dict[str, object]] = {
     "clusterAdmins": [],
     "albIdleTimeout": 600,
     "lbcChartVersion": "1.17.1",
+    "profile": "standard",
+    "monitoring": False,
+    "monitoringChartVersion": "88.5.3",
     "echoImage": "",
     "provisionerImage": "",
     "kubeContext": "",
@@ -177,7 +203,7 @@ LOCAL_ORIGINS: Final = ("http://localhost:8000", "http://127.0.0.1:8000")
 class _Reader:
     """Reads one key at a time and raises a ConfigError that names it."""
 
-    def __init__(self, config: pulumi.Config) -> None:
+    def __init__(self, config: ConfigSource) -> None:
         self._config = config
 
     def _raw(self, key: str) -> str | None:
@@ -345,24 +371,75 @@ def support_warning(version: str, *, today: date, allow_extended: bool) -> str |
     return None
 
 
-def load_config(config: pulumi.Config | None = None, *, today: date | None = None) -> StackConfig:
+def load_config(
+    config: ConfigSource | None = None,
+    *,
+    today: date | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> StackConfig:
     """Read and validate the stack's configuration; raise ConfigError on the first problem.
 
     ``today`` is the date the Kubernetes version's support window is judged
-    against (the real date unless a test fixes one).
+    against (the real date unless a test fixes one); ``warn`` gets what is
+    allowed but unwise (the engine's log by default).
     """
     read = _Reader(config if config is not None else pulumi.Config(PROJECT))
     read.refuse_removed(REMOVED_KEYS)
+
+    def engine_log(message: str) -> None:
+        # Looked up now, not at import: the engine's log (or a test's stand-in).
+        pulumi.log.warn(message)
+
+    warn = warn or engine_log
 
     mode_raw = read.string("mode", expected="'aws' or 'app'")
     if mode_raw not in ("aws", "app"):
         raise ConfigError(f"{PROJECT}:mode: expected 'aws' or 'app', got {mode_raw!r}")
     mode: Mode = "aws" if mode_raw == "aws" else "app"
 
-    aws = _load_aws(read, today or date.today()) if mode == "aws" else None
+    aws = _load_aws(read, today or date.today(), warn) if mode == "aws" else None
     local = _load_local(read) if mode == "app" else None
     app = _load_app(read, aws)
-    return StackConfig(mode=mode, app=app, aws=aws, local=local)
+    monitoring = MonitoringSettings(
+        enabled=read.boolean("monitoring"),
+        chart_version=read.string(
+            "monitoringChartVersion",
+            expected="a kube-prometheus-stack chart version like 88.5.3",
+            pattern=_CHART_VERSION,
+        ),
+    )
+    if monitoring.enabled and aws is None:
+        raise ConfigError(
+            f"{PROJECT}:monitoring: only mode 'aws' deploys monitoring; on a cluster of your "
+            "own install kube-prometheus-stack and import monitoring/grafana/pingpod.json"
+        )
+    if aws is not None:
+        _warn_if_sessions_do_not_fit(aws, app, monitoring, warn)
+    return StackConfig(mode=mode, app=app, aws=aws, local=local, monitoring=monitoring)
+
+
+def _warn_if_sessions_do_not_fit(
+    aws: AwsSettings, app: AppSettings, monitoring: MonitoringSettings, warn: Callable[[str], None]
+) -> None:
+    """maxSessions beyond what the nodes hold is allowed (claims past it are shed), not wise."""
+    instance_type = aws.node_instance_types[0]
+    if instance_type not in INSTANCE_TYPES:
+        return  # no figures for it (infra/nodes.py)
+    fit = budget(
+        instance_type,
+        aws.node_desired_size,
+        app.provisioner_replicas,
+        monitoring=monitoring.enabled,
+    ).sessions(app.pool_size)
+    if app.max_sessions > fit:
+        nodes = f"{aws.node_desired_size} x {instance_type}"
+        extra = " with monitoring" if monitoring.enabled else ""
+        warn(
+            f"{PROJECT}:maxSessions: {app.max_sessions} sessions do not fit on {nodes}{extra} "
+            f"(about {fit} do beside a warm pool of {app.pool_size}; python -m infra.nodes); "
+            "claims past that are refused while their pods cannot be scheduled. "
+            f"Set maxSessions to {fit} or less"
+        )
 
 
 def _load_app(read: _Reader, aws: AwsSettings | None) -> AppSettings:
@@ -398,7 +475,7 @@ def _load_app(read: _Reader, aws: AwsSettings | None) -> AppSettings:
     )
 
 
-def _load_aws(read: _Reader, today: date) -> AwsSettings:
+def _load_aws(read: _Reader, today: date, warn: Callable[[str], None]) -> AwsSettings:
     required = "when mode is 'aws'"
     domain = read.string(
         "domain",
@@ -426,7 +503,7 @@ def _load_aws(read: _Reader, today: date) -> AwsSettings:
         version, today=today, allow_extended=read.boolean("allowExtendedSupport")
     )
     if warning is not None:
-        pulumi.log.warn(warning)
+        warn(warning)
     instance_types = read.string_list(
         "nodeInstanceTypes",
         expected="Graviton (arm64) EC2 instance types such as t4g.medium or m7g.large",
@@ -446,6 +523,18 @@ def _load_aws(read: _Reader, today: date) -> AwsSettings:
         expected="IAM role or user ARNs (arn:aws:iam::<account>:role/<name>)",
         pattern=_IAM_PRINCIPAL_ARN,
     )
+    profile_name = read.string(
+        "profile",
+        expected=f"a profile ({' or '.join(repr(p) for p in PROFILES)})",
+        check=lambda v: v in PROFILES,
+    )
+    profile = PROFILES[profile_name]
+    # A profile that fixes the nodes wins over the stack's node keys (still
+    # checked above, so switching back finds them valid).
+    if profile.instance_types is not None:
+        instance_types = profile.instance_types
+    if profile.nodes is not None:
+        min_size = desired = max_size = profile.nodes
     return AwsSettings(
         domain=domain,
         hosted_zone_id=zone,
@@ -461,6 +550,10 @@ def _load_aws(read: _Reader, today: date) -> AwsSettings:
         lbc_chart_version=read.string(
             "lbcChartVersion", expected="a chart version like 1.17.1", pattern=_CHART_VERSION
         ),
+        profile=profile.name,
+        nat_gateway=profile.nat_gateway,
+        public_nodes=profile.public_nodes,
+        capacity_type=profile.capacity_type,
     )
 
 

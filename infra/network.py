@@ -1,4 +1,4 @@
-"""The VPC: two availability zones, public and private subnets, one NAT gateway."""
+"""The VPC: two availability zones, public and private subnets, one NAT gateway or none."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ def subnet_mask(cidr_block: str, availability_zones: int = 2) -> int:
 class NetworkArgs:
     cidr_block: str = "10.0.0.0/16"
     availability_zones: int = 2
+    # False (the lean profile): no NAT gateway, and the private subnets get no
+    # route out at all; only the nodes' public subnets reach the internet.
+    nat_gateway: bool = True
 
 
 class Network(pulumi.ComponentResource):
@@ -56,7 +59,10 @@ class Network(pulumi.ComponentResource):
     A single NAT gateway, not one per zone: this is a demo, and a second NAT
     gateway would cost as much as a node. Losing the NAT's zone stops the
     nodes' outbound traffic (image pulls come from ECR through it), not the
-    ALB. Subnets are carved by awsx, /20s when the VPC has room for them
+    ALB. Without a NAT gateway (the lean profile) the private subnets keep
+    their place in the layout, so a stack can switch profiles without
+    replacing them, and hold only the EKS control plane's network interfaces.
+    Subnets are carved by awsx, /20s when the VPC has room for them
     (``subnet_mask``): with VPC CNI prefix delegation each node takes /28
     prefixes, so the private subnets must leave room for them.
     """
@@ -80,6 +86,8 @@ class Network(pulumi.ComponentResource):
             enable_dns_support=True,
             nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(
                 strategy=awsx.ec2.NatGatewayStrategy.SINGLE
+                if args.nat_gateway
+                else awsx.ec2.NatGatewayStrategy.NONE
             ),
             subnet_strategy=awsx.ec2.SubnetAllocationStrategy.AUTO,
             subnet_specs=[

@@ -140,6 +140,16 @@ BAD_CONFIG: list[tuple[str, str, Any, str]] = [
     ("prod", "namespace", "Ping_Pod", "pingpod:namespace: expected a DNS label"),
     ("prod", "echoArm64Only", "yes", "pingpod:echoArm64Only: expected true or false, got 'yes'"),
     ("prod", "allowedOrigins", ["ftp://x"], "pingpod:allowedOrigins: expected a list of origins"),
+    ("prod", "profile", "tiny", "pingpod:profile: expected a profile ('standard' or 'lean')"),
+    ("prod", "profile", "Lean", "got 'Lean'"),
+    ("prod", "monitoring", "yes", "pingpod:monitoring: expected true or false, got 'yes'"),
+    (
+        "prod",
+        "monitoringChartVersion",
+        "latest",
+        "pingpod:monitoringChartVersion: expected a kube-prometheus-stack chart version",
+    ),
+    ("local", "monitoring", True, "pingpod:monitoring: only mode 'aws' deploys monitoring"),
     ("local", "echoImage", None, "pingpod:echoImage is required when mode is 'app'"),
     ("local", "provisionerImage", None, "pingpod:provisionerImage is required when mode is 'app'"),
     (

@@ -1,0 +1,50 @@
+"""Stack profiles: how many nodes of what, bought how, and where they sit in the VPC.
+
+``profile: standard`` (the default) takes the node settings from the stack's
+keys and keeps the nodes in private subnets behind one NAT gateway.
+``profile: lean`` is the cheapest stack that still runs the whole demo: one
+Spot t4g.small in a public subnet, and no NAT gateway (README, "What it costs";
+docs/architecture.md, "The lean profile").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+CapacityType = Literal["ON_DEMAND", "SPOT"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # One NAT gateway for the private subnets, or none at all.
+    nat_gateway: bool
+    # Nodes in the public subnets (a public IPv4 each, reached only from the
+    # ALB and the control plane) or in the private ones.
+    public_nodes: bool
+    capacity_type: CapacityType
+    # None: the stack's nodeInstanceTypes and node group sizes; else exactly
+    # these types and this many nodes, whatever the stack sets.
+    instance_types: tuple[str, ...] | None = None
+    nodes: int | None = None
+
+
+# One t4g.small holds everything that must run (kube-system, the load balancer
+# controller, two provisioners, the warm pool) with room for about 20 sessions
+# (python -m infra.nodes); a t4g.medium would double the node's cost.
+LEAN_INSTANCE_TYPE: Final = "t4g.small"
+
+PROFILES: Final = {
+    "standard": Profile(
+        "standard", nat_gateway=True, public_nodes=False, capacity_type="ON_DEMAND"
+    ),
+    "lean": Profile(
+        "lean",
+        nat_gateway=False,
+        public_nodes=True,
+        capacity_type="SPOT",
+        instance_types=(LEAN_INSTANCE_TYPE,),
+        nodes=1,
+    ),
+}
