@@ -154,16 +154,27 @@ def test_metrics_follow_claims_kills_and_rejections(start_provisioner: StartProv
             samples.update(metric_samples(client))
             return samples.get(key, 0.0) == before + by
 
-        sid = client.post("/session").json()["session_id"]
+        claimed = client.post("/session").json()
+        sid, first_pod = claimed["session_id"], claimed["pod"]["name"]
         assert grew("pingpod_claims_total", path="warm")
         assert samples[("pingpod_claim_seconds_count", frozenset({("path", "warm")}))] == 1
         assert samples[("pingpod_sessions_active", frozenset())] == 1
 
+        replaced = ("pingpod_replacement_seconds_count", frozenset())
+        replacements = samples.get(replaced, 0.0)
         assert client.delete(f"/session/{sid}/pod").status_code == 202
         assert grew("pingpod_pod_kills_total")
-        # The replacement's time is observed once it is Ready (the pod is null until it exists).
-        wait_until(lambda: (client.get(f"/session/{sid}").json()["pod"] or {}).get("ready"))
-        assert grew("pingpod_replacement_seconds_count")
+
+        # The replacement's time is observed once it is Ready (the pod is null until it
+        # exists, and the killed one may still show for a moment); it may be Ready
+        # already, so compare with the count before the kill.
+        def replaced_and_ready() -> bool:
+            pod = client.get(f"/session/{sid}").json()["pod"] or {}
+            return bool(pod.get("ready")) and pod.get("name") != first_pod
+
+        wait_until(replaced_and_ready)
+        samples.update(metric_samples(client))
+        assert samples.get(replaced, 0.0) == replacements + 1
 
         full = client.post("/session")
         assert full.status_code == 429
