@@ -7,7 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.requests import Request
 
+from services.provisioner import app as app_module
 from services.provisioner.headers import cache_control, content_security_policy
 from tests.services.helpers import Server, StartProvisioner
 
@@ -162,3 +164,22 @@ def test_cache_control_rules(
 
 def test_policy_without_a_host_keeps_self_only() -> None:
     assert "connect-src 'self';" in content_security_policy(None)
+
+
+async def test_the_500_answer_carries_them_too() -> None:
+    """Starlette writes the 500 outside every middleware; the handler adds the headers."""
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/pool",
+        "scheme": "https",
+        "headers": [(b"host", b"pingpod.example.com")],
+        "query_string": b"",
+    }
+    response = await app_module._server_error(Request(scope), RuntimeError("a defect"))
+    assert response.status_code == 500
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+    assert "wss://pingpod.example.com" in response.headers["content-security-policy"]
