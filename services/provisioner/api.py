@@ -1,20 +1,40 @@
-"""HTTP routes of the session API (see the README's API table)."""
+"""HTTP routes of the session API (see the README's API table).
+
+Each endpoint carries its OpenAPI description (`openapi.operation`) and
+builds its body from a `bodies` type, so the document served at
+/openapi.json is generated from what the code sends.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.common.ratelimit import KeyedLimiter
-from services.provisioner.backends.base import Backend, SessionInfo
-from services.provisioner.errors import LimitExceeded
+from services.common.wire import CloseCode
+from services.provisioner.backends.base import Backend, PodInfo, SessionInfo
+from services.provisioner.bodies import (
+    EchoErrorFrame,
+    EventFrame,
+    Health,
+    PingFrame,
+    PodKilled,
+    PodStatus,
+    PongFrame,
+    PoolCounts,
+    Readiness,
+    SessionCreated,
+    SessionStatus,
+)
+from services.provisioner.errors import ErrorCode, LimitExceeded
 from services.provisioner.metrics import Metrics
+from services.provisioner.openapi import WebSocketDoc, fail, ok, operation
+from services.provisioner.responses import error_response
 from services.provisioner.sessions import new_session_id, session_key
 from services.provisioner.settings import Settings
 
@@ -26,11 +46,20 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def session_body(session_id: str, info: SessionInfo) -> dict[str, object]:
-    pod = asdict(info.pod) if info.pod else None  # None while a replacement is being created
+def pod_status(pod: PodInfo) -> PodStatus:
+    return {
+        "name": pod.name,
+        "node": pod.node,
+        "phase": pod.phase,
+        "ready": pod.ready,
+        "started_at": pod.started_at,
+    }
+
+
+def session_body(session_id: str, info: SessionInfo) -> SessionStatus:
     return {
         "session_id": session_id,
-        "pod": pod,
+        "pod": pod_status(info.pod) if info.pod else None,  # None while being replaced
         "replacements": info.replacements,
         "created_at": info.created_at,
         "expires_at": info.expires_at,
@@ -67,6 +96,26 @@ class SessionAPI:
             Route("/metrics", self.metrics_text, methods=["GET"]),
         ]
 
+    @operation(
+        "Claim a Ready pod for a new session",
+        ok(201, "the session and its pod", SessionCreated),
+        fail(
+            429,
+            ErrorCode.RATE_LIMITED,
+            ErrorCode.AT_CAPACITY,
+            ErrorCode.POOL_EMPTY,
+            description=(
+                "`rate_limited` (this address claims too often), `at_capacity` "
+                "(MAX_SESSIONS), `pool_empty` (no pod Ready within CLAIM_TIMEOUT)"
+            ),
+        ),
+        fail(503, ErrorCode.BACKEND_UNAVAILABLE),
+        description=(
+            "No request body (anything sent is ignored). Answered within CLAIM_TIMEOUT "
+            "plus the round trip: claims are shed with 429, never queued."
+        ),
+        tag="sessions",
+    )
     async def create(self, request: Request) -> JSONResponse:
         wait = self.limiter.take(client_ip(request), time.monotonic())
         if wait > 0:
@@ -93,7 +142,7 @@ class SessionAPI:
             "session_claimed",
             extra={"session": key[:12], "pod": claim.pod.name, "path": path, "ms": elapsed * 1000},
         )
-        body = {
+        body: SessionCreated = {
             "session_id": session_id,
             "ws_url": f"/session/{session_id}/ws",
             "pod": {
@@ -105,37 +154,87 @@ class SessionAPI:
             "assign_ms": round(elapsed * 1000, 3),
             "expires_at": claim.session.expires_at,
         }
-        return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
+        return JSONResponse(body, status_code=201)
 
+    @operation(
+        "A session's pod and times",
+        ok(200, "the session", SessionStatus),
+        fail(404, ErrorCode.SESSION_NOT_FOUND, description="unknown, malformed or ended"),
+        fail(503, ErrorCode.BACKEND_UNAVAILABLE),
+        tag="sessions",
+    )
     async def show(self, request: Request) -> JSONResponse:
         session_id = request.path_params["session_id"]
         info = await self.backend.get(session_key(session_id))
-        return JSONResponse(session_body(session_id, info), headers={"Cache-Control": "no-store"})
+        return JSONResponse(session_body(session_id, info))
 
+    @operation(
+        "Kill the session's pod; a replacement takes over the session",
+        ok(202, "the pod is being deleted; its replacement is on its way", PodKilled),
+        fail(404, ErrorCode.SESSION_NOT_FOUND, description="unknown, malformed or ended"),
+        fail(409, ErrorCode.POD_NOT_RUNNING, description="a replacement is still starting"),
+        fail(503, ErrorCode.BACKEND_UNAVAILABLE),
+        tag="sessions",
+    )
     async def kill(self, request: Request) -> JSONResponse:
         key = session_key(request.path_params["session_id"])
         pod = await self.backend.kill(key)
-        return JSONResponse({"killed": pod.name, "replacement": "pending"}, status_code=202)
+        body: PodKilled = {"killed": pod.name, "replacement": "pending"}
+        return JSONResponse(body, status_code=202)
 
+    @operation(
+        "End the session and release its pod",
+        ok(204, "ended"),
+        fail(404, ErrorCode.SESSION_NOT_FOUND, description="unknown, malformed or ended"),
+        fail(503, ErrorCode.BACKEND_UNAVAILABLE),
+        tag="sessions",
+    )
     async def end(self, request: Request) -> Response:
         key = session_key(request.path_params["session_id"])
         await self.backend.release(key)
         return Response(status_code=204)
 
+    @operation("Pool members by state", ok(200, "the counts", PoolCounts), tag="operations")
     async def pool(self, request: Request) -> JSONResponse:
-        return JSONResponse(asdict(await self.backend.pool()))
+        status = await self.backend.pool()
+        body: PoolCounts = {
+            "warm": status.warm,
+            "starting": status.starting,
+            "assigned": status.assigned,
+            "target": status.target,
+            "capacity": status.capacity,
+        }
+        return JSONResponse(body)
 
+    @operation("Liveness", ok(200, "the process serves", Health), tag="operations")
     async def health(self, request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+        body: Health = {"status": "ok"}
+        return JSONResponse(body)
 
+    @operation(
+        "Readiness: the backend is reachable and its caches are synced",
+        ok(200, "ready for claims", Readiness),
+        fail(503, ErrorCode.NOT_READY),
+        tag="operations",
+    )
     async def ready(self, request: Request) -> JSONResponse:
         if self.backend.ready():
-            return JSONResponse({"status": "ready"})
-        return JSONResponse(
-            {"error": "not_ready", "detail": "the pod backend is not reachable or not synced"},
-            status_code=503,
+            body: Readiness = {"status": "ready"}
+            return JSONResponse(body)
+        return error_response(
+            503, ErrorCode.NOT_READY, "the pod backend is not reachable or not synced"
         )
 
+    @operation(
+        "Prometheus metrics",
+        ok(
+            200,
+            "sessions, pool, claims, kills, replacement time, relayed frames, rejections",
+            media_type="text/plain",
+            schema={"type": "string"},
+        ),
+        tag="operations",
+    )
     async def metrics_text(self, request: Request) -> Response:
         status = await self.backend.pool()
         for state in ("warm", "starting", "assigned"):
@@ -143,3 +242,37 @@ class SessionAPI:
         self.metrics.pool_target.set(status.target)
         self.metrics.sessions_active.set(status.assigned)
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+@operation(
+    "The gateway WebSocket to the session's pod",
+    ok(
+        101,
+        "Switching Protocols: the gateway (GET with `Upgrade: websocket`). An unknown "
+        "or ended session is accepted and closed at once with 4404 (4408 if it "
+        "expired), since a browser cannot read a refused upgrade. Frames and close "
+        "codes: `x-websocket`.",
+    ),
+    fail(
+        403,
+        ErrorCode.ORIGIN_NOT_ALLOWED,
+        description="an upgrade from a foreign Origin (browsers always send one)",
+    ),
+    fail(426, ErrorCode.UPGRADE_REQUIRED, description="a plain HTTP request"),
+    fail(429, ErrorCode.TOO_MANY_CONNECTIONS, description="WS_PER_IP sockets already open"),
+    fail(503, ErrorCode.BACKEND_UNAVAILABLE),
+    tag="gateway",
+    websocket=WebSocketDoc(
+        from_client=(PingFrame,),
+        to_client=(PongFrame, EventFrame, EchoErrorFrame),
+        close_codes={code.value: code.name.lower() for code in CloseCode},
+    ),
+)
+async def upgrade_required(request: Request) -> JSONResponse:
+    """Plain HTTP to the WebSocket path: say what it is, not 404."""
+    return error_response(
+        426,
+        ErrorCode.UPGRADE_REQUIRED,
+        "this is a WebSocket endpoint: connect with Upgrade: websocket",
+        {"Upgrade": "websocket"},
+    )

@@ -7,19 +7,24 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from services.common.serve import Drain
-from services.provisioner.api import SessionAPI
+from services.provisioner import headers
+from services.provisioner.api import SessionAPI, upgrade_required
 from services.provisioner.backends import make_backend
 from services.provisioner.backends.base import Backend
-from services.provisioner.errors import ProvisionerError
+from services.provisioner.errors import ErrorCode, ProvisionerError
 from services.provisioner.gateway import Gateway
 from services.provisioner.metrics import Metrics
+from services.provisioner.openapi import document_route
+from services.provisioner.origin_guard import guard_routes
 from services.provisioner.responses import error_response, from_error
 from services.provisioner.settings import Settings
 
@@ -35,15 +40,33 @@ async def _provisioner_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # pragma: no cover
         raise exc
-    codes = {404: "not_found", 405: "method_not_allowed"}
+    codes = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
     return error_response(
-        exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), exc.headers
+        exc.status_code,
+        codes.get(exc.status_code, ErrorCode.HTTP_ERROR),
+        str(exc.detail),
+        headers,
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method of the path: Starlette's 405 names only the first route's."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", extra={"path": request.url.path.split("/")[1]})
-    return error_response(500, "internal", "an internal error occurred")
+    response = error_response(500, ErrorCode.INTERNAL, "an internal error occurred")
+    # Written outside every middleware (Starlette's outermost one): headers by hand.
+    headers.apply(request.scope, 500, MutableHeaders(raw=response.raw_headers))
+    return response
 
 
 def create_app(
@@ -73,7 +96,11 @@ def create_app(
     routes: list[BaseRoute] = [
         *api.routes(),
         WebSocketRoute("/session/{session_id}/ws", gateway.handle),
+        # The same path over plain HTTP (and the upgrade's place in the OpenAPI document).
+        Route("/session/{session_id}/ws", upgrade_required, methods=["GET"]),
     ]
+    routes.append(document_route(routes))  # /openapi.json; stops here if a route is undescribed
+    guard_routes(routes, allowed=settings.allowed_origins, metrics=metrics)
     if settings.frontend_dir.is_dir():
         routes.append(Mount("/", StaticFiles(directory=settings.frontend_dir, html=True)))
     else:
@@ -82,6 +109,7 @@ def create_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(headers.SecurityHeaders)],
         exception_handlers={
             ProvisionerError: _provisioner_error,
             HTTPException: _http_error,

@@ -1,28 +1,58 @@
 """Errors of the provisioner, mapped to the protocol only at the edge.
 
 ProvisionerError
+├── OriginNotAllowed    403  a state change from a page of a foreign origin
 ├── SessionNotFound     404  unknown, ended or malformed session id
 ├── PodNotRunning       409  the session exists but has no running pod right now
 ├── LimitExceeded       429  rate limit or capacity; carries retry_after seconds
 ├── BackendUnavailable  503  the pod backend (Kubernetes API) cannot be reached
 └── ConfigError              a setting is missing or malformed (names the key)
+
+`ErrorCode` lists every `error` value a response can carry; the OpenAPI
+document (`openapi.py`) enumerates them from it.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """The `error` of a `{"error": ..., "detail": ...}` body."""
+
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"  # 403: Origin not in the allow-list
+    SESSION_NOT_FOUND = "session_not_found"  # 404: unknown, ended or malformed id
+    NOT_FOUND = "not_found"  # 404: no such path
+    METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
+    POD_NOT_RUNNING = "pod_not_running"  # 409: a replacement is still starting
+    UPGRADE_REQUIRED = "upgrade_required"  # 426: plain HTTP to the WebSocket path
+    RATE_LIMITED = "rate_limited"  # 429: POST /session per client address
+    AT_CAPACITY = "at_capacity"  # 429: MAX_SESSIONS, or the cluster's quota
+    POOL_EMPTY = "pool_empty"  # 429: no pod Ready within CLAIM_TIMEOUT
+    TOO_MANY_CONNECTIONS = "too_many_connections"  # 429: WS_PER_IP
+    HTTP_ERROR = "http_error"  # any other 4xx Starlette raises
+    INTERNAL = "internal"  # 500: a defect, never a user's doing
+    BACKEND_UNAVAILABLE = "backend_unavailable"  # 503: the pod platform cannot be reached
+    NOT_READY = "not_ready"  # 503 from /ready
+
 
 class ProvisionerError(Exception):
     status = 500
-    code = "internal"
+    code: str = ErrorCode.INTERNAL
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
 
 
+class OriginNotAllowed(ProvisionerError):
+    status = 403
+    code = ErrorCode.ORIGIN_NOT_ALLOWED
+
+
 class SessionNotFound(ProvisionerError):
     status = 404
-    code = "session_not_found"
+    code = ErrorCode.SESSION_NOT_FOUND
 
     def __init__(
         self, detail: str = "no such session (it may have ended or expired)", reason: str = ""
@@ -33,7 +63,7 @@ class SessionNotFound(ProvisionerError):
 
 class PodNotRunning(ProvisionerError):
     status = 409
-    code = "pod_not_running"
+    code = ErrorCode.POD_NOT_RUNNING
 
     def __init__(self, detail: str = "the session's pod is being replaced; try again") -> None:
         super().__init__(detail)
@@ -50,7 +80,7 @@ class LimitExceeded(ProvisionerError):
 
 class BackendUnavailable(ProvisionerError):
     status = 503
-    code = "backend_unavailable"
+    code = ErrorCode.BACKEND_UNAVAILABLE
 
 
 class ConfigError(ProvisionerError):

@@ -1,0 +1,156 @@
+"""The JSON bodies of the API and the gateway's frames, as types.
+
+Handlers build these TypedDicts (pyright checks every key and type), and
+`openapi.py` derives the document's JSON schemas from the same classes with
+pydantic, so the schema cannot drift from what the code sends. Every object
+is closed (`additionalProperties: false`): a field added to a response must
+be added here, where the schema sees it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, with_config
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
+
+from services.common.wire import GatewayEvent
+from services.provisioner.errors import ErrorCode
+
+_CLOSED = ConfigDict(extra="forbid")
+
+EpochSeconds = Annotated[float, Field(description="seconds since the Unix epoch")]
+EpochMs = Annotated[float, Field(description="milliseconds since the Unix epoch")]
+SessionId = Annotated[
+    str,
+    Field(
+        description="the session's 256-bit capability token (URL-safe base64, 43 characters)",
+        pattern=r"^[A-Za-z0-9_-]{43}$",
+    ),
+]
+
+
+@with_config(_CLOSED)
+class PodBrief(TypedDict):
+    """The pod a new session was given."""
+
+    name: str
+    node: Annotated[str, Field(description="the node (or local host) it runs on")]
+    started_at: EpochSeconds
+
+
+@with_config(_CLOSED)
+class SessionCreated(TypedDict):
+    """`POST /session`: a Ready pod of one's own."""
+
+    session_id: SessionId
+    ws_url: Annotated[str, Field(description="the gateway WebSocket, relative to the page")]
+    pod: PodBrief
+    warm: Annotated[bool, Field(description="true if the pod came from the warm pool")]
+    assign_ms: Annotated[float, Field(description="time the claim took in the provisioner, ms")]
+    expires_at: EpochSeconds
+
+
+@with_config(_CLOSED)
+class PodStatus(TypedDict):
+    """A session's current pod."""
+
+    name: str
+    node: str
+    phase: Annotated[str, Field(description="the pod's phase, e.g. Pending or Running")]
+    ready: bool
+    started_at: EpochSeconds
+
+
+@with_config(_CLOSED)
+class SessionStatus(TypedDict):
+    """`GET /session/{session_id}`."""
+
+    session_id: SessionId
+    pod: Annotated[
+        PodStatus | None, Field(description="null for a moment while a replacement is created")
+    ]
+    replacements: Annotated[int, Field(description="pods killed in this session so far", ge=0)]
+    created_at: EpochSeconds
+    expires_at: EpochSeconds
+    last_active: EpochSeconds
+
+
+@with_config(_CLOSED)
+class PodKilled(TypedDict):
+    """`DELETE /session/{session_id}/pod`: the pod is going, a replacement follows."""
+
+    killed: Annotated[str, Field(description="the name of the pod deleted")]
+    replacement: Literal["pending"]
+
+
+@with_config(_CLOSED)
+class PoolCounts(TypedDict):
+    """`GET /pool`: pool members by state."""
+
+    warm: Annotated[int, Field(description="Ready and free", ge=0)]
+    starting: Annotated[int, Field(description="free, not Ready yet, or asked for", ge=0)]
+    assigned: Annotated[int, Field(description="sessions", ge=0)]
+    target: Annotated[int, Field(description="free pods the pool aims to keep", ge=0)]
+    capacity: Annotated[int, Field(description="MAX_SESSIONS", ge=0)]
+
+
+@with_config(_CLOSED)
+class Health(TypedDict):
+    status: Literal["ok"]
+
+
+@with_config(_CLOSED)
+class Readiness(TypedDict):
+    status: Literal["ready"]
+
+
+@with_config(_CLOSED)
+class ErrorBody(TypedDict):
+    """Every error: a stable code to branch on and a sentence for people."""
+
+    error: ErrorCode
+    detail: str
+
+
+# The gateway's frames (JSON text, docs/architecture.md "HTTP / WebSocket contract").
+
+
+@with_config(_CLOSED)
+class PingFrame(TypedDict):
+    """Browser to pod, relayed as it is."""
+
+    type: Literal["ping"]
+    seq: int
+    t: Annotated[float, Field(description="the browser's clock when sent, ms")]
+
+
+@with_config(_CLOSED)
+class PongFrame(TypedDict):
+    """Pod to browser: the answer to a ping, relayed as it is."""
+
+    type: Literal["pong"]
+    seq: int
+    t: Annotated[float, Field(description="the ping's `t`, echoed")]
+    pod: str
+    node: str
+    server_ts: EpochMs
+
+
+@with_config(_CLOSED)
+class EventFrame(TypedDict):
+    """The gateway's own news of the session."""
+
+    type: Literal["event"]
+    event: GatewayEvent
+    pod: Annotated[str, Field(description="the pod concerned (empty for session_expiring)")]
+    at: EpochMs
+
+
+@with_config(_CLOSED)
+class EchoErrorFrame(TypedDict):
+    """The pod's answer to a frame it cannot read (bad_json, unknown_type, bad_ping)."""
+
+    type: Literal["error"]
+    error: str
+    detail: str
