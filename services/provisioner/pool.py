@@ -61,7 +61,7 @@ def max_pods(*, max_sessions: int, pool_size: int) -> int:
 class Demand:
     """The warm pool's target, following demand (docs/architecture.md, "Adaptive target").
 
-    target = base + claim rate x time-to-Ready x headroom (rounded), at most `cap`. The
+    target = base + floor(claim rate x time-to-Ready x headroom), at most `cap`. The
     claim rate is an exponentially weighted rate with a `window`-second time constant,
     so a burst moves it within a second; time-to-Ready is a moving average of what
     the driver measures. The target grows at once and shrinks by one member per
@@ -105,9 +105,9 @@ class Demand:
         self.ready_seconds += weight * (seconds - self.ready_seconds)
 
     def update(self, mono: float) -> int:
-        # Claims expected while a new member starts, rounded half up: a lone claim
-        # now and then does not move the target.
-        extra = math.floor(self.rate(mono) * self.ready_seconds * self.headroom + 0.5)
+        # Claims expected while a new member starts (with headroom), rounded down: a
+        # lone claim now and then does not move the target.
+        extra = math.floor(self.rate(mono) * self.ready_seconds * self.headroom)
         want = min(self.cap, self.base + extra)
         if want >= self.target:
             if want > self.target:
