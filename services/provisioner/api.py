@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from services.common.ratelimit import KeyedLimiter
 from services.provisioner.backends.base import Backend, SessionInfo
+from services.provisioner.drain import ReplicaDrain
 from services.provisioner.errors import LimitExceeded
 from services.provisioner.metrics import Metrics
 from services.provisioner.sessions import new_session_id, session_key
@@ -45,11 +46,13 @@ class SessionAPI:
         backend: Backend,
         metrics: Metrics,
         *,
+        replica_drain: ReplicaDrain | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.backend = backend
         self.metrics = metrics
+        self.replica_drain = replica_drain
         self.clock = clock
         self.limiter = KeyedLimiter(
             rate=settings.rate_limit_per_minute / 60, burst=settings.rate_limit_burst
@@ -129,6 +132,11 @@ class SessionAPI:
         return JSONResponse({"status": "ok"})
 
     async def ready(self, request: Request) -> JSONResponse:
+        if self.replica_drain is not None and self.replica_drain.draining:
+            # First step of a drain: the load balancer stops routing here.
+            return JSONResponse(
+                {"error": "draining", "detail": "this replica is restarting"}, status_code=503
+            )
         if self.backend.ready():
             return JSONResponse({"status": "ready"})
         return JSONResponse(

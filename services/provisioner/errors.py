@@ -1,6 +1,7 @@
 """Errors of the provisioner, mapped to the protocol only at the edge.
 
 ProvisionerError
+├── NotOffered          403  a feature this deployment does not offer
 ├── SessionNotFound     404  unknown, ended or malformed session id
 ├── PodNotRunning       409  the session exists but has no running pod right now
 ├── LimitExceeded       429  rate limit or capacity; carries retry_after seconds
@@ -18,6 +19,14 @@ class ProvisionerError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class NotOffered(ProvisionerError):
+    status = 403
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
 
 
 class SessionNotFound(ProvisionerError):

@@ -29,6 +29,7 @@ EXPIRES_AT = _ANNOTATION + "expires-at"
 LAST_ACTIVE = _ANNOTATION + "last-active"
 REPLACEMENTS = _ANNOTATION + "replacements"
 END_REASON = _ANNOTATION + "end-reason"
+GATEWAY_DRAIN = _ANNOTATION + "gateway-drain"  # epoch seconds of a "kill my gateway" request
 
 POOL_SELECTOR = f"{NAME_LABEL}=echo,{MANAGED_BY_LABEL}=pingpod-provisioner"
 POD_SELECTOR = f"{NAME_LABEL}=echo,{SLOT_LABEL}"
