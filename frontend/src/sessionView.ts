@@ -31,6 +31,12 @@ export interface SessionView {
   timeline: readonly TimelineEntry[];
   tracker: PingTracker;
   killing: boolean;
+  /** A "Kill my gateway" request is under way. */
+  gatewayKilling: boolean;
+  /** The replacement pod the gateway announced (pod_replaced), until it answers. */
+  replacementPod: string | null;
+  /** The provisioner replica relaying the socket, as the gateway names itself. */
+  gateway: string | null;
   /** ms from the Start click to the first pong. */
   firstPongMs: number | null;
 }
@@ -50,6 +56,9 @@ export function idleView(tracker: PingTracker): SessionView {
     timeline: [],
     tracker,
     killing: false,
+    gatewayKilling: false,
+    replacementPod: null,
+    gateway: null,
     firstPongMs: null,
   };
 }
