@@ -63,7 +63,7 @@ def create_app(
     feed = PoolFeed(settings, backend, metrics)
     # "Kill my gateway": only where it is offered does this replica ever drain itself.
     replica_drain = (
-        ReplicaDrain(delay=settings.drain_delay, on_closing=[feed.end_all])
+        ReplicaDrain(delay=settings.drain_delay, stop=drain.request_exit, on_closing=[feed.end_all])
         if settings.gateway_kill_offered
         else None
     )

@@ -9,8 +9,8 @@ replica (docs/architecture.md, "Kill my gateway"):
 2. after `DRAIN_DELAY` seconds, time for that to happen, every gateway
    socket here closes with 1012 (service restart) and every pool feed ends,
    so the pages reconnect, through the load balancer, to another replica;
-3. the process stops the way the kubelet would stop it: SIGTERM to itself,
-   uvicorn's graceful shutdown (the Lease is handed back), exit status 0.
+3. the process stops through uvicorn's graceful shutdown, as on the kubelet's
+   SIGTERM (the Lease is handed back), but with exit status 0: a planned exit.
    Its container is restarted in place (`restartPolicy: Always`) and is
    routed to again once `/ready` passes.
 """
@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -29,17 +27,13 @@ log = logging.getLogger(__name__)
 _CLOSE_GRACE = 0.5  # seconds for the close frames to go out before the exit
 
 
-def _terminate_self() -> None:
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 class ReplicaDrain:
     def __init__(
         self,
         *,
         delay: float,
+        stop: Callable[[], None],
         on_closing: list[Callable[[], None]] | None = None,
-        stop: Callable[[], None] = _terminate_self,
     ) -> None:
         self.delay = delay
         self.draining = False  # /ready fails from here on
