@@ -18,7 +18,7 @@ export function App({ controller }: { controller: SessionController }) {
   const config = useConfig();
   const live = view.phase === 'live';
   const mine = live
-    ? [view.pod?.name, view.replacementPod].filter((p): p is string => Boolean(p))
+    ? [view.pod?.name, view.gatewayPod, view.replacementPod].filter((p): p is string => Boolean(p))
     : [];
   const start = (): void => {
     performance.clearMarks('pingpod:first-plot');

@@ -442,6 +442,7 @@ describe('SessionController', () => {
 
     const v = ctl.getSnapshot();
     expect(v.replacementPod).toBeNull();
+    expect(v.gatewayPod).toBe('echo-b');
     const entry = v.timeline.find((e) => e.anatomy);
     expect(entry?.text).toBe('How replacement pod echo-b started');
     expect(entry!.anatomy!.map((s) => [s.phase, s.text])).toEqual([

@@ -291,11 +291,12 @@ export class SessionController {
     const patch: Partial<SessionView> = {};
     if (this.view.firstPongMs === null) patch.firstPongMs = mono - this.startClickMono;
     const r = this.replacement;
-    if (r !== null && r.newPod !== null && pod === r.newPod) {
+    if (r !== null && r.newPod !== null) {
+      // The first pong since the gateway connected to the replacement (it relays
+      // only from the pod it is connected to, whatever name the pong carries).
       this.replacement = null;
       void this.recordAnatomy(r, this.deps.wall());
     }
-    if (pod && pod === this.view.replacementPod) patch.replacementPod = null;
     const current = this.view.pod;
     if (pod && pod !== current?.name) {
       const status = this.view.status;
@@ -329,6 +330,10 @@ export class SessionController {
         break;
       case 'upstream_ready': {
         this.pinger.upstreamReady();
+        if (pod) {
+          patch.gatewayPod = pod;
+          if (pod === this.view.replacementPod) patch.replacementPod = null;
+        }
         const r = this.replacement;
         if (r !== null && pod && pod !== r.oldPod) {
           r.newPod = pod;

@@ -118,6 +118,8 @@ class RoundRobinProxy:
             await self._proxy(client_r, client_w)
         except (OSError, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
+        except asyncio.CancelledError:
+            pass  # the proxy is stopping: its connections end with it
         finally:
             client_w.close()
 
