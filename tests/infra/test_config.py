@@ -139,6 +139,12 @@ BAD_CONFIG: list[tuple[str, str, Any, str]] = [
     ),
     ("prod", "namespace", "Ping_Pod", "pingpod:namespace: expected a DNS label"),
     ("prod", "echoArm64Only", "yes", "pingpod:echoArm64Only: expected true or false, got 'yes'"),
+    (
+        "prod",
+        "allowGatewayKill",
+        "sometimes",
+        "pingpod:allowGatewayKill: expected true or false, got 'sometimes'",
+    ),
     ("prod", "allowedOrigins", ["ftp://x"], "pingpod:allowedOrigins: expected a list of origins"),
     ("local", "echoImage", None, "pingpod:echoImage is required when mode is 'app'"),
     ("local", "provisionerImage", None, "pingpod:provisionerImage is required when mode is 'app'"),
