@@ -1,7 +1,7 @@
 """The pool feed: `GET /pool/feed`, the pool grid's tiles as server-sent events.
 
 One producer per replica reads the backend's own view of the pool
-(`Backend.members()`: the watch caches on Kubernetes, the process table
+(`Backend.pool_pods()`: the watch caches on Kubernetes, the process table
 locally) when it changes, gathering what changes within `INTERVAL` into one
 message, and every open stream gets that message. Tiles carry pod names and
 states only: no session id or key, so the feed is the same for everyone and
@@ -132,7 +132,7 @@ class PoolFeed:
 
     async def _run(self) -> None:
         while True:
-            changed = self.backend.members_changed()  # taken before reading: no change missed
+            changed = self.backend.pool_changed()  # taken before reading: no change missed
             self.refresh()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_SAFETY_WAKE):
@@ -142,7 +142,7 @@ class PoolFeed:
 
     def refresh(self) -> None:
         """Read the pool; if the tiles changed, send every stream the difference."""
-        members = self.backend.members()
+        members = self.backend.pool_pods()
         tiles = shown(members, self.max_tiles)
         if tiles == self.tiles and len(members) == self.total:
             return

@@ -13,6 +13,7 @@ from kubernetes import client
 from playwright.sync_api import Locator, Page, expect
 
 from scripts.controlplane import ControlPlane
+from tests.conftest import wait_for
 from tests.e2e.conftest import DIST, TIMINGS, PageErrors, Provisioner, _require
 from tests.e2e.helpers import pong_count, start_session, wait_connected, wait_pongs
 from tests.k8s.lb import RoundRobinProxy
@@ -168,7 +169,9 @@ def test_kill_my_gateway_through_two_replicas(
     expect(log.locator("li").last).to_contain_text("Pongs resumed", timeout=10_000)
 
     # One replica exited cleanly; the other serves; the session is the same.
-    exited = [s for s in servers if s.proc.poll() is not None]
+    exited = wait_for(
+        "the drained replica to exit", lambda: [s for s in servers if s.proc.poll() is not None]
+    )
     assert len(exited) == 1 and exited[0].proc.returncode == 0
     (serving,) = (s for s in servers if s.proc.poll() is None)
     assert page.get_by_test_id("status").get_attribute("data-phase") == "live"

@@ -170,7 +170,7 @@ async def test_a_stream_that_falls_behind_is_ended_not_buffered() -> None:
     backend = make_backend(settings, metrics, clock=FakeClock())
     await backend.start()
     try:
-        await eventually(lambda: len(backend.members()) >= 3 and backend.ready())
+        await eventually(lambda: len(backend.pool_pods()) >= 3 and backend.ready())
         feed = PoolFeed(settings, backend, metrics)
         feed.refresh()
         stuck = feed.open("10.0.0.1")  # never read

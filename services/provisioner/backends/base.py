@@ -146,12 +146,12 @@ class Backend(Protocol):
         """Pod lifecycle events of one session, as a queue, while the context is open."""
         ...
 
-    def members(self) -> list[PoolMember]:
+    def pool_pods(self) -> list[PoolMember]:
         """Every pool pod with its state, from the backend's own view (no API call)."""
         ...
 
-    def members_changed(self) -> asyncio.Event:
-        """An event set at the next change of `members()`: take it before reading them."""
+    def pool_changed(self) -> asyncio.Event:
+        """An event set at the next change of `pool_pods()`: take it before reading them."""
         ...
 
     async def drain_gateway(self, key: str) -> None:
@@ -234,12 +234,12 @@ class Driver(Protocol[M]):
 
     async def endpoint(self, key: str) -> Endpoint | None: ...
 
-    def members(self) -> list[PoolMember]:
+    def pool_pods(self) -> list[PoolMember]:
         """Every pool pod with its state (warm, starting, assigned, terminating)."""
         ...
 
-    def changed(self) -> asyncio.Event:
-        """Set at the next change of `members()` (a new event after each change)."""
+    def pool_changed(self) -> asyncio.Event:
+        """Set at the next change of `pool_pods()` (a new event after each change)."""
         ...
 
     async def drain_gateway(self, key: str, now: float) -> None:

@@ -164,10 +164,10 @@ class KubernetesDriver:
     def sessions(self) -> list[SessionTimes]:
         return self.view.sessions()
 
-    def members(self) -> list[PoolMember]:
+    def pool_pods(self) -> list[PoolMember]:
         return podview.members(self.view.replicaset_store, self.view.pod_store)
 
-    def changed(self) -> asyncio.Event:
+    def pool_changed(self) -> asyncio.Event:
         return self.view.changed
 
     async def start_member(self) -> None:

@@ -254,13 +254,13 @@ class LocalDriver:
             if s.pod is not None
         ]
 
-    def members(self) -> list[PoolMember]:
+    def pool_pods(self) -> list[PoolMember]:
         """Every echo process this driver runs, from its own process table."""
         return [
             PoolMember(pod=pod.name, state=pod.state, created=pod.created_at) for pod in self._pods
         ]
 
-    def changed(self) -> asyncio.Event:
+    def pool_changed(self) -> asyncio.Event:
         return self._changed
 
     def _notify(self) -> None:

@@ -143,11 +143,11 @@ class PooledBackend(Generic[M]):
     ) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[SessionEvent]]:
         return self.events.subscribe(key)
 
-    def members(self) -> list[PoolMember]:
-        return self.driver.members()
+    def pool_pods(self) -> list[PoolMember]:
+        return self.driver.pool_pods()
 
-    def members_changed(self) -> asyncio.Event:
-        return self.driver.changed()
+    def pool_changed(self) -> asyncio.Event:
+        return self.driver.pool_changed()
 
     async def drain_gateway(self, key: str) -> None:
         self.events.ended.check(key)
