@@ -38,7 +38,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.common.ratelimit import ConnectionCounter
 from services.provisioner.backends.base import Backend, MemberState, PoolMember
-from services.provisioner.errors import LimitExceeded
+from services.provisioner.errors import BackendUnavailable, LimitExceeded
 from services.provisioner.metrics import Metrics
 from services.provisioner.settings import Settings
 
@@ -115,6 +115,7 @@ class PoolFeed:
         self.seq = 0
         self.tiles: dict[str, str] = {}
         self.total = 0
+        self.ending = False  # this replica is going away: no new streams
         self._task: asyncio.Task[None] | None = None
 
     # the producer
@@ -169,6 +170,8 @@ class PoolFeed:
 
     def open(self, ip: str) -> FeedStream:
         """A new stream starting from the current snapshot; 429 past the bounds."""
+        if self.ending:
+            raise BackendUnavailable("this replica is restarting; try again")
         if len(self.streams) >= self.max_streams:
             self.metrics.rejections.labels("feed_full").inc()
             raise LimitExceeded("too_many_streams", "the pool feed is full; try again soon", 5)
@@ -185,6 +188,7 @@ class PoolFeed:
 
     def end_all(self) -> None:
         """End every stream (this replica is going away): the pages reconnect elsewhere."""
+        self.ending = True
         for stream in list(self.streams):
             stream.end()
 
