@@ -19,6 +19,7 @@ export default defineConfig({
     proxy: {
       '/session': { target: backend, ws: true },
       '/pool': backend,
+      '/config': backend,
     },
   },
   test: {

@@ -77,6 +77,16 @@ def policy_rules(rules: Sequence[PolicyRule]) -> list[k8s.rbac.v1.PolicyRuleArgs
     ]
 
 
+# The readiness probe: a replica that fails /ready this many times, this often,
+# leaves the Service's endpoints, and the load balancer controller deregisters it.
+READY_PERIOD_SECONDS = 5
+READY_FAILURES = 2
+# "Kill my gateway": how long a draining replica keeps its sockets after /ready
+# fails, so the ALB has stopped sending it anything new (probe, then the
+# controller's deregistration, a few seconds).
+GATEWAY_DRAIN_DELAY = READY_PERIOD_SECONDS * READY_FAILURES + 5
+
+
 def provisioner_env(settings: AppSettings) -> list[k8s.core.v1.EnvVarArgs]:
     """The provisioner's environment: its settings, its identity, the template path."""
 
@@ -98,6 +108,10 @@ def provisioner_env(settings: AppSettings) -> list[k8s.core.v1.EnvVarArgs]:
         # X-Forwarded-For so per-IP limits see the visitor's address.
         "FORWARDED_ALLOW_IPS": "*",
         "ECHO_POD_TEMPLATE": f"{TEMPLATE_DIR}/{TEMPLATE_FILE}",
+        # "Kill my gateway" needs another replica to carry the sessions meanwhile.
+        "ALLOW_GATEWAY_KILL": "true" if settings.allow_gateway_kill else "false",
+        "PROVISIONER_REPLICAS": str(settings.provisioner_replicas),
+        "DRAIN_DELAY": str(GATEWAY_DRAIN_DELAY),
     }
     return [
         k8s.core.v1.EnvVarArgs(name="NAMESPACE", value_from=field_ref("metadata.namespace")),
@@ -428,9 +442,9 @@ def _provisioner_container(args: AppArgs) -> k8s.core.v1.ContainerArgs:
             http_get=k8s.core.v1.HTTPGetActionArgs(
                 path=PROVISIONER_READY_PATH, port=PROVISIONER_PORT_NAME
             ),
-            period_seconds=5,
+            period_seconds=READY_PERIOD_SECONDS,
             timeout_seconds=2,
-            failure_threshold=2,
+            failure_threshold=READY_FAILURES,
         ),
         # Let the ALB stop sending new connections before the server stops.
         lifecycle=k8s.core.v1.LifecycleArgs(

@@ -108,6 +108,8 @@ class AppSettings:
     provisioner_replicas: int
     allowed_origins: tuple[str, ...]
     echo_arm64_only: bool
+    # "Kill my gateway" on the page: the provisioner offers it only with two replicas or more.
+    allow_gateway_kill: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,6 +178,7 @@ DEFAULTS: Final[dict[str, object]] = {
     "provisionerReplicas": 2,
     "allowedOrigins": [],
     "echoArm64Only": False,
+    "allowGatewayKill": False,
     "domain": "",
     "hostedZoneId": "",
     "vpcCidr": "10.0.0.0/16",
@@ -472,6 +475,7 @@ def _load_app(read: _Reader, aws: AwsSettings | None) -> AppSettings:
         provisioner_replicas=replicas,
         allowed_origins=tuple(dict.fromkeys(origins)),
         echo_arm64_only=read.boolean("echoArm64Only"),
+        allow_gateway_kill=read.boolean("allowGatewayKill"),
     )
 
 

@@ -1,18 +1,25 @@
 import { useSyncExternalStore } from 'react';
 import { KillControl } from './components/KillControl';
+import { KillGatewayControl } from './components/KillGatewayControl';
 import { PodCard } from './components/PodCard';
+import { PoolGrid } from './components/PoolGrid';
 import { PoolPanel } from './components/PoolPanel';
 import { RttChart } from './components/RttChart';
 import { SessionControls } from './components/SessionControls';
 import { StatsPanel } from './components/StatsPanel';
 import { StatusLine } from './components/StatusLine';
 import { Timeline } from './components/Timeline';
+import { useConfig } from './hooks/useConfig';
 import type { SessionController } from './session';
 
 export function App({ controller }: { controller: SessionController }) {
   const view = useSyncExternalStore(controller.subscribe, controller.getSnapshot);
   const { settings } = controller;
+  const config = useConfig();
   const live = view.phase === 'live';
+  const mine = live
+    ? [view.pod?.name, view.gatewayPod, view.replacementPod].filter((p): p is string => Boolean(p))
+    : [];
   const start = (): void => {
     performance.clearMarks('pingpod:first-plot');
     performance.mark('pingpod:start');
@@ -55,6 +62,14 @@ export function App({ controller }: { controller: SessionController }) {
                     onKill={() => void controller.kill()}
                   />
                 )}
+                {live && config.gateway_kill && (
+                  <KillGatewayControl
+                    gateway={view.gateway}
+                    disabled={view.link !== 'open'}
+                    killing={view.gatewayKilling}
+                    onKill={() => void controller.killGateway()}
+                  />
+                )}
               </div>
             </div>
             <RttChart tracker={view.tracker} timeline={view.timeline} />
@@ -65,6 +80,7 @@ export function App({ controller }: { controller: SessionController }) {
           <StatsPanel tracker={view.tracker} windowSec={settings.statsWindowSec} active={live} />
           <PodCard view={view} />
           <PoolPanel refreshKey={`${view.phase}:${view.session?.session_id ?? ''}`} />
+          <PoolGrid mine={mine} />
         </div>
       </main>
       <footer className="foot muted small">

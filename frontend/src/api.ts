@@ -4,6 +4,7 @@
  * the server's `{error, detail}` body and, for 429, the Retry-After delay.
  */
 
+import type { PodPhases } from './lib/anatomy';
 import { parseRetryAfter } from './lib/http';
 
 export interface PodInfo {
@@ -24,11 +25,17 @@ export interface CreatedSession {
 export interface SessionStatus {
   session_id?: string;
   /** null while the session has no pod (between a pod's death and its replacement). */
-  pod: (PodInfo & { phase: string; ready: boolean }) | null;
+  pod: (PodInfo & { phase: string; ready: boolean; phases?: PodPhases | null }) | null;
   replacements: number;
   /** Epoch seconds. */
   created_at: number;
   expires_at: number;
+}
+
+/** GET /config: what this deployment offers the page. */
+export interface PageConfig {
+  /** Whether "Kill my gateway" is offered (Kubernetes, two replicas or more, allowed). */
+  gateway_kill: boolean;
 }
 
 export interface PoolStatus {
@@ -112,6 +119,16 @@ export async function getSession(id: string): Promise<SessionStatus> {
 
 export async function killPod(id: string): Promise<void> {
   await request('DELETE', `${sessionPath(id)}/pod`);
+}
+
+/** Restart the provisioner replica holding this session's WebSocket. */
+export async function killGateway(id: string): Promise<void> {
+  await request('DELETE', `${sessionPath(id)}/gateway`);
+}
+
+export async function getConfig(): Promise<PageConfig> {
+  const res = await request('GET', '/config');
+  return (await res.json()) as PageConfig;
 }
 
 export async function endSession(id: string): Promise<void> {

@@ -43,8 +43,8 @@ class FakeSocket {
   pong(seq: number, pod = 'echo-a', node = 'node-1'): void {
     this.frame({ type: 'pong', seq, t: 0, pod, node, server_ts: Date.now() });
   }
-  event(event: string, pod = ''): void {
-    this.frame({ type: 'event', event, pod, at: Date.now() });
+  event(event: string, pod = '', extra: Record<string, unknown> = {}): void {
+    this.frame({ type: 'event', event, pod, at: Date.now(), ...extra });
   }
 }
 
@@ -69,6 +69,7 @@ function setup(api: Partial<Deps['api']> = {}) {
   const calls = {
     getSession: vi.fn(async (_id: string) => status('echo-a')),
     killPod: vi.fn(async (_id: string) => undefined),
+    killGateway: vi.fn(async (_id: string) => undefined),
     endSession: vi.fn(async (_id: string) => undefined),
     endSessionOnUnload: vi.fn((_id: string) => undefined),
     createSession: vi.fn(async () => CREATED),
@@ -355,5 +356,102 @@ describe('SessionController', () => {
     await started;
     expect(calls.endSessionOnUnload).toHaveBeenCalledWith('sid-123');
     expect(FakeSocket.all).toHaveLength(0);
+  });
+
+  it('restarts the gateway: 1012, a reconnect through another replica, the session carries on', async () => {
+    const { ctl, calls } = setup();
+    await ctl.start();
+    const ws = last();
+    ws.open();
+    ws.event('upstream_ready', 'echo-a', { gateway: 'provisioner-1' });
+    ws.pong(1);
+    expect(ctl.getSnapshot().gateway).toBe('provisioner-1');
+
+    await ctl.killGateway();
+    expect(calls.killGateway).toHaveBeenCalledWith('sid-123');
+    expect(ctl.getSnapshot().gatewayKilling).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    ws.pong(2); // the draining replica still relays until it closes
+    expect(ctl.getSnapshot().timeline.at(-1)?.text).not.toContain('resumed');
+    ws.drop(1012, 'gateway restarting');
+    expect(ctl.getSnapshot()).toMatchObject({ link: 'reconnecting', phase: 'live' });
+    expect(ctl.getSnapshot().message).toContain('another replica');
+
+    await vi.advanceTimersByTimeAsync(600); // the backoff's first delay is at most 500 ms
+    const again = last();
+    expect(again).not.toBe(ws);
+    again.open();
+    again.event('upstream_ready', 'echo-a', { gateway: 'provisioner-2' });
+    const probe = again.pings().at(-1)!;
+    again.pong(probe);
+
+    const v = ctl.getSnapshot();
+    expect(v.gateway).toBe('provisioner-2');
+    const texts = v.timeline.map((e) => e.text);
+    const from = texts.indexOf('Gateway restart requested');
+    expect(from).toBeGreaterThanOrEqual(0);
+    expect(texts.slice(from)).toEqual([
+      'Gateway restart requested',
+      'Gateway replica provisioner-1 is draining: it leaves the load balancer, then closes',
+      'The gateway is restarting; reconnecting through another replica.',
+      'Reconnected to the gateway',
+      'Now through gateway replica provisioner-2',
+      'Gateway connected to pod echo-a',
+      'Pongs resumed from pod echo-a',
+    ]);
+    expect(v.timeline.at(-1)!.sinceMs).toBeGreaterThan(0);
+  });
+
+  it('says when the gateway kill is refused', async () => {
+    const refused = new ApiError(403, 'gateway_kill_off', 'killing a gateway is off here', null);
+    const { ctl } = setup({ killGateway: vi.fn(async () => Promise.reject(refused)) });
+    await live(ctl);
+    await ctl.killGateway();
+    expect(ctl.getSnapshot().timeline.at(-1)).toMatchObject({
+      text: 'Kill failed: killing a gateway is off here',
+      tone: 'error',
+    });
+  });
+
+  it('puts the replacement anatomy on the timeline once the new pod answers', async () => {
+    const t0 = Date.now();
+    const replaced = status('echo-b', 1);
+    replaced.pod!.phases = {
+      created: t0 / 1000 + 0.01,
+      scheduled: t0 / 1000 + 0.012,
+      started: t0 / 1000 + 0.02,
+      ready: t0 / 1000 + 0.15,
+      resolution: 0.001,
+    };
+    const notYet = status('echo-b', 1);
+    notYet.pod!.phases = { ...replaced.pod!.phases, ready: null };
+    const { ctl, calls } = setup();
+    const ws = await live(ctl);
+    ws.pong(1);
+    await ctl.kill();
+    ws.event('pod_killed', 'echo-a', { at: t0 });
+    ws.event('upstream_lost', 'echo-a');
+    ws.event('pod_replaced', 'echo-b');
+    expect(ctl.getSnapshot().replacementPod).toBe('echo-b');
+    await vi.advanceTimersByTimeAsync(200);
+    // The first answer lacks Ready (a replica's cache behind): the page asks again.
+    calls.getSession.mockResolvedValueOnce(notYet).mockResolvedValue(replaced);
+    ws.event('upstream_ready', 'echo-b', { at: t0 + 160 });
+    ws.pong(ws.pings().at(-1)!, 'echo-b');
+    await vi.advanceTimersByTimeAsync(1000);
+
+    const v = ctl.getSnapshot();
+    expect(v.replacementPod).toBeNull();
+    expect(v.gatewayPod).toBe('echo-b');
+    const entry = v.timeline.find((e) => e.anatomy);
+    expect(entry?.text).toBe('How replacement pod echo-b started');
+    expect(entry!.anatomy!.map((s) => [s.phase, s.text])).toEqual([
+      ['created', '10 ms'],
+      ['scheduled', '2.0 ms'],
+      ['started', '8.0 ms'],
+      ['ready', '130 ms'],
+      ['connected', '10 ms'],
+      ['first-pong', '0.0 ms'],
+    ]);
   });
 });

@@ -12,6 +12,7 @@
 import * as realApi from './api';
 import { ApiError, type CreatedSession } from './api';
 import { GatewaySocket } from './gatewaySocket';
+import { buildAnatomy } from './lib/anatomy';
 import type { CloseAction } from './lib/closeCodes';
 import { formatMs } from './lib/format';
 import type { GatewayEvent, GatewayFrame } from './lib/frames';
@@ -25,7 +26,7 @@ import { idleView, type SessionView } from './sessionView';
 export interface Deps {
   api: Pick<
     typeof realApi,
-    'createSession' | 'getSession' | 'killPod' | 'endSession' | 'endSessionOnUnload'
+    'createSession' | 'getSession' | 'killPod' | 'killGateway' | 'endSession' | 'endSessionOnUnload'
   >;
   WebSocketImpl: typeof WebSocket;
   pageHref: () => string;
@@ -47,6 +48,21 @@ const defaultDeps = (): Deps => ({
 
 /** How often GET /session refreshes the pod card (also refreshed on events). */
 const STATUS_REFRESH_MS = 10_000;
+/** Asking for a replacement's start phases: tries, and the pause between them. */
+const ANATOMY_TRIES = 8;
+const ANATOMY_RETRY_MS = 250;
+
+/** A pod being replaced: what the replacement anatomy is built from. */
+interface Replacement {
+  /** Epoch ms of the kill: the gateway's pod_killed `at` once heard, the click before. */
+  killedAtMs: number;
+  heardKill: boolean;
+  oldPod: string | null;
+  newPod: string | null;
+  /** The gateway's upstream_ready `at` for the new pod, and when the page saw it. */
+  connectedAtMs: number;
+  connectedSeenMs: number;
+}
 
 export class SessionController {
   readonly settings: Settings;
@@ -59,6 +75,7 @@ export class SessionController {
   private readonly pinger: Pinger;
   private statusTimer: ReturnType<typeof setInterval> | null = null;
   private startClickMono = 0;
+  private replacement: Replacement | null = null;
   /** Bumped per session so late callbacks of an old session are ignored. */
   private generation = 0;
 
@@ -154,6 +171,7 @@ export class SessionController {
     if (this.view.phase !== 'live' || !s || this.view.killing) return;
     const gen = this.generation;
     this.timeline.killRequested(this.view.pod?.name ?? null);
+    this.replacementStarts(this.deps.wall(), false, this.view.pod?.name ?? null);
     this.update({ killing: true });
     try {
       await this.deps.api.killPod(s.session_id);
@@ -164,9 +182,34 @@ export class SessionController {
       // 404 is also the answer while the pod is already being replaced, so
       // ask whether the session itself is gone before ending it here.
       if (exc instanceof ApiError && exc.status === 404) void this.refreshStatus();
+      this.replacement = null;
       this.timeline.killFailed(errText(exc));
     } finally {
       if (gen === this.generation) this.update({ killing: false });
+    }
+  }
+
+  /**
+   * Restart the gateway replica holding this socket (DELETE /session/{id}/gateway).
+   * The socket then closes with 1012 and the page reconnects through another
+   * replica; the timeline shows the move.
+   */
+  async killGateway(): Promise<void> {
+    const s = this.view.session;
+    if (this.view.phase !== 'live' || !s || this.view.gatewayKilling) return;
+    const gen = this.generation;
+    this.timeline.gatewayKillRequested(this.view.pod?.name ?? null);
+    this.update({ gatewayKilling: true });
+    try {
+      await this.deps.api.killGateway(s.session_id);
+      if (gen !== this.generation) return;
+      const via = this.view.gateway ? ` ${this.view.gateway}` : '';
+      this.log(`Gateway replica${via} is draining: it leaves the load balancer, then closes`);
+    } catch (exc) {
+      if (gen !== this.generation) return;
+      this.timeline.killFailed(errText(exc));
+    } finally {
+      if (gen === this.generation) this.update({ gatewayKilling: false });
     }
   }
 
@@ -227,7 +270,7 @@ export class SessionController {
         this.onPong(frame.seq, frame.pod, frame.node);
         break;
       case 'event':
-        this.onEvent(frame.event, frame.pod);
+        this.onEvent(frame.event, frame.pod, frame.at, frame.gateway);
         break;
       case 'unknown_event':
         this.timeline.unknownEvent(frame.name, frame.pod);
@@ -247,6 +290,13 @@ export class SessionController {
     this.pinger.pongArrived();
     const patch: Partial<SessionView> = {};
     if (this.view.firstPongMs === null) patch.firstPongMs = mono - this.startClickMono;
+    const r = this.replacement;
+    if (r !== null && r.newPod !== null) {
+      // The first pong since the gateway connected to the replacement (it relays
+      // only from the pod it is connected to, whatever name the pong carries).
+      this.replacement = null;
+      void this.recordAnatomy(r, this.deps.wall());
+    }
     const current = this.view.pod;
     if (pod && pod !== current?.name) {
       const status = this.view.status;
@@ -262,26 +312,104 @@ export class SessionController {
     }
   }
 
-  private onEvent(event: GatewayEvent, pod: string | undefined): void {
+  private onEvent(
+    event: GatewayEvent,
+    pod: string | undefined,
+    at: number | undefined,
+    gateway: string | undefined,
+  ): void {
+    const patch: Partial<SessionView> = {};
+    if (gateway && gateway !== this.view.gateway) {
+      if (this.view.gateway !== null) this.log(`Now through gateway replica ${gateway}`, 'ok');
+      patch.gateway = gateway;
+    }
     this.timeline.gatewayEvent(event, pod, this.view.pod?.name ?? null);
     switch (event) {
       case 'upstream_lost':
         this.pinger.upstreamLost();
         break;
-      case 'upstream_ready':
+      case 'upstream_ready': {
         this.pinger.upstreamReady();
+        if (pod) {
+          patch.gatewayPod = pod;
+          if (pod === this.view.replacementPod) patch.replacementPod = null;
+        }
+        const r = this.replacement;
+        if (r !== null && pod && pod !== r.oldPod) {
+          r.newPod = pod;
+          r.connectedSeenMs = this.deps.wall();
+          r.connectedAtMs = at ?? r.connectedSeenMs;
+        }
         void this.refreshStatus();
         break;
+      }
       case 'pod_replaced':
+        if (pod) patch.replacementPod = pod;
+        void this.refreshStatus();
+        break;
       case 'session_expiring':
         void this.refreshStatus();
         break;
-      case 'pod_killed':
+      case 'pod_killed': {
+        const r = this.replacement;
+        if (r === null) {
+          this.replacementStarts(at ?? this.deps.wall(), at !== undefined, pod ?? null);
+        } else if (!r.heardKill && at !== undefined) {
+          r.killedAtMs = at; // the server's clock, like the pod's own times
+          r.heardKill = true;
+        }
         break;
+      }
       default:
         event satisfies never; // every GatewayEvent has its case
     }
-    this.update({});
+    this.update(patch);
+  }
+
+  // --- replacement anatomy ----------------------------------------------------
+
+  private replacementStarts(atMs: number, heard: boolean, oldPod: string | null): void {
+    this.replacement = {
+      killedAtMs: atMs,
+      heardKill: heard,
+      oldPod,
+      newPod: null,
+      connectedAtMs: 0,
+      connectedSeenMs: 0,
+    };
+  }
+
+  /**
+   * The replacement answered: ask for its start phases (a replica's watch may
+   * be a moment behind, so a few times) and put them on the timeline.
+   */
+  private async recordAnatomy(r: Replacement, firstPongSeenMs: number): Promise<void> {
+    const s = this.view.session;
+    if (!s || r.newPod === null) return;
+    const gen = this.generation;
+    for (let attempt = 0; attempt < ANATOMY_TRIES; attempt++) {
+      if (attempt > 0) await new Promise((ok) => setTimeout(ok, ANATOMY_RETRY_MS));
+      if (gen !== this.generation) return;
+      let status;
+      try {
+        status = await this.deps.api.getSession(s.session_id);
+      } catch {
+        continue;
+      }
+      if (gen !== this.generation) return;
+      const pod = status.pod;
+      if (pod?.name !== r.newPod || !pod.phases || pod.phases.ready === null) continue;
+      const steps = buildAnatomy({
+        killedAtMs: r.killedAtMs,
+        phases: pod.phases,
+        connectedAtMs: r.connectedAtMs,
+        connectedSeenMs: r.connectedSeenMs,
+        firstPongSeenMs,
+      });
+      this.timeline.addAnatomy(r.newPod, steps);
+      this.update({});
+      return;
+    }
   }
 
   private onClose(action: CloseAction): void {
@@ -358,12 +486,20 @@ export class SessionController {
     this.generation++;
     this.teardown();
     this.timeline.add(message, reason === 'user' ? 'info' : 'warn');
-    this.update({ phase: 'ended', link: null, message, reconnectAt: null, killing: false });
+    this.update({
+      phase: 'ended',
+      link: null,
+      message,
+      reconnectAt: null,
+      killing: false,
+      gatewayKilling: false,
+    });
   }
 
   private teardown(): void {
     this.pinger.stop();
     this.socket.close();
+    this.replacement = null;
     if (this.statusTimer !== null) clearInterval(this.statusTimer);
     this.statusTimer = null;
     this.view.tracker.abandonPending();

@@ -31,6 +31,14 @@ export interface SessionView {
   timeline: readonly TimelineEntry[];
   tracker: PingTracker;
   killing: boolean;
+  /** A "Kill my gateway" request is under way. */
+  gatewayKilling: boolean;
+  /** The replacement pod the gateway announced (pod_replaced), until it connects to it. */
+  replacementPod: string | null;
+  /** The pod the gateway last connected to (upstream_ready), by its platform name. */
+  gatewayPod: string | null;
+  /** The provisioner replica relaying the socket, as the gateway names itself. */
+  gateway: string | null;
   /** ms from the Start click to the first pong. */
   firstPongMs: number | null;
 }
@@ -50,6 +58,10 @@ export function idleView(tracker: PingTracker): SessionView {
     timeline: [],
     tracker,
     killing: false,
+    gatewayKilling: false,
+    replacementPod: null,
+    gatewayPod: null,
+    gateway: null,
     firstPongMs: null,
   };
 }

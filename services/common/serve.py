@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -29,6 +31,14 @@ class Drain:
     def __init__(self) -> None:
         self.draining = False
         self._tasks: set[asyncio.Task[object]] = set()
+        self.exit_server: Callable[[], None] | None = None  # set by the server it drains
+
+    def request_exit(self) -> None:
+        """Shut the server down as SIGTERM does, but as a planned exit (status 0)."""
+        if self.exit_server is not None:
+            self.exit_server()
+        else:  # not under `run`: the signal does it
+            os.kill(os.getpid(), signal.SIGTERM)
 
     @contextlib.asynccontextmanager
     async def track(self, websocket: WebSocket) -> AsyncIterator[None]:
@@ -65,6 +75,10 @@ class GracefulServer(uvicorn.Server):
         super().__init__(config)
         self.drain = drain
         self.drain_timeout = drain_timeout
+        drain.exit_server = self._exit
+
+    def _exit(self) -> None:
+        self.should_exit = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:

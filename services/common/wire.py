@@ -16,6 +16,7 @@ class CloseCode(IntEnum):
     POLICY_VIOLATION = 1008  # too many messages per second
     MESSAGE_TOO_BIG = 1009  # a frame over MAX_FRAME_BYTES (sent by uvicorn itself)
     INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012  # this gateway replica is restarting: reconnect (to another)
     SESSION_ENDED = 4404  # unknown, ended or deleted session
     SESSION_EXPIRED = 4408  # ended by the idle timeout or the lifetime
 

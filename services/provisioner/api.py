@@ -31,6 +31,7 @@ from services.provisioner.bodies import (
     SessionCreated,
     SessionStatus,
 )
+from services.provisioner.drain import ReplicaDrain
 from services.provisioner.errors import ErrorCode, LimitExceeded
 from services.provisioner.metrics import Metrics
 from services.provisioner.openapi import WebSocketDoc, fail, ok, operation
@@ -74,11 +75,13 @@ class SessionAPI:
         backend: Backend,
         metrics: Metrics,
         *,
+        replica_drain: ReplicaDrain | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.backend = backend
         self.metrics = metrics
+        self.replica_drain = replica_drain
         self.clock = clock
         self.limiter = KeyedLimiter(
             rate=settings.rate_limit_per_minute / 60, burst=settings.rate_limit_burst
@@ -218,6 +221,11 @@ class SessionAPI:
         tag="operations",
     )
     async def ready(self, request: Request) -> JSONResponse:
+        if self.replica_drain is not None and self.replica_drain.draining:
+            # First step of a drain: the load balancer stops routing here.
+            return JSONResponse(
+                {"error": "draining", "detail": "this replica is restarting"}, status_code=503
+            )
         if self.backend.ready():
             body: Readiness = {"status": "ready"}
             return JSONResponse(body)

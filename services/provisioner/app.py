@@ -20,13 +20,16 @@ from services.provisioner import headers
 from services.provisioner.api import SessionAPI, upgrade_required
 from services.provisioner.backends import make_backend
 from services.provisioner.backends.base import Backend
+from services.provisioner.drain import ReplicaDrain
 from services.provisioner.errors import ErrorCode, ProvisionerError
 from services.provisioner.gateway import Gateway
 from services.provisioner.metrics import Metrics
 from services.provisioner.openapi import document_route
 from services.provisioner.origin_guard import guard_routes
+from services.provisioner.poolfeed import PoolFeed
 from services.provisioner.responses import error_response, from_error
 from services.provisioner.settings import Settings
+from services.provisioner.showcase import ShowcaseAPI
 
 log = logging.getLogger(__name__)
 
@@ -80,20 +83,33 @@ def create_app(
     metrics = metrics or Metrics()
     backend = backend or make_backend(settings, metrics)
     drain = drain or Drain()
-    api = SessionAPI(settings, backend, metrics)
-    gateway = Gateway(settings, backend, metrics, drain)
+    feed = PoolFeed(settings, backend, metrics)
+    # "Kill my gateway": only where it is offered does this replica ever drain itself.
+    replica_drain = (
+        ReplicaDrain(delay=settings.drain_delay, stop=drain.request_exit, on_closing=[feed.end_all])
+        if settings.gateway_kill_offered
+        else None
+    )
+    api = SessionAPI(settings, backend, metrics, replica_drain=replica_drain)
+    showcase = ShowcaseAPI(settings, backend, metrics, feed)
+    gateway = Gateway(settings, backend, metrics, drain, replica_drain=replica_drain)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backend.start()
+        feed.start()
         log.info("provisioner_started", extra={"backend": settings.backend})
         try:
             yield
         finally:
+            if replica_drain is not None:
+                await replica_drain.aclose()
+            await feed.aclose()
             await backend.aclose()
             log.info("provisioner_stopped")
 
     routes: list[BaseRoute] = [
+        *showcase.routes(),
         *api.routes(),
         WebSocketRoute("/session/{session_id}/ws", gateway.handle),
         # The same path over plain HTTP (and the upgrade's place in the OpenAPI document).

@@ -2,6 +2,7 @@
 
 ProvisionerError
 ├── OriginNotAllowed    403  a state change from a page of a foreign origin
+├── NotOffered          403  a feature this deployment does not offer
 ├── SessionNotFound     404  unknown, ended or malformed session id
 ├── PodNotRunning       409  the session exists but has no running pod right now
 ├── LimitExceeded       429  rate limit or capacity; carries retry_after seconds
@@ -48,6 +49,14 @@ class ProvisionerError(Exception):
 class OriginNotAllowed(ProvisionerError):
     status = 403
     code = ErrorCode.ORIGIN_NOT_ALLOWED
+
+
+class NotOffered(ProvisionerError):
+    status = 403
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
 
 
 class SessionNotFound(ProvisionerError):

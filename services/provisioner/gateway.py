@@ -28,6 +28,7 @@ from services.common.wire import CloseCode, GatewayEvent
 from services.provisioner.access import origin_allowed
 from services.provisioner.backends.base import Backend, Endpoint
 from services.provisioner.backends.events import EventKind, SessionEvent
+from services.provisioner.drain import ReplicaDrain
 from services.provisioner.errors import BackendUnavailable, ProvisionerError, SessionNotFound
 from services.provisioner.metrics import Metrics
 from services.provisioner.responses import error_response, from_error
@@ -64,12 +65,14 @@ class Gateway:
         metrics: Metrics,
         drain: Drain,
         *,
+        replica_drain: ReplicaDrain | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.backend = backend
         self.metrics = metrics
         self.drain = drain
+        self.replica_drain = replica_drain  # "kill my gateway": this replica's exit
         self.clock = clock
         self.per_ip = ConnectionCounter(settings.ws_per_ip)
 
@@ -141,6 +144,8 @@ class Relay:
                 self._events(events),
                 self._keepalive(),
             ]
+            if self.gw.replica_drain is not None:
+                jobs.append(self._restarting(self.gw.replica_drain))
             tasks = [asyncio.create_task(job) for job in jobs]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -179,8 +184,15 @@ class Relay:
 
     async def _send_event(self, event: GatewayEvent, pod: str, at: float | None = None) -> None:
         at_ms = (at if at is not None else self.gw.clock()) * 1000
-        frame = json.dumps({"type": "event", "event": event, "pod": pod, "at": round(at_ms, 3)})
-        await self.ws.send_text(frame)
+        frame = {"type": "event", "event": event, "pod": pod, "at": round(at_ms, 3)}
+        # Which replica relays this socket: the page shows a move to another one.
+        frame["gateway"] = self.gw.settings.replica
+        await self.ws.send_text(json.dumps(frame))
+
+    async def _restarting(self, drain: ReplicaDrain) -> tuple[int, str]:
+        """This replica is going away: close with 1012 so the page reconnects elsewhere."""
+        await drain.closing.wait()
+        return CloseCode.SERVICE_RESTART, "gateway restarting"
 
     async def _from_browser(self) -> tuple[int, str] | None:
         settings = self.gw.settings
@@ -267,6 +279,11 @@ class Relay:
             event = await events.get()
             if event.kind == EventKind.SESSION_ENDED:
                 return close_for(event.reason)
+            if event.kind == EventKind.GATEWAY_DRAIN:
+                # The visitor asked to kill the gateway holding their socket: this one.
+                if self.gw.replica_drain is not None:
+                    self.gw.replica_drain.begin(f"gateway kill for session {self.key[:12]}")
+                continue
             if event.kind == EventKind.POD_READY:  # wake `_next_endpoint`
                 self._pod_ready.set()
                 self._pod_ready = asyncio.Event()

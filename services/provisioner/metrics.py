@@ -39,6 +39,15 @@ class Metrics:
         self.rejections = Counter(
             "pingpod_rejections", "Requests refused by abuse controls", ["reason"], registry=r
         )
+        self.feed_streams = Gauge(
+            "pingpod_feed_streams_open", "Open pool feed streams (GET /pool/feed)", registry=r
+        )
+        self.feed_dropped = Counter(
+            "pingpod_feed_dropped",
+            "Pool feed streams ended because the client fell behind",
+            ["reason"],
+            registry=r,
+        )
         self.sessions_ended = Counter(
             "pingpod_sessions_ended", "Sessions ended by reason", ["reason"], registry=r
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -40,6 +41,16 @@ class Settings:
     frontend_dir: Path = _REPO_ROOT / "frontend" / "dist"
     forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "INFO"
+    # The pool feed (GET /pool/feed)
+    feed_per_ip: int = 2
+    feed_max_streams: int = 500
+    feed_max_tiles: int = 200
+    # "Kill my gateway" (DELETE /session/{id}/gateway): offered only when allowed,
+    # on Kubernetes, with at least two replicas to carry the sessions meanwhile.
+    allow_gateway_kill: bool = False
+    provisioner_replicas: int = 1
+    gateway_kill_interval: float = 60.0
+    drain_delay: float = 15.0
     # Kubernetes backend
     namespace: str = "pingpod"
     pod_name: str = ""
@@ -73,6 +84,10 @@ class Settings:
             "ws_per_ip",
             "max_frame_bytes",
             "max_cold_starts",
+            "feed_per_ip",
+            "feed_max_streams",
+            "feed_max_tiles",
+            "provisioner_replicas",
         ):
             _check(getattr(self, name) >= 1, name.upper(), "an integer >= 1", getattr(self, name))
         for name in (
@@ -84,8 +99,10 @@ class Settings:
             "cold_start_timeout",
             "claim_timeout",
             "lease_duration",
+            "gateway_kill_interval",
         ):
             _check(getattr(self, name) > 0, name.upper(), "a number > 0", getattr(self, name))
+        _check(self.drain_delay >= 0, "DRAIN_DELAY", "a number >= 0", self.drain_delay)
         try:
             self.echo_url_template.format(ip="10.0.0.1", port=8080)
         except (KeyError, IndexError, ValueError):
@@ -102,6 +119,19 @@ class Settings:
                 origin,
             )
 
+    @property
+    def gateway_kill_offered(self) -> bool:
+        return (
+            self.allow_gateway_kill
+            and self.backend == "kubernetes"
+            and self.provisioner_replicas >= 2
+        )
+
+    @property
+    def replica(self) -> str:
+        """This replica's name (its pod's, on Kubernetes)."""
+        return self.pod_name or socket.gethostname()
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read settings from env vars; raises ConfigError naming the bad key."""
@@ -116,7 +146,15 @@ class Settings:
         return cls(**values)
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def _parse(key: str, raw: str, default: object) -> object:
+    if isinstance(default, bool):  # before int: a bool is an int
+        if raw.strip().lower() not in _TRUE + _FALSE:
+            raise ConfigError(key, "true or false", raw)
+        return raw.strip().lower() in _TRUE
     if isinstance(default, int):
         try:
             return int(raw)

@@ -84,7 +84,8 @@ def run_provisioner(
     processes), then SIGKILL if it does not exit in time.
     """
     port = port or free_port()
-    env = {"FRONTEND_DIR": str(DIST), "POOL_SIZE": "4", **overrides}
+    # Every page opens a pool feed, and the tests' pages all come from 127.0.0.1.
+    env = {"FRONTEND_DIR": str(DIST), "POOL_SIZE": "4", "FEED_PER_IP": "50", **overrides}
     log = log_dir / f"provisioner-{port}.log"
     proc = launch("services.provisioner", port=port, log=log, env=env, ready_path="/ready")
     server = Provisioner(proc=proc, url=f"http://127.0.0.1:{port}", port=port, log=log)

@@ -139,6 +139,12 @@ BAD_CONFIG: list[tuple[str, str, Any, str]] = [
     ),
     ("prod", "namespace", "Ping_Pod", "pingpod:namespace: expected a DNS label"),
     ("prod", "echoArm64Only", "yes", "pingpod:echoArm64Only: expected true or false, got 'yes'"),
+    (
+        "prod",
+        "allowGatewayKill",
+        "sometimes",
+        "pingpod:allowGatewayKill: expected true or false, got 'sometimes'",
+    ),
     ("prod", "allowedOrigins", ["ftp://x"], "pingpod:allowedOrigins: expected a list of origins"),
     ("prod", "profile", "tiny", "pingpod:profile: expected a profile ('standard' or 'lean')"),
     ("prod", "profile", "Lean", "got 'Lean'"),

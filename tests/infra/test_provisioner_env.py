@@ -8,16 +8,24 @@ on an empty environment that records every lookup.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from infra.app import provisioner_env
+from infra.app import (
+    GATEWAY_DRAIN_DELAY,
+    READY_FAILURES,
+    READY_PERIOD_SECONDS,
+    provisioner_env,
+)
 from infra.config import AppSettings
 from infra.workload import PROVISIONER_NAME, PROVISIONER_PORT, TEMPLATE_DIR, TEMPLATE_FILE
 from services.provisioner.settings import Settings
+from tests.infra.harness import run_stack
+from tests.infra.render import app_objects
 
 # Misspellings the check must catch (environment names are case-sensitive).
 MISSPELT = ["POOL_SIZ", "MAX_SESION", "pool_size", "ECHO_TEMPLATE", "SESSION_IDLE_TIMEOUT_S"]
@@ -117,3 +125,40 @@ def test_the_provisioner_accepts_the_values(objects: list[dict[str, Any]]) -> No
     assert settings.allowed_origins
     from_fields = {e["name"] for e in env if "valueFrom" in e}
     assert from_fields == {"NAMESPACE", "POD_NAME"}
+
+
+@pytest.mark.parametrize(("allow", "replicas", "offered"), [(True, 2, True), (True, 1, False)])
+def test_allow_gateway_kill_reaches_the_provisioner(
+    allow: bool, replicas: int, offered: bool
+) -> None:
+    settings = dataclasses.replace(
+        example_settings(), allow_gateway_kill=allow, provisioner_replicas=replicas
+    )
+    env = {str(var.name): str(var.value) for var in provisioner_env(settings) if var.value}
+    assert env["ALLOW_GATEWAY_KILL"] == "true"
+    assert env["PROVISIONER_REPLICAS"] == str(replicas)
+    parsed = Settings.from_env({**env, "BACKEND": "kubernetes"})
+    assert parsed.gateway_kill_offered is offered
+    # The drain outlasts the readiness probe's verdict, so the ALB stops routing first.
+    assert parsed.drain_delay == GATEWAY_DRAIN_DELAY > READY_PERIOD_SECONDS * READY_FAILURES
+
+
+def test_gateway_kill_is_off_by_default(objects: list[dict[str, Any]]) -> None:
+    env = provisioner_container(objects)["env"]
+    plain = {e["name"]: e["value"] for e in env if "value" in e}
+    assert plain["ALLOW_GATEWAY_KILL"] == "false"
+    assert Settings.from_env(plain).gateway_kill_offered is False
+    probe = provisioner_container(objects)["readinessProbe"]
+    assert (probe["periodSeconds"], probe["failureThreshold"]) == (
+        READY_PERIOD_SECONDS,
+        READY_FAILURES,
+    )
+
+
+def test_allow_gateway_kill_from_the_stack_config() -> None:
+    run = run_stack("prod", {"allowGatewayKill": True})
+    env = provisioner_container(app_objects(run))["env"]
+    plain = {e["name"]: e["value"] for e in env if "value" in e}
+    assert plain["ALLOW_GATEWAY_KILL"] == "true"
+    assert plain["PROVISIONER_REPLICAS"] == "2"  # the default provisionerReplicas
+    assert Settings.from_env(plain).gateway_kill_offered is True

@@ -15,7 +15,9 @@ import pytest
 from services.provisioner.backends.base import (
     Claim,
     Endpoint,
+    MemberState,
     PodInfo,
+    PoolMember,
     SessionInfo,
     Tasks,
 )
@@ -353,6 +355,20 @@ class FakeDriver:
 
     async def endpoint(self, key: str) -> Endpoint | None:
         return None
+
+    def pool_pods(self) -> list[PoolMember]:
+        return [
+            PoolMember(
+                pod=m.name, state=MemberState.WARM if m.ready else MemberState.STARTING, created=0
+            )
+            for m in self.members
+        ]
+
+    def pool_changed(self) -> asyncio.Event:
+        return asyncio.Event()
+
+    async def drain_gateway(self, key: str, now: float) -> None:
+        self.events.gateway_drain(key)
 
 
 class Clock:

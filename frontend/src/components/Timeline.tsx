@@ -1,6 +1,31 @@
 import { useEffect, useRef } from 'react';
+import { hasRanges, type AnatomyStep } from '../lib/anatomy';
 import { formatClock, formatSince } from '../lib/format';
 import type { TimelineEntry } from '../lib/timeline';
+
+/** A replacement's start, phase by phase, each with its duration since the one before. */
+function Anatomy({ steps }: { steps: readonly AnatomyStep[] }) {
+  return (
+    <div className="anatomy-wrap">
+      <ol className="anatomy" data-testid="anatomy">
+        {steps.map((s) => (
+          <li key={s.phase} className="anatomy-step" data-phase={s.phase}>
+            <span className="anatomy-label">{s.label}</span>
+            <span className="anatomy-dur" data-lo={s.lo ?? undefined} data-hi={s.hi ?? undefined}>
+              {s.text}
+            </span>
+          </li>
+        ))}
+      </ol>
+      {hasRanges(steps) && (
+        <p className="muted small anatomy-note">
+          Kubernetes records these times to the second, so a duration between them is shown as
+          the range they allow.
+        </p>
+      )}
+    </div>
+  );
+}
 
 interface Props {
   entries: readonly TimelineEntry[];
@@ -36,7 +61,10 @@ export function Timeline({ entries }: Props) {
             <time className="event-time muted" dateTime={new Date(e.wallMs).toISOString()}>
               {formatClock(e.wallMs)}
             </time>
-            <span className="event-text">{e.text}</span>
+            <span className="event-text">
+              {e.text}
+              {e.anatomy && <Anatomy steps={e.anatomy} />}
+            </span>
             {e.sinceMs !== null && (
               <span className="event-since" data-testid="event-since">
                 {formatSince(e.sinceMs)}

@@ -16,6 +16,8 @@ export const CloseCode = {
   /** A frame over the server's MAX_FRAME_BYTES. */
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
+  /** This gateway replica is restarting ("kill my gateway"): reconnect, to another one. */
+  SERVICE_RESTART: 1012,
   /** Unknown, ended or deleted session. */
   SESSION_ENDED: 4404,
   /** Ended by the idle timeout or the lifetime. */
@@ -43,6 +45,11 @@ export function classifyClose(code: number, reason = ''): CloseAction {
       return { kind: 'fatal', message: `The gateway rejected a message as too big${why}.` };
     case CloseCode.GOING_AWAY:
       return { kind: 'retry', message: 'The server is going away; reconnecting.' };
+    case CloseCode.SERVICE_RESTART:
+      return {
+        kind: 'retry',
+        message: 'The gateway is restarting; reconnecting through another replica.',
+      };
     case CloseCode.INTERNAL_ERROR:
       return { kind: 'retry', message: `The gateway hit an internal error${why}; reconnecting.` };
     default:

@@ -10,11 +10,12 @@ describe('parseFrame', () => {
 
   it('reads gateway events, with or without a pod', () => {
     expect(parseFrame('{"type": "event", "event": "upstream_lost", "pod": "echo-a", "at": 1}')).toEqual(
-      { type: 'event', event: 'upstream_lost', pod: 'echo-a' },
+      { type: 'event', event: 'upstream_lost', pod: 'echo-a', at: 1 },
     );
     expect(parseFrame('{"type":"event","event":"session_expiring","pod":"","at":1}')).toEqual({
       type: 'event',
       event: 'session_expiring',
+      at: 1,
     });
   });
 
@@ -24,6 +25,7 @@ describe('parseFrame', () => {
         type: 'event',
         event,
         pod: 'p',
+        at: 1,
       });
     }
     expect(parseFrame('{"type":"event","event":"pod_moved","pod":"echo-b","at":1}')).toEqual({
@@ -37,6 +39,16 @@ describe('parseFrame', () => {
     });
     expect(isGatewayEvent('upstream_ready')).toBe(true);
     expect(isGatewayEvent('pod_ready')).toBe(false); // the backend's, never on the wire
+  });
+
+  it("keeps an event's server time and the replica that relays it", () => {
+    expect(
+      parseFrame('{"type":"event","event":"upstream_ready","pod":"p","at":1.5,"gateway":"g-1"}'),
+    ).toEqual({ type: 'event', event: 'upstream_ready', pod: 'p', at: 1.5, gateway: 'g-1' });
+    expect(parseFrame('{"type":"event","event":"pod_killed","at":"soon"}')).toEqual({
+      type: 'event',
+      event: 'pod_killed',
+    });
   });
 
   it('reads error frames by their most useful field', () => {

@@ -29,7 +29,8 @@ export function isGatewayEvent(name: string): name is GatewayEvent {
 
 export type GatewayFrame =
   | { type: 'pong'; seq: number; pod?: string; node?: string }
-  | { type: 'event'; event: GatewayEvent; pod?: string }
+  /** `at`: epoch ms by the server's clock; `gateway`: the provisioner replica relaying the socket. */
+  | { type: 'event'; event: GatewayEvent; pod?: string; at?: number; gateway?: string }
   /** An event name this page does not know (a newer gateway): shown by its name. */
   | { type: 'unknown_event'; name: string; pod?: string }
   | { type: 'error'; text: string };
@@ -66,6 +67,11 @@ export function parseFrame(data: unknown): GatewayFrame | null {
         : { type: 'unknown_event', name };
       const pod = str(m.pod);
       if (pod !== undefined) f.pod = pod;
+      if (f.type === 'event') {
+        if (typeof m.at === 'number' && Number.isFinite(m.at)) f.at = m.at;
+        const gateway = str(m.gateway);
+        if (gateway !== undefined) f.gateway = gateway;
+      }
       return f;
     }
     case 'error':

@@ -23,6 +23,15 @@ describe('classifyClose', () => {
   });
 });
 
+describe('1012 (service restart)', () => {
+  it('reconnects, through another gateway replica', () => {
+    expect(classifyClose(1012)).toEqual({
+      kind: 'retry',
+      message: 'The gateway is restarting; reconnecting through another replica.',
+    });
+  });
+});
+
 describe('parseRetryAfter', () => {
   const now = Date.parse('2026-01-01T00:00:00Z');
   it('reads delay-seconds', () => {

@@ -11,6 +11,7 @@
  * ends it too.
  */
 
+import type { AnatomyStep } from './anatomy';
 import type { GatewayEvent } from './frames';
 
 export type Tone = 'info' | 'warn' | 'ok' | 'error';
@@ -23,6 +24,8 @@ export interface TimelineEntry {
   sinceMs: number | null;
   text: string;
   tone: Tone;
+  /** A replacement pod's start, phase by phase (replacement anatomy). */
+  anatomy?: readonly AnatomyStep[];
 }
 
 export interface Clock {
@@ -95,6 +98,22 @@ export class Timeline {
   /** The visitor asked to kill `pod` (the pod answering now): an incident starts. */
   killRequested(pod: string | null): void {
     this.begin(pod, `Kill requested for pod ${pod ?? ''}`.trim(), 'warn');
+  }
+
+  /**
+   * The visitor asked to restart the gateway replica holding their socket: an
+   * incident starts; it ends with the first pong after the page reconnected
+   * (through another replica) and the gateway reached the pod again.
+   */
+  gatewayKillRequested(pod: string | null): void {
+    this.begin(pod, 'Gateway restart requested', 'warn');
+  }
+
+  /** How the replacement `pod` started, phase by phase: its own entry. */
+  addAnatomy(pod: string, steps: readonly AnatomyStep[]): void {
+    this.add(`How replacement pod ${pod} started`, 'info');
+    const entry = this.items.at(-1);
+    if (entry) this.items = [...this.items.slice(0, -1), { ...entry, anatomy: steps }];
   }
 
   /** The kill request failed: the incident is over, nothing will recover. */

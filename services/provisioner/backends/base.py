@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from services.provisioner.backends.events import SessionEvent
@@ -25,12 +26,46 @@ M = TypeVar("M")
 
 
 @dataclass(frozen=True, kw_only=True)
+class PodPhases:
+    """When a pod got through each step of its start, epoch seconds (None: not yet).
+
+    Kubernetes records these times to the second (`resolution` 1.0): each is the
+    start of the second it happened in. The local driver's are its own clock's.
+    """
+
+    created: float
+    scheduled: float | None
+    started: float | None  # containers (the process) started
+    ready: float | None
+    resolution: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class PodInfo:
     name: str
     node: str
     started_at: float  # epoch seconds
     phase: str = "Running"
     ready: bool = True
+    phases: PodPhases | None = None
+
+
+class MemberState(StrEnum):
+    """A pool pod as the page's pool grid shows it."""
+
+    WARM = "warm"  # Ready and free
+    STARTING = "starting"  # not Ready yet (free or a session's replacement)
+    ASSIGNED = "assigned"  # Ready, a session's
+    TERMINATING = "terminating"  # being deleted or stopped
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolMember:
+    """One pool pod: its name and state, nothing of any session."""
+
+    pod: str
+    state: MemberState
+    created: float  # epoch seconds, to keep the grid in creation order
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +146,22 @@ class Backend(Protocol):
         """Pod lifecycle events of one session, as a queue, while the context is open."""
         ...
 
+    def pool_pods(self) -> list[PoolMember]:
+        """Every pool pod with its state, from the backend's own view (no API call)."""
+        ...
+
+    def pool_changed(self) -> asyncio.Event:
+        """An event set at the next change of `pool_pods()`: take it before reading them."""
+        ...
+
+    async def drain_gateway(self, key: str) -> None:
+        """Ask the replica whose gateway holds the session's WebSocket to drain and exit.
+
+        The request reaches that replica as the session's `gateway_drain` event,
+        whichever replica was asked.
+        """
+        ...
+
 
 class Driver(Protocol[M]):
     """Where pool members run: start, delete, claim and list them.
@@ -182,6 +233,18 @@ class Driver(Protocol[M]):
     async def touch(self, key: str, now: float) -> None: ...
 
     async def endpoint(self, key: str) -> Endpoint | None: ...
+
+    def pool_pods(self) -> list[PoolMember]:
+        """Every pool pod with its state (warm, starting, assigned, terminating)."""
+        ...
+
+    def pool_changed(self) -> asyncio.Event:
+        """Set at the next change of `pool_pods()` (a new event after each change)."""
+        ...
+
+    async def drain_gateway(self, key: str, now: float) -> None:
+        """Have `SessionEvents.gateway_drain` reach every replica for this session."""
+        ...
 
 
 class Tasks:

@@ -26,6 +26,7 @@ class EventKind(StrEnum):
     POD_REPLACED = "pod_replaced"
     POD_READY = "pod_ready"
     SESSION_ENDED = "session_ended"
+    GATEWAY_DRAIN = "gateway_drain"  # drain the replica holding this session's socket
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +138,10 @@ class SessionEvents:
         self.ended.add(key, reason)
         self._died.pop(key, None)
         self._emit(key, EventKind.SESSION_ENDED, pod, reason)
+
+    def gateway_drain(self, key: str) -> None:
+        """Someone asked for the session's gateway to restart (seen by every replica)."""
+        self._emit(key, EventKind.GATEWAY_DRAIN, "")
 
     def _emit(self, key: str, kind: EventKind, pod: str, reason: str = "") -> None:
         self.hub.emit(key, SessionEvent(kind=kind, pod=pod, at=self.clock(), reason=reason))

@@ -31,6 +31,7 @@ REPLACEMENTS = _ANNOTATION + "replacements"
 END_REASON = _ANNOTATION + "end-reason"
 RETIRED = _ANNOTATION + "retired-pods"
 SESSION_ANNOTATIONS = (CREATED_AT, EXPIRES_AT, LAST_ACTIVE, REPLACEMENTS)
+GATEWAY_DRAIN = _ANNOTATION + "gateway-drain"  # epoch seconds of a "kill my gateway" request
 
 POOL_SELECTOR = f"{NAME_LABEL}=echo,{MANAGED_BY_LABEL}=pingpod-provisioner"
 POD_SELECTOR = f"{NAME_LABEL}=echo,{SLOT_LABEL}"

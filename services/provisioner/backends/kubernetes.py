@@ -12,6 +12,7 @@ the Lease holder refills, trims and reaps (`kube_leader`). API transport:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import socket
@@ -23,7 +24,8 @@ from kubernetes.client.exceptions import ApiException
 
 from services.common.ratelimit import TokenBucket
 from services.provisioner.backends import kube_objects as ko
-from services.provisioner.backends.base import Claim, Endpoint, PodInfo, SessionInfo
+from services.provisioner.backends import podview
+from services.provisioner.backends.base import Claim, Endpoint, PodInfo, PoolMember, SessionInfo
 from services.provisioner.backends.events import SessionEvents
 from services.provisioner.backends.kube_api import KubeApi, unavailable
 from services.provisioner.backends.kube_cache import Change, WatchCache
@@ -40,6 +42,9 @@ from services.provisioner.settings import Settings
 log = logging.getLogger(__name__)
 
 Obj = ko.Obj
+# A "kill my gateway" request older than this when first seen (a relist after an
+# outage, say) is history, not a request.
+_DRAIN_REQUEST_FRESH = 30.0
 
 
 class KubernetesDriver:
@@ -107,7 +112,7 @@ class KubernetesDriver:
             "replicasets",
             apps.list_namespaced_replica_set,
             ko.POOL_SELECTOR,
-            view.on_replicaset,
+            self._on_replicaset,
             self._replicasets_synced,
         )
         pods = self._watch(
@@ -123,6 +128,19 @@ class KubernetesDriver:
         if self._caches and self._caches[0].synced:
             self.view.counting = True
         self.view.notify()
+
+    def _on_replicaset(self, kind: str, rs: Obj, previous: Obj | None) -> None:
+        self.view.on_replicaset(kind, rs, previous)
+        # A new gateway-drain annotation is a request for the replica holding the
+        # session's socket: every replica sees it, that one acts (`Relay`).
+        if kind == "DELETED" or previous is None:
+            return
+        requested = ko.annotation(rs, ko.GATEWAY_DRAIN)
+        key = ko.labels(rs).get(ko.SESSION_LABEL)
+        if not key or not requested or requested == ko.annotation(previous, ko.GATEWAY_DRAIN):
+            return
+        if abs(time.time() - ko.annotation_float(rs, ko.GATEWAY_DRAIN)) < _DRAIN_REQUEST_FRESH:
+            self.view.events.gateway_drain(key)
 
     def _watch(
         self,
@@ -180,6 +198,12 @@ class KubernetesDriver:
     def sessions(self) -> list[SessionTimes]:
         return self.view.sessions()
 
+    def pool_pods(self) -> list[PoolMember]:
+        return podview.members(self.view.replicaset_store, self.view.pod_store)
+
+    def pool_changed(self) -> asyncio.Event:
+        return self.view.changed
+
     async def start_member(self) -> None:
         await self.leader.start_member()
 
@@ -197,7 +221,13 @@ class KubernetesDriver:
     # sessions
 
     async def info(self, key: str) -> SessionInfo:
-        return self.view.info(await self._session_rs(key))
+        rs = await self._session_rs(key)
+        info = self.view.info(rs)
+        pod = self.view.current_pod(ko.name_of(rs))
+        if info.pod is None or pod is None:
+            return info
+        phases = podview.pod_phases(pod)
+        return dataclasses.replace(info, pod=dataclasses.replace(info.pod, phases=phases))
 
     async def kill(self, key: str) -> PodInfo:
         rs = await self._session_rs(key)
@@ -287,6 +317,15 @@ class KubernetesDriver:
             return None
         url = self.url_template.format(ip=ip, port=self.echo_port)
         return Endpoint(url=url, pod=ko.name_of(pod))
+
+    async def drain_gateway(self, key: str, now: float) -> None:
+        rs = await self._session_rs(key)
+        try:
+            await self.api.annotate_rs(ko.name_of(rs), {ko.GATEWAY_DRAIN: f"{now:.3f}"})
+        except ApiException as exc:
+            if exc.status == 404:
+                raise SessionNotFound() from exc
+            raise unavailable(exc) from exc
 
     async def _session_rs(self, key: str) -> Obj:
         rs = self.view.find(key)

@@ -36,7 +36,10 @@ from pathlib import Path
 from services.provisioner.backends.base import (
     Claim,
     Endpoint,
+    MemberState,
     PodInfo,
+    PodPhases,
+    PoolMember,
     SessionInfo,
     Tasks,
 )
@@ -99,13 +102,29 @@ class LocalPod:
     name: str
     port: int
     proc: Child
+    # The local equivalents of a pod's start phases, epoch seconds: the driver
+    # decided to start it (created), a start slot was free (scheduled: the slots
+    # are this driver's scheduler), the process was spawned (started), and its
+    # /health answered (ready).
+    created_at: float
+    scheduled_at: float
     started_at: float
+    ready_at: float | None = None
     ready: bool = False
+    stopping: bool = False  # signalled to stop; gone once the process has exited
     session: str | None = None
 
     @property
     def alive(self) -> bool:
         return self.proc.returncode is None
+
+    @property
+    def state(self) -> MemberState:
+        if self.stopping or not self.alive:
+            return MemberState.TERMINATING
+        if not self.ready:
+            return MemberState.STARTING
+        return MemberState.ASSIGNED if self.session else MemberState.WARM
 
     def info(self, node: str) -> PodInfo:
         phase = "Running" if self.alive else "Terminated"
@@ -115,6 +134,13 @@ class LocalPod:
             started_at=self.started_at,
             phase=phase,
             ready=self.ready and self.alive,
+            phases=PodPhases(
+                created=self.created_at,
+                scheduled=self.scheduled_at,
+                started=self.started_at,
+                ready=self.ready_at,
+                resolution=0.001,
+            ),
         )
 
 
@@ -172,6 +198,7 @@ class LocalDriver:
         self._spawner = ThreadPoolExecutor(max_workers=MAX_STARTS, thread_name_prefix="spawn")
         self.starting = 0  # starts in flight (holding a slot)
         self.most_starting = 0  # the most ever in flight at once
+        self._changed = asyncio.Event()
 
     @classmethod
     def from_settings(
@@ -226,6 +253,20 @@ class LocalDriver:
             for s in self._sessions.values()
             if s.pod is not None
         ]
+
+    def pool_pods(self) -> list[PoolMember]:
+        """Every echo process this driver runs, from its own process table."""
+        return [
+            PoolMember(pod=pod.name, state=pod.state, created=pod.created_at) for pod in self._pods
+        ]
+
+    def pool_changed(self) -> asyncio.Event:
+        return self._changed
+
+    def _notify(self) -> None:
+        """A member appeared, changed state or went: wake whoever waits on `changed()`."""
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     # members
 
@@ -300,7 +341,9 @@ class LocalDriver:
         if pod is None or not pod.alive:
             raise PodNotRunning()
         self.events.pod_going(key, pod.name)  # like a deletionTimestamp: going from now on
+        pod.stopping = True
         _signal(pod, signal.SIGKILL)
+        self._notify()
         return pod.info(self.node)
 
     async def end(self, key: str, reason: str) -> str:
@@ -322,6 +365,10 @@ class LocalDriver:
             return Endpoint(url=f"ws://127.0.0.1:{pod.port}/ws", pod=pod.name)
         return None
 
+    async def drain_gateway(self, key: str, now: float) -> None:
+        self._session(key)
+        self.events.gateway_drain(key)  # one process: every gateway is here
+
     # internals
 
     def _session(self, key: str) -> LocalSession:
@@ -341,6 +388,7 @@ class LocalDriver:
         self.events.claimed()
         pod.session = session.key
         session.pod = pod
+        self._notify()
         return Claim(session=session.info(self.node), pod=pod.info(self.node), warm=warm)
 
     @contextlib.asynccontextmanager
@@ -384,8 +432,12 @@ class LocalDriver:
             sock.close()
         return popen, port
 
-    async def _spawn(self) -> LocalPod:
-        """Start an echo-server process, off the event loop (call it holding a slot)."""
+    async def _spawn(self, created: float | None = None) -> LocalPod:
+        """Start an echo-server process, off the event loop (call it holding a slot).
+
+        `created`: when the pod was asked for (default: now, as it is scheduled).
+        """
+        scheduled = self.clock()
         name = f"echo-{secrets.token_hex(3)}-{next(self._names)}"
         loop = asyncio.get_running_loop()
         started = loop.run_in_executor(self._spawner, self._popen, name)
@@ -398,9 +450,17 @@ class LocalDriver:
         if not self._open:  # closed while it started: nobody will stop it later
             self._orphan(started)
             raise BackendUnavailable("the provisioner is shutting down")
-        pod = LocalPod(name=name, port=port, proc=Child(popen, loop), started_at=self.clock())
+        pod = LocalPod(
+            name=name,
+            port=port,
+            proc=Child(popen, loop),
+            created_at=scheduled if created is None else created,
+            scheduled_at=scheduled,
+            started_at=self.clock(),
+        )
         self._pods.add(pod)
         self._tasks.spawn(self._watch(pod))
+        self._notify()
         return pod
 
     @staticmethod
@@ -429,19 +489,27 @@ class LocalDriver:
         return status.startswith(b"HTTP/1.1 200") and pod.alive
 
     async def _start_ready_pod(self) -> LocalPod | None:
+        created = self.clock()
         async with self._slot():
-            pod = await self._spawn()
+            pod = await self._spawn(created)
             if await self._probe(pod):
-                pod.ready = True
+                self._mark_ready(pod)
                 return pod
         self._stop(pod)
         return None
 
+    def _mark_ready(self, pod: LocalPod) -> None:
+        pod.ready = True
+        pod.ready_at = self.clock()
+        self._notify()
+
     def _stop(self, pod: LocalPod) -> None:
         pod.session = None
         if pod.alive:
+            pod.stopping = True
             _signal(pod, signal.SIGTERM)
             self._tasks.spawn(self._kill_later(pod))
+        self._notify()
 
     async def _kill_later(self, pod: LocalPod) -> None:
         with contextlib.suppress(TimeoutError):
@@ -455,6 +523,7 @@ class LocalDriver:
         await pod.proc.wait()
         self._pods.discard(pod)
         pod.ready = False
+        self._notify()
         session = self._sessions.get(pod.session) if pod.session else None
         if session is not None and session.pod is pod and self._open:
             self.events.pod_going(session.key, pod.name)  # a crash is announced here
@@ -467,10 +536,11 @@ class LocalDriver:
         await self._replace(session)
 
     async def _replace(self, session: LocalSession) -> None:
+        created = self.clock()
         async with self._slot():  # at most one waits per session
             if session.ended or not self._open:
                 return
-            new = await self._spawn()
+            new = await self._spawn(created)
             if session.ended or not self._open:
                 self._stop(new)
                 return
@@ -481,7 +551,7 @@ class LocalDriver:
             log.info("pod_replaced", extra={"session": session.key[:12], "pod": new.name})
             ok = await self._probe(new)
         if ok and session.pod is new and not session.ended:
-            new.ready = True
+            self._mark_ready(new)
             session.failures = 0
             self.events.pod_ready(session.key, new.name)
         elif new.alive and session.pod is new:

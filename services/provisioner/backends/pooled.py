@@ -21,6 +21,7 @@ from services.provisioner.backends.base import (
     Driver,
     Endpoint,
     PodInfo,
+    PoolMember,
     SessionInfo,
     Tasks,
 )
@@ -147,6 +148,17 @@ class PooledBackend(Generic[M]):
         self, key: str
     ) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[SessionEvent]]:
         return self.events.subscribe(key)
+
+    def pool_pods(self) -> list[PoolMember]:
+        return self.driver.pool_pods()
+
+    def pool_changed(self) -> asyncio.Event:
+        return self.driver.pool_changed()
+
+    async def drain_gateway(self, key: str) -> None:
+        self.events.ended.check(key)
+        await self.driver.drain_gateway(key, self.clock())
+        log.info("gateway_drain_requested", extra={"session": key[:12]})
 
     # the pool
 
