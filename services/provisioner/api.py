@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from services.common.ratelimit import KeyedLimiter
 from services.common.wire import CloseCode
-from services.provisioner.backends.base import Backend, PodInfo, SessionInfo
+from services.provisioner.backends.base import Backend, PodInfo, PodPhases, SessionInfo
 from services.provisioner.bodies import (
     EchoErrorFrame,
     EventFrame,
@@ -30,6 +30,7 @@ from services.provisioner.bodies import (
     Readiness,
     SessionCreated,
     SessionStatus,
+    StartPhases,
 )
 from services.provisioner.drain import ReplicaDrain
 from services.provisioner.errors import ErrorCode, LimitExceeded
@@ -54,6 +55,17 @@ def pod_status(pod: PodInfo) -> PodStatus:
         "phase": pod.phase,
         "ready": pod.ready,
         "started_at": pod.started_at,
+        "phases": start_phases(pod.phases) if pod.phases else None,
+    }
+
+
+def start_phases(phases: PodPhases) -> StartPhases:
+    return {
+        "created": phases.created,
+        "scheduled": phases.scheduled,
+        "started": phases.started,
+        "ready": phases.ready,
+        "resolution": phases.resolution,
     }
 
 

@@ -52,6 +52,19 @@ class SessionCreated(TypedDict):
 
 
 @with_config(_CLOSED)
+class StartPhases(TypedDict):
+    """When the pod got through each step of its start (null: not yet)."""
+
+    created: EpochSeconds
+    scheduled: EpochSeconds | None
+    started: Annotated[EpochSeconds | None, Field(description="its containers started")]
+    ready: EpochSeconds | None
+    resolution: Annotated[
+        float, Field(description="seconds: 1 on Kubernetes (each time starts its second)")
+    ]
+
+
+@with_config(_CLOSED)
 class PodStatus(TypedDict):
     """A session's current pod."""
 
@@ -60,6 +73,9 @@ class PodStatus(TypedDict):
     phase: Annotated[str, Field(description="the pod's phase, e.g. Pending or Running")]
     ready: bool
     started_at: EpochSeconds
+    phases: Annotated[
+        StartPhases | None, Field(description="its start, step by step (replacement anatomy)")
+    ]
 
 
 @with_config(_CLOSED)
@@ -145,6 +161,7 @@ class EventFrame(TypedDict):
     event: GatewayEvent
     pod: Annotated[str, Field(description="the pod concerned (empty for session_expiring)")]
     at: EpochMs
+    gateway: Annotated[str, Field(description="the provisioner replica relaying this socket")]
 
 
 @with_config(_CLOSED)
@@ -154,3 +171,18 @@ class EchoErrorFrame(TypedDict):
     type: Literal["error"]
     error: str
     detail: str
+
+
+@with_config(_CLOSED)
+class FeatureConfig(TypedDict):
+    """`GET /config`: what the page may offer."""
+
+    gateway_kill: Annotated[bool, Field(description="whether Kill my gateway is offered")]
+
+
+@with_config(_CLOSED)
+class GatewayDraining(TypedDict):
+    """`DELETE /session/{session_id}/gateway`."""
+
+    gateway: Literal["draining"]
+    drain_delay: Annotated[float, Field(description="seconds before its sockets close")]

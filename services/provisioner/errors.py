@@ -31,6 +31,8 @@ class ErrorCode(StrEnum):
     AT_CAPACITY = "at_capacity"  # 429: MAX_SESSIONS, or the cluster's quota
     POOL_EMPTY = "pool_empty"  # 429: no pod Ready within CLAIM_TIMEOUT
     TOO_MANY_CONNECTIONS = "too_many_connections"  # 429: WS_PER_IP
+    TOO_MANY_STREAMS = "too_many_streams"  # 429: FEED_PER_IP or FEED_MAX_STREAMS
+    GATEWAY_KILL_OFF = "gateway_kill_off"  # 403: kill my gateway is not offered here
     HTTP_ERROR = "http_error"  # any other 4xx Starlette raises
     INTERNAL = "internal"  # 500: a defect, never a user's doing
     BACKEND_UNAVAILABLE = "backend_unavailable"  # 503: the pod platform cannot be reached

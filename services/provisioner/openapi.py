@@ -206,7 +206,17 @@ def _operation_object(
     params = [_parameter(name) for name in route.param_convertors]
     if origin_checked(method):
         params.append(_ORIGIN_PARAMETER)
-        replies.append(fail(403, ErrorCode.ORIGIN_NOT_ALLOWED, description="a foreign Origin"))
+        own = next((r for r in replies if r.status == 403), None)
+        if own is None:
+            replies.append(fail(403, ErrorCode.ORIGIN_NOT_ALLOWED, description="a foreign Origin"))
+        else:  # one 403 with both causes
+            both = fail(
+                403,
+                *own.errors,
+                ErrorCode.ORIGIN_NOT_ALLOWED,
+                description=f"{own.description}; `origin_not_allowed`: a foreign Origin",
+            )
+            replies[replies.index(own)] = both
     statuses = [r.status for r in replies]
     if len(set(statuses)) != len(statuses):
         raise TypeError(f"{method} {route.path}: a status is described twice")

@@ -38,7 +38,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.common.ratelimit import ConnectionCounter
 from services.provisioner.backends.base import Backend, MemberState, PoolMember
-from services.provisioner.errors import BackendUnavailable, LimitExceeded
+from services.provisioner.errors import BackendUnavailable, ErrorCode, LimitExceeded
 from services.provisioner.metrics import Metrics
 from services.provisioner.settings import Settings
 
@@ -174,11 +174,13 @@ class PoolFeed:
             raise BackendUnavailable("this replica is restarting; try again")
         if len(self.streams) >= self.max_streams:
             self.metrics.rejections.labels("feed_full").inc()
-            raise LimitExceeded("too_many_streams", "the pool feed is full; try again soon", 5)
+            raise LimitExceeded(
+                ErrorCode.TOO_MANY_STREAMS, "the pool feed is full; try again soon", 5
+            )
         if not self.per_ip.acquire(ip):
             self.metrics.rejections.labels("feed_per_ip").inc()
             raise LimitExceeded(
-                "too_many_streams", "too many pool feeds from your address; close one", 5
+                ErrorCode.TOO_MANY_STREAMS, "too many pool feeds from your address; close one", 5
             )
         stream = FeedStream(ip)
         stream.push(self.snapshot())  # before any await: the next diff follows it

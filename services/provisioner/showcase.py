@@ -19,13 +19,50 @@ from starlette.routing import Route
 from services.common.ratelimit import KeyedLimiter
 from services.provisioner.api import client_ip
 from services.provisioner.backends.base import Backend
-from services.provisioner.errors import LimitExceeded, NotOffered
+from services.provisioner.bodies import FeatureConfig, GatewayDraining
+from services.provisioner.errors import ErrorCode, LimitExceeded, NotOffered
 from services.provisioner.metrics import Metrics
+from services.provisioner.openapi import fail, ok, operation
 from services.provisioner.poolfeed import PoolFeed
 from services.provisioner.sessions import session_key
 from services.provisioner.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# One event's data, a JSON object (schema checkers read the stream event by event).
+_TILE = {
+    "type": "object",
+    "properties": {
+        "pod": {"type": "string"},
+        "state": {"enum": ["warm", "starting", "assigned", "terminating"]},
+    },
+    "required": ["pod", "state"],
+}
+FEED_MESSAGE = {
+    "type": "object",
+    "properties": {
+        "seq": {"type": "integer", "minimum": 0},
+        "at": {"type": "number"},
+        "total": {"type": "integer", "minimum": 0},
+        "tiles": {"type": "array", "items": _TILE},
+        "set": {"type": "array", "items": _TILE},
+        "remove": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["seq", "at", "total"],
+}
+# One event as a stream reader parses it: its name, and its data as JSON text.
+FEED_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"enum": ["snapshot", "diff"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": FEED_MESSAGE,
+        },
+    },
+    "required": ["event", "data"],
+}
 
 _KILLS_PER_IP = 2  # gateway kills per address per GATEWAY_KILL_INTERVAL (one per session)
 
@@ -49,24 +86,50 @@ class ShowcaseAPI:
             Route("/session/{session_id}/gateway", self.kill_gateway, methods=["DELETE"]),
         ]
 
+    @operation(
+        "The pool's members, live, as server-sent events",
+        ok(
+            200,
+            "`event: snapshot` (every tile), then `event: diff` (tiles set and pods removed),"
+            " at most one message per 250 ms; tiles name pods and states, never sessions",
+            media_type="text/event-stream",
+            schema=FEED_EVENT,
+        ),
+        fail(429, ErrorCode.TOO_MANY_STREAMS, description="FEED_PER_IP or FEED_MAX_STREAMS"),
+        fail(503, ErrorCode.BACKEND_UNAVAILABLE, description="this replica is restarting"),
+        description="Data lines are JSON: snapshot `{seq, at, tiles, total}`, diff "
+        "`{seq, at, set, remove, total}`; a tile is `{pod, state}` with state warm, "
+        "starting, assigned or terminating. A stream that falls behind is ended.",
+        tag="showcase",
+    )
     async def pool_feed(self, request: Request) -> Response:
         return self.feed.response(self.feed.open(client_ip(request)))
 
+    @operation("What this deployment offers the page", ok(200, "", FeatureConfig), tag="showcase")
     async def config(self, request: Request) -> JSONResponse:
-        return JSONResponse(
-            {"gateway_kill": self.settings.gateway_kill_offered},
-            headers={"Cache-Control": "no-store"},
-        )
+        body: FeatureConfig = {"gateway_kill": self.settings.gateway_kill_offered}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
+    @operation(
+        "Restart the provisioner replica holding the session's WebSocket",
+        ok(202, "that replica fails /ready, then closes its sockets with 1012", GatewayDraining),
+        fail(403, ErrorCode.GATEWAY_KILL_OFF, description="ALLOW_GATEWAY_KILL, backend, replicas"),
+        fail(404, ErrorCode.SESSION_NOT_FOUND, description="unknown, malformed or ended"),
+        fail(429, ErrorCode.RATE_LIMITED, description="per session and per address"),
+        fail(503, ErrorCode.BACKEND_UNAVAILABLE),
+        tag="showcase",
+    )
     async def kill_gateway(self, request: Request) -> JSONResponse:
         if not self.settings.gateway_kill_offered:
-            raise NotOffered("gateway_kill_off", _why_not(self.settings))
+            raise NotOffered(ErrorCode.GATEWAY_KILL_OFF, _why_not(self.settings))
         now = time.monotonic()
         wait = self.kills_per_ip.take(client_ip(request), now)
         if wait > 0:
             self.metrics.rejections.labels("gateway_kill_rate").inc()
             raise LimitExceeded(
-                "rate_limited", "too many gateway kills from your address; wait and retry", wait
+                ErrorCode.RATE_LIMITED,
+                "too many gateway kills from your address; wait and retry",
+                wait,
             )
         key = session_key(request.path_params["session_id"])
         await self.backend.get(key)  # 404 for an unknown session, before its budget
@@ -74,12 +137,11 @@ class ShowcaseAPI:
         if wait > 0:
             self.metrics.rejections.labels("gateway_kill_rate").inc()
             raise LimitExceeded(
-                "rate_limited", "this session restarted a gateway a moment ago; wait", wait
+                ErrorCode.RATE_LIMITED, "this session restarted a gateway a moment ago; wait", wait
             )
         await self.backend.drain_gateway(key)
-        return JSONResponse(
-            {"gateway": "draining", "drain_delay": self.settings.drain_delay}, status_code=202
-        )
+        body: GatewayDraining = {"gateway": "draining", "drain_delay": self.settings.drain_delay}
+        return JSONResponse(body, status_code=202)
 
 
 def _why_not(settings: Settings) -> str:
