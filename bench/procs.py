@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import time
 from collections.abc import Callable, Coroutine, Iterator
 
@@ -13,6 +14,15 @@ from scripts.servers import ROOT, free_port, launch, stop
 @contextlib.contextmanager
 def server(module: str, ready_path: str, **env: str) -> Iterator[str]:
     """Run `python -m module` on a free port; yields its base URL. Logs: artifacts/bench/."""
+    with server_process(module, ready_path, **env) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def server_process(
+    module: str, ready_path: str, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`server`, also yielding the process (to watch it from outside)."""
     port = free_port()
     logs = ROOT / "artifacts" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
@@ -25,7 +35,7 @@ def server(module: str, ready_path: str, **env: str) -> Iterator[str]:
         timeout=60,
     )
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc
     finally:
         stop(proc, timeout=20)
 

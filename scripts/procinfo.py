@@ -1,12 +1,27 @@
-"""What /proc says about a running server, read from outside it: its open file
-descriptors and sockets, its resident memory, the TCP bytes it has queued, and
-the processes that carry a marker in their environment (Linux only)."""
+"""What /proc says about a running server, read from outside it: its child
+processes, open file descriptors and sockets, resident memory, the TCP bytes it
+has queued, and the processes that carry a marker in their environment (Linux
+only)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from pathlib import Path
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (children of children too)."""
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                for child in task.read_text().split():
+                    found.add(int(child))
+                    frontier.append(int(child))
+    return found
 
 
 def open_fds(pid: int) -> list[str]:
