@@ -37,7 +37,7 @@ import uvloop
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.procs import open_loop, server_process
+from bench.procs import open_loop, percentile, server_process
 from bench.sessions import claim, line
 from scripts.procinfo import descendants, open_fds, rss_bytes, with_environ
 
@@ -61,6 +61,7 @@ class Window:
 
 @dataclass
 class Stats:
+    measuring: bool = False  # RTTs count from the start of the soak, not while sessions start
     rtts: list[float] = field(default_factory=list)  # ms
     recoveries: list[float] = field(default_factory=list)  # ms
     kill_answers: dict[int, int] = field(default_factory=dict)  # HTTP status -> count
@@ -141,7 +142,8 @@ class Soaker:
         if sent is None:
             return
         self.stats.pongs += 1
-        self.stats.rtts.append((now - sent) * 1000)
+        if self.stats.measuring:
+            self.stats.rtts.append((now - sent) * 1000)
         window = self.window
         if window is not None and message["pod"] != window.pod:
             window.end = now
@@ -198,13 +200,16 @@ def usage(pid: int) -> str:
 
 
 async def report_every(seconds: float, pid: int, stats: Stats, started: float) -> None:
-    last = 0
+    pongs, rtts = stats.pongs, len(stats.rtts)
     while True:
         await asyncio.sleep(seconds)
-        pongs, last = stats.pongs - last, stats.pongs
+        recent = stats.rtts[rtts:]
+        rate = (stats.pongs - pongs) / seconds
+        pongs, rtts = stats.pongs, len(stats.rtts)
         print(
-            f"  t={time.perf_counter() - started:5.0f}s {usage(pid)} pongs/s={pongs / seconds:.0f}"
-            f" kills={sum(stats.kill_answers.values())} recoveries={len(stats.recoveries)}",
+            f"  t={time.perf_counter() - started:5.0f}s {usage(pid)} pongs/s={rate:.0f}"
+            f" rtt_p50={percentile(recent, 50):.1f}ms kills={sum(stats.kill_answers.values())}"
+            f" recoveries={len(stats.recoveries)}",
             flush=True,
         )
 
@@ -226,8 +231,11 @@ async def soak(base: str, pid: int, args: argparse.Namespace) -> None:
         at_start = usage(pid)
         print(f"  t=    0s {at_start}", flush=True)
         started = time.perf_counter()
+        stats.measuring = True
         reporter = asyncio.create_task(report_every(30, pid, stats, started))
         await open_loop(args.kills, args.seconds, lambda: kill_one(http, soakers, stats))
+        await asyncio.sleep(max(0.0, started + args.seconds - time.perf_counter()))
+        stats.measuring = False
         await settled(http, soakers)
         at_end = usage(pid)  # as at the start: every session live, nothing starting
         children = len(descendants(pid))
