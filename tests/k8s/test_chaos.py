@@ -188,6 +188,7 @@ async def test_api_server_outage_keeps_sessions_and_refuses_claims(
     live = {session_key(s["session_id"]) for s in sessions}
     pingers, stop, tasks = start_pinging(sessions, [server.ws])
     refusals: list[httpx.Response] = []
+    reads: list[httpx.Response] = []  # GET /session and DELETE /session/{id}/pod meanwhile
     try:
         await eventually("pongs on every session", lambda: all(p.pongs for p in pingers), 30)
         await asyncio.to_thread(control_plane.stop_component, "kube-apiserver", 0)
@@ -196,6 +197,10 @@ async def test_api_server_outage_keeps_sessions_and_refuses_claims(
             async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
                 while time.monotonic() - down < OUTAGE_SECONDS:
                     refusals.append(await http.post("/session"))
+                    if len(refusals) == 2:
+                        sid = sessions[1]["session_id"]
+                        reads.append(await http.get(f"/session/{sid}"))
+                        reads.append(await http.delete(f"/session/{sid}/pod"))
                     await asyncio.sleep(0.5)
         finally:
             up = time.monotonic()
@@ -236,6 +241,11 @@ async def test_api_server_outage_keeps_sessions_and_refuses_claims(
         assert response.headers["content-type"] == "application/json"
         body = response.json()
         assert body["error"] == "backend_unavailable" and body["detail"], body
+    # A session is still shown from the watch cache; a kill needs the API: 503.
+    shown, kill = reads
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["pod"]["name"] == sessions[1]["pod"]["name"]
+    assert kill.status_code == 503 and kill.json()["error"] == "backend_unavailable", kill.text
     # The data path never needed the API: pongs all through the outage, none lost.
     assert all(count >= OUTAGE_SECONDS * 5 for count in during.values()), during
     assert all(not seqs for seqs in lost.values()), lost
