@@ -9,10 +9,12 @@ per component and ``state.json`` (ports and pids), which lets another process
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -213,6 +215,35 @@ class ControlPlane:
             # The data is worthless after a stop; the logs are what is worth keeping.
             shutil.rmtree(self.etcd_data_dir, ignore_errors=True)
         return killed
+
+    # -- one component at a time (chaos tests) ----------------------------------------------
+
+    def stop_component(self, name: str, grace: float = 10.0) -> None:
+        """Stop one running component (SIGTERM, then SIGKILL after ``grace`` seconds; 0
+        is a crash); the others keep running."""
+        self._launcher.stop_one(name, grace)
+
+    def start_component(self, name: str, timeout: float = 60.0) -> None:
+        """Start a component stopped by :meth:`stop_component` again, with the same flags,
+        ports and certificates, and wait until it answers (the API server: ``/readyz``)."""
+        self._launcher.respawn(name)
+        deadline = time.monotonic() + timeout
+        if name == "kube-apiserver":
+            api = self.admin(timeout=5.0)
+            self._launcher.wait("kube-apiserver /readyz", deadline, lambda: api.ok("/readyz"))
+        elif name == "etcd":
+            etcd = Endpoint(LOOPBACK, self.ports["etcd"])
+            self._launcher.wait("etcd /health", deadline, lambda: etcd.ok("/health"))
+
+    @contextlib.contextmanager
+    def stopped(self, name: str, grace: float = 10.0) -> Iterator[None]:
+        """``with cp.stopped("kube-apiserver"):`` the component is down inside, and
+        started again (and ready) on the way out, whatever happened inside."""
+        self.stop_component(name, grace)
+        try:
+            yield
+        finally:
+            self.start_component(name)
 
     def _stop_at_exit(self) -> None:
         if self.running():

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,11 @@ class Launcher:
     die_with_parent: bool
     on_spawn: Callable[[], None]
     popen: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
+    # Each component's command line, so that a stopped one can be started again as it was.
+    commands: dict[str, tuple[list[str], Mapping[str, str] | None]] = field(
+        default_factory=dict, repr=False
+    )
+    _respawner: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     def log_file(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
@@ -64,6 +70,7 @@ class Launcher:
             name, argv, self.log_file(name), env=env, die_with_parent=self.die_with_parent
         )
         self.popen[name] = popen
+        self.commands[name] = (list(argv), env)
         self.refs.append(ref)
         # Recorded before waiting, so `down` can clean up even a start that hangs.
         self.on_spawn()
@@ -86,6 +93,35 @@ class Launcher:
         known = {n for group in order for n in group}
         groups.insert(0, [ref for ref in self.refs if ref.name not in known])
         return procs.stop(groups, running=self.running)
+
+    def stop_one(self, name: str, grace: float = 10.0) -> bool:
+        """Stop one component (SIGTERM, then SIGKILL after ``grace`` seconds) and forget
+        it; whether it needed SIGKILL."""
+        ref = next((r for r in self.refs if r.name == name), None)
+        if ref is None:
+            raise ControlPlaneError(f"{name} is not running here")
+        killed = procs.stop([[ref]], timeout=grace, running=self.running)
+        self.refs.remove(ref)
+        self.popen.pop(name, None)
+        self.on_spawn()  # the state file no longer lists it
+        return bool(killed)
+
+    def respawn(self, name: str) -> None:
+        """Start a component stopped by :meth:`stop_one` again, with the same command line."""
+        if any(r.name == name for r in self.refs):
+            raise ControlPlaneError(f"{name} is already running")
+        if name not in self.commands:
+            raise ControlPlaneError(f"{name} was not started by this process")
+        argv, env = self.commands[name]
+        if not self.die_with_parent:
+            self.spawn(name, argv, env)
+            return
+        # The kernel's parent-death signal follows the thread that forked, not the
+        # process: fork from a thread that lives as long as this process, not from the
+        # caller's (an asyncio.to_thread worker would take the component down with it).
+        if self._respawner is None:
+            self._respawner = ThreadPoolExecutor(1, thread_name_prefix="controlplane-respawn")
+        self._respawner.submit(self.spawn, name, argv, env).result()
 
     def check_alive(self) -> None:
         for ref in self.refs:

@@ -17,7 +17,7 @@ import socket
 from collections.abc import AsyncIterator, Callable
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from services.common.wire import CloseCode
@@ -70,6 +70,36 @@ class Drain:
             await asyncio.wait(tasks, timeout=grace)
 
 
+class SendAfterClose:
+    """ASGI wrapper: a send on a socket uvicorn has already closed is an OSError.
+
+    When a client breaks the protocol (1002, 1007, 1009), uvicorn's WebSocket
+    layer closes the socket itself, and a handler that was just answering an
+    earlier frame gets RuntimeError, where the ASGI spec asks for an OSError.
+    Starlette turns an OSError into WebSocketDisconnect, which handlers expect.
+    """
+
+    _CLOSED = "after sending 'websocket.close'"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def checked(message: Message) -> None:
+            try:
+                await send(message)
+            except RuntimeError as exc:
+                if self._CLOSED not in str(exc):
+                    raise
+                raise ConnectionResetError(str(exc)) from exc
+
+        await self.app(scope, receive, checked)
+
+
 class GracefulServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, drain: Drain, drain_timeout: float) -> None:
         super().__init__(config)
@@ -99,7 +129,7 @@ def run(
     forwarded_allow_ips: str | None = None,
 ) -> None:
     config = uvicorn.Config(
-        app,
+        SendAfterClose(app),
         host=host,
         port=port,
         ws_max_size=ws_max_size,

@@ -12,7 +12,11 @@ from enum import IntEnum, StrEnum
 
 class CloseCode(IntEnum):
     GOING_AWAY = 1001  # the server is shutting down
+    # A frame that breaks RFC 6455 (reserved bits or opcodes, a fragmented or oversized
+    # control frame, an unmasked or stray continuation frame): sent by the protocol layer.
+    PROTOCOL_ERROR = 1002
     UNSUPPORTED_DATA = 1003  # a binary frame
+    INVALID_DATA = 1007  # a text frame (or close reason) that is not UTF-8: protocol layer
     POLICY_VIOLATION = 1008  # too many messages per second
     MESSAGE_TOO_BIG = 1009  # a frame over MAX_FRAME_BYTES (sent by uvicorn itself)
     INTERNAL_ERROR = 1011

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -46,17 +47,26 @@ def _error(code: str, detail: str) -> str:
     return json.dumps({"type": "error", "error": code, "detail": detail})
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    # json.loads accepts NaN and Infinity, which JSON.parse in the page does not.
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
 def pong_for(text: str, settings: EchoSettings) -> str:
     """The reply to one text frame: a pong, or an error frame for bad input."""
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the stack
         return _error("bad_json", "frames must be JSON objects")
     if not isinstance(message, dict) or message.get("type") != "ping":
         return _error("unknown_type", 'only {"type":"ping"} is understood')
     seq, sent = message.get("seq"), message.get("t")
-    if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(sent, int | float):
-        return _error("bad_ping", "ping needs an integer seq and a numeric t")
+    if not _is_int(seq) or not _is_number(sent):
+        return _error("bad_ping", "ping needs an integer seq and a finite numeric t")
     return json.dumps(
         {
             "type": "pong",

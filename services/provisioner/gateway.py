@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import websockets
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from websockets.asyncio.client import ClientConnection
 
 from services.common.ratelimit import ConnectionCounter, TokenBucket
@@ -55,6 +55,27 @@ def close_for(reason: str) -> tuple[int, str]:
     if reason in (EndReason.IDLE, EndReason.EXPIRED):
         return CloseCode.SESSION_EXPIRED, f"session expired ({reason})"
     return CloseCode.SESSION_ENDED, "session ended"
+
+
+async def close_discarding(upstream: ClientConnection) -> None:
+    """Close a pod connection, reading (and dropping) what the pod still sends.
+
+    Nobody reads the connection once the relay is over, and the client stops
+    reading when its queue is full: the pod's close reply would wait behind
+    those frames for the whole close timeout, and the browser's close with it.
+    """
+
+    async def discard() -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for _ in upstream:
+                pass
+
+    reader = asyncio.create_task(discard())
+    try:
+        await upstream.close()
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
 
 
 class Gateway:
@@ -154,10 +175,12 @@ class Relay:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 if self.upstream is not None:
-                    await self.upstream.close()
+                    await close_discarding(self.upstream)
             outcome: tuple[int, str] | None = None
             for task in done:
                 exc = task.exception()
+                if isinstance(exc, WebSocketDisconnect):
+                    continue  # the browser went away while a frame was sent to it
                 if exc is not None:
                     log.error("gateway_error", extra={"session": self.key[:12]}, exc_info=exc)
                     outcome = (CloseCode.INTERNAL_ERROR, "gateway error")

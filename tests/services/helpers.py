@@ -4,7 +4,6 @@ to them over real sockets."""
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import subprocess
 import time
@@ -16,20 +15,6 @@ from typing import Any
 import httpx
 
 from scripts.servers import free_port, launch
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (children of children too)."""
-    found: set[int] = set()
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                for child in task.read_text().split():
-                    found.add(int(child))
-                    frontier.append(int(child))
-    return found
 
 
 def alive(pid: int) -> bool:

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from scripts.procinfo import descendants
 from tests.services.helpers import (
     Server,
     StartProvisioner,
     alive,
-    descendants,
     is_event,
     new_session,
 )
