@@ -222,7 +222,11 @@ def main() -> None:
             ),
         ):
             with make() as base:
-                took = wait_warm(base, target)
+                try:
+                    took = wait_warm(base, target)
+                except TimeoutError:
+                    print(f"  {label} {target} pods not all Ready within 300 s")
+                    continue
             print(f"  {label} {target} pods Ready in {took:5.1f} s = {target / took:6.1f} pods/s")
         print(f"\ndelete -> replacement Ready, {args.kills} consecutive kills:")
         with cp.api_client() as api:
