@@ -136,6 +136,7 @@ async def test_sessions_survive_a_killed_replica(rig: Rig, api: client.ApiClient
         "WS_PER_IP": "100",
         "MAX_COLD_STARTS": "30",
         "CLAIM_TIMEOUT": "30",  # a claim that finds the pool empty waits: all 20 are needed
+        "POOL_HEADROOM": "0",  # the pool stays at POOL_SIZE: the orphan check counts on it
     }
     a, b = rig.start(**env), rig.start(**env)
     a.wait_pool(pool)
@@ -182,7 +183,7 @@ async def test_api_server_outage_keeps_sessions_and_refuses_claims(
     rig: Rig, api: client.ApiClient, control_plane: ControlPlane
 ) -> None:
     pool = 4
-    server = rig.start(POOL_SIZE=str(pool), WS_PER_IP="100", CLAIM_TIMEOUT="30")
+    server = rig.start(POOL_SIZE=str(pool), WS_PER_IP="100", CLAIM_TIMEOUT="30", POOL_HEADROOM="0")
     server.wait_pool(pool)
     sessions = [new_session(server) for _ in range(10)]
     live = {session_key(s["session_id"]) for s in sessions}
