@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,31 +23,15 @@ from websockets.asyncio.client import connect
 from scripts.controlplane import ControlPlane
 from scripts.controlplane import kubeconfig as kubeconfigs
 from tests.conftest import wait_for
-from tests.services.helpers import Server, new_session, start_server
+from tests.services.helpers import new_session
 from tests.services.wsutil import until
 
-from .rig import Rig, TcpProxy, make_rig
+from .rig import Rig, TcpProxy
 
 pytestmark = pytest.mark.k8s
 
 WARM = "pool.state=warm"
 ASSIGNED = "pool.state=assigned"
-
-
-@pytest.fixture
-def echo(tmp_path: Path) -> Iterator[Server]:
-    server = start_server("services.echo", tmp_path, {"POD_NAME": "local-echo"})
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def rig(
-    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path, echo: Server
-) -> Iterator[Rig]:
-    rig = make_rig(control_plane, api, namespace, tmp_path, echo)
-    yield rig
-    rig.stop_all()
 
 
 def replicasets(api: client.ApiClient, namespace: str, selector: str) -> list[Any]:

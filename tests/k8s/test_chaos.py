@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -23,30 +22,14 @@ from kubernetes import client
 
 from scripts.controlplane import ControlPlane
 from services.provisioner.sessions import session_key
-from tests.services.helpers import Server, new_session, start_server
+from tests.services.helpers import new_session
 
 from .pinger import Pinger
-from .rig import Rig, make_rig
+from .rig import Rig
 
 pytestmark = pytest.mark.k8s
 
 OUTAGE_SECONDS = 10.0
-
-
-@pytest.fixture
-def echo(tmp_path: Path) -> Iterator[Server]:
-    server = start_server("services.echo", tmp_path, {"POD_NAME": "local-echo"})
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def rig(
-    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path, echo: Server
-) -> Iterator[Rig]:
-    rig = make_rig(control_plane, api, namespace, tmp_path, echo)
-    yield rig
-    rig.stop_all()
 
 
 # -- the pool as the API server sees it ------------------------------------------------------

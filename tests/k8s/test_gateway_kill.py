@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,13 +17,12 @@ import websockets
 from kubernetes import client
 from websockets.asyncio.client import connect
 
-from scripts.controlplane import ControlPlane
 from tests.conftest import wait_for
-from tests.services.helpers import Server, is_event, start_server
+from tests.services.helpers import Server, is_event
 from tests.services.wsutil import until
 
 from .lb import RoundRobinProxy
-from .rig import Rig, make_rig
+from .rig import Rig
 
 pytestmark = pytest.mark.k8s
 
@@ -35,22 +33,6 @@ ON = {
     "DRAIN_DELAY": str(DRAIN_DELAY),
     "POOL_SIZE": "2",
 }
-
-
-@pytest.fixture
-def echo(tmp_path: Path) -> Iterator[Server]:
-    server = start_server("services.echo", tmp_path, {"POD_NAME": "local-echo"})
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def rig(
-    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path, echo: Server
-) -> Iterator[Rig]:
-    rig = make_rig(control_plane, api, namespace, tmp_path, echo)
-    yield rig
-    rig.stop_all()
 
 
 @pytest.fixture
