@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from scripts.procinfo import descendants as descendants  # re-exported for the tests
 from scripts.servers import free_port, launch
 
 

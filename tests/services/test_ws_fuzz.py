@@ -295,10 +295,12 @@ async def close_normally(client: RawClient) -> None:
 
 def closing_seq(sent: list[Message]) -> int:
     """A seq for the closing ping that none of the fuzzed pings has."""
-    taken: set[object] = set()
+    taken: set[int] = set()
     for message in sent:
         with contextlib.suppress(ValueError, RecursionError, AttributeError):
-            taken.add(json.loads(message.data).get("seq"))
+            seq = json.loads(message.data).get("seq")
+            if isinstance(seq, int):
+                taken.add(seq)
     seq = 10**20
     while seq in taken:
         seq += 1
