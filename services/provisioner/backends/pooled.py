@@ -142,6 +142,8 @@ class PooledBackend(Generic[M]):
         return await self.driver.endpoint(key)
 
     async def pool(self) -> PoolStatus:
+        # Every replica follows demand (claims seen in the watch), not only the one that refills.
+        self.core.update_target(time.monotonic())
         return self._status()
 
     def subscribe(
