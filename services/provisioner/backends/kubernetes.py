@@ -174,7 +174,8 @@ class KubernetesDriver:
     async def leading(self) -> bool:
         if not (await self.leader.leading() and self.ready()):
             return False
-        await self._sweep_retired()
+        if self.recycle:  # only recycling retires pods: no scan of every pod otherwise
+            await self._sweep_retired()
         return True
 
     async def _sweep_retired(self, grace: float = 5.0) -> None:
