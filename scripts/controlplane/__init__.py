@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from .build import BuildError, ensure_built
 from .cluster import ControlPlane, ControlPlaneError, default_dir
-from .components import COMPONENTS, ETCD, K8S, KWOK, versions
+from .components import COMPONENTS, CONTAINERD, ETCD, K8S, KWOK, NODE, NODE_COMPONENTS, versions
 
 __all__ = [
     "COMPONENTS",
+    "CONTAINERD",
     "ETCD",
     "K8S",
     "KWOK",
+    "NODE",
+    "NODE_COMPONENTS",
     "BuildError",
     "ControlPlane",
     "ControlPlaneError",

@@ -12,7 +12,7 @@ from scripts.gobuild import build_command
 
 from .build import BuildError, ensure_built
 from .cluster import ControlPlane, ControlPlaneError, default_dir
-from .components import COMPONENTS
+from .components import COMPONENTS, NODE_COMPONENTS
 
 
 def _log(msg: str) -> None:
@@ -28,7 +28,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     start = time.monotonic()
     try:
         cp = ControlPlane.start(
-            args.dir, nodes=args.nodes, timeout=args.timeout, detach=True, log=_log
+            args.dir,
+            nodes=args.nodes,
+            timeout=args.timeout,
+            detach=True,
+            real_node=args.real_node,
+            log=_log,
         )
     except (BuildError, ControlPlaneError) as exc:
         print(f"controlplane up FAILED: {exc}", file=sys.stderr)
@@ -67,7 +72,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_versions(_: argparse.Namespace) -> int:
-    for comp in COMPONENTS:
+    for comp in (*COMPONENTS, *NODE_COMPONENTS):
         print(f"{comp.name} {comp.version} {comp.bin_dir}")
     return 0
 
@@ -76,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.controlplane",
         description="Local Kubernetes control plane (etcd, kube-apiserver, "
-        "kube-controller-manager, kube-scheduler, kwok) built from source.",
+        "kube-controller-manager, kube-scheduler, kwok; optionally a real node: kubelet, "
+        "kube-proxy, containerd) built from source.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -88,7 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("up", help="start a control plane and print the admin kubeconfig path")
     p.add_argument("--dir", help=dir_help)
     p.add_argument("--nodes", type=int, default=2, help="number of fake kwok nodes")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for ready")
+    p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for ready")
+    p.add_argument(
+        "--real-node",
+        action="store_true",
+        help="also one real node (kubelet, containerd, CNI on a bridge of this machine); "
+        "needs root",
+    )
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="stop the control plane and remove its state directory")

@@ -1,5 +1,5 @@
-"""Build the control-plane binaries from source into the version-keyed cache
-(the mechanics are in ``scripts.gobuild``)."""
+"""Build the control-plane binaries, and a real node's, from source into the
+version-keyed cache (the mechanics are in ``scripts.gobuild``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from scripts import gobuild
 from scripts.gobuild import BuildError, Component, Log
 
-from .components import COMPONENTS, ETCD, K8S, KWOK
+from .components import COMPONENTS, ETCD, K8S, KWOK, NODE_COMPONENTS
 
 __all__ = ["BuildError", "binary", "cluster_binaries", "ensure_built"]
 
@@ -24,7 +24,10 @@ CLUSTER_BINARIES = (
 
 
 def ensure_built(
-    components: Iterable[Component] = COMPONENTS, *, log: Log = print, force: bool = False
+    components: Iterable[Component] = (*COMPONENTS, *NODE_COMPONENTS),
+    *,
+    log: Log = print,
+    force: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Build what the cache lacks; returns the timings of what was built."""
     return gobuild.ensure_built(components, log=log, force=force)

@@ -26,18 +26,23 @@ from . import build, kubeconfig, procs
 from .components import ETCD, K8S, KWOK, cache_root
 from .launch import ControlPlaneError, Launcher, free_ports
 from .loopback import LOOPBACK, Endpoint, HttpError
-from .startup import Startup, fake_node, node_names
+from .node import NODE_PROCESSES, RealNode
+from .startup import Startup, node_names
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-__all__ = ["ControlPlane", "ControlPlaneError", "default_dir", "fake_node"]
+__all__ = ["ControlPlane", "ControlPlaneError", "default_dir"]
 
 STATE_FILE = "state.json"
 # One loopback port each (etcd-peer: etcd's peer URL, unused by a one-member cluster).
 PORT_NAMES = ("etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-# Stop order: API clients first, then the API server, etcd last.
-STOP_ORDER = (("kwok", "kube-scheduler", "kube-controller-manager"), ("kube-apiserver",), ("etcd",))
+# Stop order: the real node and the API clients first, then the API server, etcd last.
+STOP_ORDER = (
+    ("kwok", "kube-scheduler", "kube-controller-manager", *NODE_PROCESSES),
+    ("kube-apiserver",),
+    ("etcd",),
+)
 
 
 def _quiet(_: str) -> None:
@@ -66,6 +71,8 @@ class ControlPlane:
     # False: upstream defaults for etcd's fsync and the controller manager's client
     # rate and workers, as a managed cluster runs them (what benchmarks use).
     tuned: bool = True
+    # The real node (kubelet, containerd) beside the fake ones, if started with one.
+    node: RealNode | None = None
     _launcher: Launcher = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -131,9 +138,13 @@ class ControlPlane:
         detach: bool = False,
         keep_dir: bool = False,
         tuned: bool = True,
+        real_node: bool = False,
         log: Log = _quiet,
     ) -> ControlPlane:
         """Start a fresh control plane in ``directory`` and wait until it is usable.
+
+        ``real_node``: also one real node (``scripts.controlplane.node``), which
+        changes the host (a bridge, cgroups, mounts) until :meth:`stop` undoes it.
 
         Owned by this process unless ``detach``: stopped by ``with``/:meth:`stop`, at
         interpreter exit, and by the kernel if this process dies. ``keep_dir`` keeps the
@@ -148,6 +159,7 @@ class ControlPlane:
             owned=not detach,
             keep_dir=keep_dir,
             tuned=tuned,
+            node=RealNode(path / "node") if real_node else None,
         )
         started = time.monotonic()
         try:
@@ -195,6 +207,7 @@ class ControlPlane:
             ports={k: int(v) for k, v in state["ports"].items()},
             nodes=list(state["nodes"]),
             procs=[procs.ProcRef.from_json(p) for p in state["procs"]],
+            node=RealNode.from_json(state["node"]) if state.get("node") else None,
         )
 
     def running(self) -> bool:
@@ -207,6 +220,10 @@ class ControlPlane:
         """
         killed = self._launcher.stop(STOP_ORDER)
         atexit.unregister(self._stop_at_exit)
+        if self.node is not None:
+            # Before any file goes: the node's mounts live under its directory.
+            for note in self.node.teardown():
+                self._log_stop(note)
         if remove is None:
             remove = not self.keep_dir
         if remove:
@@ -214,7 +231,13 @@ class ControlPlane:
         else:
             # The data is worthless after a stop; the logs are what is worth keeping.
             shutil.rmtree(self.etcd_data_dir, ignore_errors=True)
+            if self.node is not None:
+                shutil.rmtree(self.node.dir, ignore_errors=True)
         return killed
+
+    def _log_stop(self, note: str) -> None:
+        with (self.log_dir / "teardown.log").open("a") as out:
+            out.write(note + "\n")
 
     # -- one component at a time (chaos tests) ----------------------------------------------
 
@@ -270,6 +293,7 @@ class ControlPlane:
             "ports": self.ports,
             "nodes": self.nodes,
             "procs": [ref.to_json() for ref in self.procs],
+            "node": self.node.to_json() if self.node is not None else None,
             "versions": {c.name: c.version for c in (ETCD, K8S, KWOK)},
         }
         tmp = self.dir / f".{STATE_FILE}.tmp"

@@ -15,7 +15,18 @@ HERE = Path(__file__).resolve().parent
 BUILD_MODULES = HERE / "build"
 KWOK_STAGES = HERE / "kwok" / "stages.yaml"
 
-__all__ = ["COMPONENTS", "ETCD", "K8S", "KWOK", "KWOK_STAGES", "cache_root", "module_version"]
+__all__ = [
+    "COMPONENTS",
+    "CONTAINERD",
+    "ETCD",
+    "K8S",
+    "KWOK",
+    "KWOK_STAGES",
+    "NODE",
+    "NODE_COMPONENTS",
+    "cache_root",
+    "module_version",
+]
 
 
 def _kubernetes_version_flags(origin: Origin) -> list[str]:
@@ -69,9 +80,45 @@ K8S = Component(
     ),
     ldflags=_kubernetes_version_flags,
 )
+# A real node's binaries: the same k8s.io/kubernetes release in a wrapper module of
+# its own, so that adding them left the control plane's cached build alone.
+NODE = Component(
+    name="k8s-node",
+    module="k8s.io/kubernetes",
+    module_dir=BUILD_MODULES / "node",
+    binaries=tuple((cmd, f"k8s.io/kubernetes/cmd/{cmd}") for cmd in ("kubelet", "kube-proxy")),
+    ldflags=_kubernetes_version_flags,
+)
+
+
+def _containerd_version_flags(origin: Origin) -> list[str]:
+    pkg = "github.com/containerd/containerd/v2/version"
+    flags = [
+        f"-X {pkg}.Version={origin.version}",
+        f"-X {pkg}.Package=github.com/containerd/containerd/v2",
+    ]
+    if origin.commit:
+        flags.append(f"-X {pkg}.Revision={origin.commit}")
+    return flags
+
+
+# The container runtime behind the real node's kubelet (CRI), its runc shim, and ctr
+# for importing images. Static (CGO off): no btrfs snapshotter, which nothing here uses.
+CONTAINERD = Component(
+    name="containerd",
+    module="github.com/containerd/containerd/v2",
+    module_dir=BUILD_MODULES / "containerd",
+    binaries=tuple(
+        (cmd, f"github.com/containerd/containerd/v2/cmd/{cmd}")
+        for cmd in ("containerd", "containerd-shim-runc-v2", "ctr")
+    ),
+    ldflags=_containerd_version_flags,
+)
 # Quick ones first, so a broken toolchain or proxy shows up before the long k8s build.
 COMPONENTS: tuple[Component, ...] = (ETCD, KWOK, K8S)
+# What a real node adds (``up --real-node``).
+NODE_COMPONENTS: tuple[Component, ...] = (CONTAINERD, NODE)
 
 
 def versions() -> dict[str, str]:
-    return {c.name: c.version for c in COMPONENTS}
+    return {c.name: c.version for c in (*COMPONENTS, *NODE_COMPONENTS)}

@@ -10,12 +10,17 @@ from pathlib import Path
 
 from .components import KWOK_STAGES
 from .loopback import LOOPBACK
-from .pki import KeyPair, Pki
+from .pki import KeyPair, NodeCerts, Pki
 
 SERVICE_CIDR = "10.96.0.0/16"
-POD_CIDR = "10.244.0.0/16"
+# kwok's fake pods take their (never routed) addresses here; a real node's pods
+# are in 10.244.128.0/24 (node/hostnet.py), outside it.
+POD_CIDR = "10.244.0.0/17"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 ETCD_MEMBER = "pingpod"
+# What tells kwok's fake nodes apart, and the label selector that finds them.
+KWOK_NODE_LABELS = {"type": "kwok"}
+KWOK_NODE_SELECTOR = ",".join(f"{key}={value}" for key, value in KWOK_NODE_LABELS.items())
 
 
 def loopback_url(port: int) -> str:
@@ -44,13 +49,36 @@ def etcd(
 
 
 def kube_apiserver(
-    binary: Path, *, etcd_port: int, port: int, cert_dir: Path, certs: Pki
+    binary: Path,
+    *,
+    etcd_port: int,
+    port: int,
+    cert_dir: Path,
+    certs: Pki,
+    node: NodeCerts | None = None,
+    advertise: str | None = None,
 ) -> list[str]:
+    """``node`` and ``advertise``: with a real node, the API server talks to its kubelet
+    (logs, port-forward) and the `kubernetes` Service points at ``advertise`` (the
+    node's bridge address, relayed to loopback), which pods can reach."""
+    if node is None or advertise is None:
+        real_node: list[str] = [
+            f"--advertise-address={LOOPBACK}",
+            # A loopback address is not a valid Endpoints IP; nothing in-cluster needs it.
+            "--endpoint-reconciler-type=none",
+        ]
+    else:
+        real_node = [
+            f"--advertise-address={advertise}",
+            f"--kubelet-client-certificate={node.apiserver_kubelet_client.cert}",
+            f"--kubelet-client-key={node.apiserver_kubelet_client.key}",
+            f"--kubelet-certificate-authority={certs.ca.cert}",
+        ]
     return [
         str(binary),
         f"--etcd-servers={loopback_url(etcd_port)}",
         f"--bind-address={LOOPBACK}",
-        f"--advertise-address={LOOPBACK}",
+        *real_node,
         f"--secure-port={port}",
         f"--cert-dir={cert_dir}",
         f"--tls-cert-file={certs.apiserver.cert}",
@@ -68,8 +96,6 @@ def kube_apiserver(
         f"--service-account-key-file={certs.sa_pub}",
         f"--service-account-signing-key-file={certs.sa_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        # A loopback address is not a valid Endpoints IP; nothing in-cluster needs it.
-        "--endpoint-reconciler-type=none",
         "--allow-privileged=true",
         "--profiling=false",
         "--v=1",
@@ -134,7 +160,8 @@ def kwok(binary: Path, *, kubeconfig: Path) -> list[str]:
         str(binary),
         f"--kubeconfig={kubeconfig}",
         f"--config={KWOK_STAGES}",
-        "--manage-all-nodes=true",
+        # Only the fake nodes: a real node's kubelet owns its own status and pods.
+        f"--manage-nodes-with-label-selector={KWOK_NODE_SELECTOR}",
         f"--cidr={POD_CIDR}",
         f"--node-ip={LOOPBACK}",
         # Node Leases are the heartbeat the node lifecycle controller watches.

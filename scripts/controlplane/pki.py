@@ -91,6 +91,38 @@ def _leaf(
     return pair
 
 
+@dataclass(frozen=True)
+class NodeCerts:
+    """A real node's credentials: kubelet's (client and serving), kube-proxy's, and the
+    API server's client certificate for kubelet (logs, exec, port-forward)."""
+
+    kubelet: KeyPair
+    kubelet_serving: KeyPair
+    kube_proxy: KeyPair
+    apiserver_kubelet_client: KeyPair
+
+
+def node_certs(directory: Path, ca: KeyPair, node_name: str, node_ip: str) -> NodeCerts:
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    return NodeCerts(
+        # The Node authorizer knows a kubelet by this name and group.
+        kubelet=_leaf(directory, ca, "kubelet", f"/O=system:nodes/CN=system:node:{node_name}"),
+        kubelet_serving=_leaf(
+            directory,
+            ca,
+            "kubelet-serving",
+            f"/CN={node_name}",
+            server_sans=(f"IP:{node_ip}", f"DNS:{node_name}", *LOOPBACK_SANS),
+        ),
+        # Bound to the system:node-proxier role by the bootstrap policy.
+        kube_proxy=_leaf(directory, ca, "kube-proxy", "/CN=system:kube-proxy"),
+        apiserver_kubelet_client=_leaf(
+            directory, ca, "apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver"
+        ),
+    )
+
+
 def generate(directory: Path) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)

@@ -18,9 +18,10 @@ from urllib.parse import urlencode
 from scripts.gobuild import Log
 
 from . import build, flags, kubeconfig, pki
-from .components import ETCD, K8S, KWOK
-from .launch import Launcher
+from .components import CONTAINERD, ETCD, K8S, KWOK, NODE
+from .launch import Launcher, free_ports
 from .loopback import LOOPBACK, Endpoint, HttpError
+from .node import NODE_IP, ensure_pause_image
 
 if TYPE_CHECKING:
     from .cluster import ControlPlane
@@ -28,9 +29,8 @@ if TYPE_CHECKING:
 ADMIN_USER = "kubernetes-admin"
 NODE_PREFIX = "kwok-node-"
 NODES_PATH = "/api/v1/nodes"
-# What tells the fake nodes apart, and the label selector that finds them.
-NODE_LABELS = {"type": "kwok"}
-NODE_SELECTOR = ",".join(f"{key}={value}" for key, value in NODE_LABELS.items())
+NODE_LABELS = flags.KWOK_NODE_LABELS
+NODE_SELECTOR = flags.KWOK_NODE_SELECTOR
 
 
 def node_names(count: int) -> list[str]:
@@ -99,13 +99,32 @@ class Startup:
     def launch(self) -> None:
         """Start every component in dependency order, each once what it needs answers."""
         bins = build.cluster_binaries()
+        node = self.cp.node
+        pause = ensure_pause_image(self.log) if node is not None else None
         certs = pki.generate(self.cp.pki_dir)
         self.cp.save_state()
+        node_certs = None
+        if node is not None:
+            node_certs = node.prepare(certs.ca, free_ports(4), self.cp.save_state)
         self._write_kubeconfigs(certs)
         self.log(f"starting etcd {ETCD.version}, kubernetes {K8S.version}, kwok {KWOK.version}")
         self._start_etcd(bins["etcd"])
-        self._start_apiserver(bins["kube-apiserver"], certs)
+        self._start_apiserver(bins["kube-apiserver"], certs, node_certs)
         self._start_api_clients(bins, certs)
+        if node is not None and node_certs is not None and pause is not None:
+            self.log(
+                f"starting a real node: containerd {CONTAINERD.version}, kubelet {NODE.version}"
+            )
+            node.launch(
+                self.launcher,
+                server=self.cp.server,
+                api_port=self.cp.ports["kube-apiserver"],
+                ca=certs.ca,
+                certs=node_certs,
+                pause_archive=pause,
+                deadline=self.deadline,
+                log=self.log,
+            )
 
     def wait_ready(self) -> None:
         """Nodes registered, every component healthy, and what tests rely on in place."""
@@ -127,6 +146,13 @@ class Startup:
             self.deadline,
             lambda: all_nodes_ready(api, cp.nodes),
         )
+        node = cp.node
+        if node is not None:
+            wait(
+                "the real node Ready (kubelet, containerd, CNI)",
+                self.deadline,
+                lambda: node.ready(api),
+            )
         self.log(f"all components ready after {time.monotonic() - t0:.1f}s")
 
     def _component_kubeconfig(self, name: str) -> Path:
@@ -169,7 +195,9 @@ class Startup:
         etcd = Endpoint(LOOPBACK, ports["etcd"])
         self.launcher.wait("etcd /health", self.deadline, lambda: etcd.ok("/health"))
 
-    def _start_apiserver(self, binary: Path, certs: pki.Pki) -> None:
+    def _start_apiserver(
+        self, binary: Path, certs: pki.Pki, node_certs: pki.NodeCerts | None
+    ) -> None:
         self.launcher.spawn(
             "kube-apiserver",
             flags.kube_apiserver(
@@ -178,6 +206,8 @@ class Startup:
                 port=self.cp.ports["kube-apiserver"],
                 cert_dir=self.cp.pki_dir,
                 certs=certs,
+                node=node_certs,
+                advertise=NODE_IP if node_certs is not None else None,
             ),
         )
         # The clients start once the API server is ready: kube-controller-manager exits

@@ -1,0 +1,33 @@
+# A real node on the test control plane (kubelet, kube-proxy, containerd + runc, CNI):
+# real pods on a bridge of this machine, beside the kwok nodes. Needs root.
+#   node-tools   Debian's runc, CNI plugins, socat, iptables and nftables, installed
+#                with apt-get only when missing (containerd, kubelet and kube-proxy are
+#                built from source with the control plane: mk/k8s.mk)
+#   test-node    pytest tests/node: `up --real-node`, real pods, no way off the
+#                machine, kernel settings as found, and nothing left after `down`
+#   cluster-up   a control plane with a real node in ~/.cache/pingpod/cluster;
+#                cluster-down removes it and everything it made on the host
+
+NODE_PACKAGES := runc containernetworking-plugins socat iptables nftables
+NODE_AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
+
+TEST_TARGETS += test-node
+
+.PHONY: node-tools test-node cluster-up cluster-down
+
+node-tools:
+	@missing=$$(for p in $(NODE_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		$(NODE_AS_ROOT) apt-get update -q && \
+		$(NODE_AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+test-node: venv node-tools image-tools
+	$(BIN)/python -m scripts.controlplane build
+	$(BIN)/pytest tests/node
+
+cluster-up: venv node-tools image-tools controlplane-build
+	$(BIN)/python -m scripts.controlplane up --real-node
+
+cluster-down: venv
+	$(BIN)/python -m scripts.controlplane down

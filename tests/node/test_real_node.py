@@ -1,0 +1,203 @@
+"""A real node on the test control plane: kubelet, containerd and runc run real pods on a
+bridge of this machine beside kwok's fake nodes, traffic has no way off the machine,
+the kernel's settings stay as found, and ``down`` leaves nothing behind."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from scripts.controlplane import CONTAINERD, NODE
+from scripts.controlplane.flags import SERVICE_CIDR
+from scripts.controlplane.node import (
+    BRIDGE,
+    NODE_IP,
+    NODE_LABEL,
+    NODE_NAME,
+    NODE_SUBNET,
+    PAUSE_IMAGE,
+)
+from scripts.controlplane.node.host import node_cgroups
+from tests.conftest import wait_for
+
+from .conftest import RealCluster, controlplane_cli
+from .hoststate import HostState
+
+pytestmark = pytest.mark.node
+
+
+def pause_replica_set(name: str) -> dict[str, Any]:
+    """One pod of the pause image on the real node, as restricted as the echo pods."""
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeSelector": {NODE_LABEL[0]: NODE_LABEL[1]},
+                    "automountServiceAccountToken": False,
+                    "terminationGracePeriodSeconds": 1,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65535,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "pause",
+                            "image": PAUSE_IMAGE,
+                            "imagePullPolicy": "Never",
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def ready_pods(core: client.CoreV1Api, namespace: str, app: str) -> list[client.V1Pod]:
+    pods = core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
+    return [
+        p
+        for p in pods
+        if p.metadata.deletion_timestamp is None
+        and any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
+    ]
+
+
+def sandbox_pid(pod_uid: str) -> int:
+    """The pid of the pod's pause process (its network namespace's holder), from the
+    node's cgroups."""
+    for root in node_cgroups():
+        for procs in root.rglob(f"pod{pod_uid}/*/cgroup.procs"):
+            for pid in procs.read_text().split():
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "pause":
+                    return int(pid)
+    raise AssertionError(f"no pause process for pod {pod_uid} in {node_cgroups()}")
+
+
+def test_up_prints_the_admin_kubeconfig_last(real_cluster: RealCluster) -> None:
+    last = Path(real_cluster.up_output[-1])
+    assert last == real_cluster.cp.kubeconfig
+    assert json.loads(last.read_text())["kind"] == "Config"
+
+
+def test_the_real_node_is_ready_beside_the_kwok_nodes(api: client.ApiClient) -> None:
+    nodes = {n.metadata.name: n for n in client.CoreV1Api(api).list_node().items}
+    real = nodes[NODE_NAME]
+    assert real.metadata.labels[NODE_LABEL[0]] == NODE_LABEL[1]
+    assert "kwok.x-k8s.io/node" not in (real.metadata.annotations or {})
+    info = real.status.node_info
+    assert info.kubelet_version == NODE.version
+    assert info.container_runtime_version == f"containerd://{CONTAINERD.version.removeprefix('v')}"
+    assert {a.address for a in real.status.addresses if a.type == "InternalIP"} == {NODE_IP}
+    fakes = [n for name, n in nodes.items() if name != NODE_NAME]
+    assert fakes, "the kwok nodes are still there"
+    for node in [real, *fakes]:
+        ready = [c for c in node.status.conditions if c.type == "Ready"]
+        assert ready and ready[0].status == "True", node.metadata.name
+
+
+def test_a_pod_runs_on_the_real_node_and_is_replaced(
+    api: client.ApiClient, real_cluster: RealCluster
+) -> None:
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    namespace = f"t-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    try:
+        apps.create_namespaced_replica_set(namespace, pause_replica_set("pause"))
+        first = wait_for("a Ready pause pod", lambda: ready_pods(core, namespace, "pause"), 60)[0]
+        assert first.spec.node_name == NODE_NAME
+        assert ipaddress.ip_address(first.status.pod_ip) in ipaddress.ip_network(NODE_SUBNET)
+
+        core.delete_namespaced_pod(first.metadata.name, namespace)
+        replacement = wait_for(
+            "the ReplicaSet's replacement, Ready",
+            lambda: [
+                p
+                for p in ready_pods(core, namespace, "pause")
+                if p.metadata.uid != first.metadata.uid
+            ],
+            60,
+        )[0]
+        assert replacement.spec.node_name == NODE_NAME
+        routes = json.loads(
+            subprocess.run(
+                [
+                    "nsenter",
+                    "-t",
+                    str(sandbox_pid(replacement.metadata.uid)),
+                    "-n",
+                    "ip",
+                    "-j",
+                    "route",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        # Only the pod subnet (on the bridge) and the service range (via the node): no
+        # default route, so nothing a pod sends can leave this machine.
+        assert sorted((r["dst"], r.get("gateway")) for r in routes) == sorted(
+            [(NODE_SUBNET, None), (SERVICE_CIDR, NODE_IP)]
+        )
+    finally:
+        core.delete_namespace(namespace)
+
+
+def test_traffic_has_no_way_off_this_machine(real_cluster: RealCluster) -> None:
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "0"
+    assert Path("/proc/sys/net/ipv4/conf/all/forwarding").read_text().strip() == "0"
+    # The bridge holds only the pods' veths: no physical interface is enslaved to it.
+    links = json.loads(
+        subprocess.run(
+            ["ip", "-d", "-j", "link"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    ports = [link for link in links if link.get("master") == BRIDGE]
+    assert all(link.get("linkinfo", {}).get("info_kind") == "veth" for link in ports), ports
+    # The host routes the pod subnet to the bridge only.
+    route = subprocess.run(
+        ["ip", "-j", "route", "show", NODE_SUBNET], capture_output=True, text=True, check=True
+    ).stdout
+    assert [r["dev"] for r in json.loads(route)] == [BRIDGE]
+    # No source NAT but kube-proxy's, which masquerades only packets it has marked
+    # (Service traffic, delivered on this machine: forwarding is off).
+    nat = subprocess.run(
+        ["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    snat = [r for r in nat if "-j MASQUERADE" in r or "-j SNAT" in r]
+    assert snat and all(r.startswith("-A KUBE-POSTROUTING ") for r in snat), snat
+    postrouting = [r for r in nat if r.startswith("-A KUBE-POSTROUTING ")]
+    assert "! --mark 0x4000/0x4000 -j RETURN" in postrouting[0], postrouting
+
+
+def test_kernel_settings_stay_as_found(real_cluster: RealCluster) -> None:
+    assert HostState.read().sysctls == real_cluster.before.sysctls
+
+
+def test_down_leaves_nothing_behind(real_cluster: RealCluster) -> None:
+    state_dir = real_cluster.cp.dir
+    proc = controlplane_cli("down", "--dir", str(state_dir), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not state_dir.exists()
+    after = HostState.read()
+    assert real_cluster.before.differences(after) == {}
