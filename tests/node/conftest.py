@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kubernetes import client
 
 from scripts.controlplane import ControlPlane
+from scripts.controlplane.loopback import Endpoint
 
 from .hoststate import HostState
 
@@ -53,6 +53,6 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealClust
 
 
 @pytest.fixture(scope="module")
-def api(real_cluster: RealCluster) -> Iterator[client.ApiClient]:
-    with real_cluster.cp.api_client() as api_client:
-        yield api_client
+def api(real_cluster: RealCluster) -> Endpoint:
+    """The API server with admin credentials, answering plain JSON."""
+    return real_cluster.cp.admin(timeout=10.0)

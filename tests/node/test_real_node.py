@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from scripts.controlplane import CONTAINERD, NODE
 from scripts.controlplane.flags import SERVICE_CIDR
+from scripts.controlplane.loopback import Endpoint
 from scripts.controlplane.node import (
     BRIDGE,
     NODE_IP,
@@ -72,13 +72,16 @@ def pause_replica_set(name: str) -> dict[str, Any]:
     }
 
 
-def ready_pods(core: client.CoreV1Api, namespace: str, app: str) -> list[client.V1Pod]:
-    pods = core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
+def ready_pods(api: Endpoint, namespace: str, app: str) -> list[dict[str, Any]]:
+    pods = api.json("GET", f"/api/v1/namespaces/{namespace}/pods?labelSelector=app%3D{app}")
     return [
         p
-        for p in pods
-        if p.metadata.deletion_timestamp is None
-        and any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
+        for p in pods["items"]
+        if "deletionTimestamp" not in p["metadata"]
+        and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p["status"].get("conditions", [])
+        )
     ]
 
 
@@ -99,56 +102,50 @@ def test_up_prints_the_admin_kubeconfig_last(real_cluster: RealCluster) -> None:
     assert json.loads(last.read_text())["kind"] == "Config"
 
 
-def test_the_real_node_is_ready_beside_the_kwok_nodes(api: client.ApiClient) -> None:
-    nodes = {n.metadata.name: n for n in client.CoreV1Api(api).list_node().items}
+def test_the_real_node_is_ready_beside_the_kwok_nodes(api: Endpoint) -> None:
+    nodes = {n["metadata"]["name"]: n for n in api.json("GET", "/api/v1/nodes")["items"]}
     real = nodes[NODE_NAME]
-    assert real.metadata.labels[NODE_LABEL[0]] == NODE_LABEL[1]
-    assert "kwok.x-k8s.io/node" not in (real.metadata.annotations or {})
-    info = real.status.node_info
-    assert info.kubelet_version == NODE.version
-    assert info.container_runtime_version == f"containerd://{CONTAINERD.version.removeprefix('v')}"
-    assert {a.address for a in real.status.addresses if a.type == "InternalIP"} == {NODE_IP}
+    assert real["metadata"]["labels"][NODE_LABEL[0]] == NODE_LABEL[1]
+    assert "kwok.x-k8s.io/node" not in real["metadata"].get("annotations", {})
+    info = real["status"]["nodeInfo"]
+    assert info["kubeletVersion"] == NODE.version
+    assert info["containerRuntimeVersion"] == f"containerd://{CONTAINERD.version.removeprefix('v')}"
+    internal = {a["address"] for a in real["status"]["addresses"] if a["type"] == "InternalIP"}
+    assert internal == {NODE_IP}
     fakes = [n for name, n in nodes.items() if name != NODE_NAME]
     assert fakes, "the kwok nodes are still there"
     for node in [real, *fakes]:
-        ready = [c for c in node.status.conditions if c.type == "Ready"]
-        assert ready and ready[0].status == "True", node.metadata.name
+        ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
+        assert ready and ready[0]["status"] == "True", node["metadata"]["name"]
 
 
-def test_a_pod_runs_on_the_real_node_and_is_replaced(
-    api: client.ApiClient, real_cluster: RealCluster
-) -> None:
-    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+def test_a_pod_runs_on_the_real_node_and_is_replaced(api: Endpoint) -> None:
     namespace = f"t-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": namespace}})
+    api.json("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
     try:
-        apps.create_namespaced_replica_set(namespace, pause_replica_set("pause"))
-        first = wait_for("a Ready pause pod", lambda: ready_pods(core, namespace, "pause"), 60)[0]
-        assert first.spec.node_name == NODE_NAME
-        assert ipaddress.ip_address(first.status.pod_ip) in ipaddress.ip_network(NODE_SUBNET)
+        api.json(
+            "POST", f"/apis/apps/v1/namespaces/{namespace}/replicasets", pause_replica_set("pause")
+        )
+        first = wait_for("a Ready pause pod", lambda: ready_pods(api, namespace, "pause"), 60)[0]
+        assert first["spec"]["nodeName"] == NODE_NAME
+        pod_ip = ipaddress.ip_address(first["status"]["podIP"])
+        assert pod_ip in ipaddress.ip_network(NODE_SUBNET)
 
-        core.delete_namespaced_pod(first.metadata.name, namespace)
+        api.json("DELETE", f"/api/v1/namespaces/{namespace}/pods/{first['metadata']['name']}")
         replacement = wait_for(
             "the ReplicaSet's replacement, Ready",
             lambda: [
                 p
-                for p in ready_pods(core, namespace, "pause")
-                if p.metadata.uid != first.metadata.uid
+                for p in ready_pods(api, namespace, "pause")
+                if p["metadata"]["uid"] != first["metadata"]["uid"]
             ],
             60,
         )[0]
-        assert replacement.spec.node_name == NODE_NAME
+        assert replacement["spec"]["nodeName"] == NODE_NAME
+        pid = sandbox_pid(replacement["metadata"]["uid"])
         routes = json.loads(
             subprocess.run(
-                [
-                    "nsenter",
-                    "-t",
-                    str(sandbox_pid(replacement.metadata.uid)),
-                    "-n",
-                    "ip",
-                    "-j",
-                    "route",
-                ],
+                ["nsenter", "-t", str(pid), "-n", "ip", "-j", "route"],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -160,7 +157,7 @@ def test_a_pod_runs_on_the_real_node_and_is_replaced(
             [(NODE_SUBNET, None), (SERVICE_CIDR, NODE_IP)]
         )
     finally:
-        core.delete_namespace(namespace)
+        api.json("DELETE", f"/api/v1/namespaces/{namespace}")
 
 
 def test_traffic_has_no_way_off_this_machine(real_cluster: RealCluster) -> None:

@@ -96,9 +96,10 @@ def remove_cgroups() -> None:
                 path.rmdir()
 
 
-def kill_shims(socket: Path) -> int:
-    """SIGKILL the runc shims of this node's containerd (they outlive containerd on purpose)."""
-    killed = 0
+def kill_shims(socket: Path, timeout: float = 10.0) -> int:
+    """SIGKILL the runc shims of this node's containerd (they outlive containerd on
+    purpose) and wait until they are gone; how many there were."""
+    pids: list[int] = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -107,10 +108,17 @@ def kill_shims(socket: Path) -> int:
         except OSError:
             continue
         if argv and argv[0].endswith(b"containerd-shim-runc-v2") and str(socket).encode() in argv:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(proc.name), signal.SIGKILL)
-                killed += 1
-    return killed
+            pids.append(int(proc.name))
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    # Reaped by init, which may take a moment after the kill.
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        if time.monotonic() > deadline:
+            raise NodeError(f"runc shims outlived SIGKILL: {pids}")
+        time.sleep(0.05)
+    return len(pids)
 
 
 def mounts_under(directory: Path) -> list[Path]:
