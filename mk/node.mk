@@ -4,7 +4,11 @@
 #                with apt-get only when missing (containerd, kubelet and kube-proxy are
 #                built from source with the control plane: mk/k8s.mk)
 #   test-node    pytest tests/node: `up --real-node`, real pods, no way off the
-#                machine, kernel settings as found, and nothing left after `down`
+#                machine, kernel settings as found, and nothing left after `down`;
+#                then, in the same session, the tests marked `node` elsewhere: the
+#                `local` stack deployed by the real engine onto a real node with the
+#                images built here (tests/engine/test_real_stack.py) and the page on
+#                it in Chromium (tests/e2e/test_real_pods.py)
 #   cluster-up   a control plane with a real node in ~/.cache/pingpod/cluster;
 #                cluster-down removes it and everything it made on the host
 
@@ -22,9 +26,12 @@ node-tools:
 		$(NODE_AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-test-node: venv node-tools image-tools
+REAL_NODE_TESTS := tests/node tests/engine/test_real_stack.py tests/e2e/test_real_pods.py
+
+test-node: venv node-tools image-tools frontend-build chromium
 	$(BIN)/python -m scripts.controlplane build
-	$(BIN)/pytest tests/node
+	$(BIN)/python -m scripts.engine build
+	PINGPOD_E2E_REQUIRED=1 PINGPOD_CHROMIUM=$(CHROMIUM) $(BIN)/pytest $(REAL_NODE_TESTS)
 
 cluster-up: venv node-tools image-tools controlplane-build
 	$(BIN)/python -m scripts.controlplane up --real-node

@@ -12,12 +12,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from kubernetes import client
 
 from scripts.controlplane import BuildError, ControlPlane, ControlPlaneError, ensure_built
+
+if TYPE_CHECKING:
+    from tests.realstack import RealStack
 
 T = TypeVar("T")
 
@@ -66,6 +69,16 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         pytest.fail(f"the control plane did not start: {exc}", pytrace=False)
     with cp:
         yield cp
+
+
+@pytest.fixture(scope="session")
+def real_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStack]:
+    """The `local` stack on a control plane with a real node, through a port-forward."""
+    # Imported here: the engine's SDK is heavy, and only the real-node suites need it.
+    from tests.realstack import running
+
+    with running(tmp_path_factory.mktemp("real-stack")) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -115,7 +115,7 @@ class RealNode:
         launcher.spawn("apiserver-relay", hostnet.relay_argv(socat, api_port))
         self._start_containerd(launcher, deadline)
         t0 = time.monotonic()
-        runtime.import_image(build.binary(CONTAINERD, "ctr"), self.runtime, pause_archive)
+        self.import_image(pause_archive)
         log(f"pause image imported in {time.monotonic() - t0:.1f}s")
         self._start_kubelet(launcher, server=server, ca=ca, certs=certs)
         self._start_proxy(launcher, server=server, ca=ca, certs=certs)
@@ -176,6 +176,13 @@ class RealNode:
         launcher.spawn(
             "kube-proxy", kubelet.proxy_argv(build.binary(NODE, "kube-proxy"), self.files)
         )
+
+    def import_image(self, archive: Path) -> None:
+        """Put an image archive (``scripts.images``) where kubelet finds it: no registry."""
+        runtime.import_image(build.binary(CONTAINERD, "ctr"), self.runtime, archive)
+
+    def images(self) -> list[str]:
+        return runtime.list_images(build.binary(CONTAINERD, "ctr"), self.runtime)
 
     def ready(self, api: Endpoint) -> bool:
         status, text = api.raw("GET", f"/api/v1/nodes/{kubelet.NODE_NAME}")
