@@ -8,11 +8,12 @@ sandbox image is ``PAUSE_IMAGE``. The command line is
 
 from __future__ import annotations
 
-from .build import APP_IMAGES, REPOSITORY, Image, built_images, ensure_images
+from .build import ALL_IMAGES, APP_IMAGES, REPOSITORY, Image, built_images, ensure_images
 from .cache import ImageBuildError, images_root
 from .pause import PAUSE_IMAGE
 
 __all__ = [
+    "ALL_IMAGES",
     "APP_IMAGES",
     "PAUSE_IMAGE",
     "REPOSITORY",

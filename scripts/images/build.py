@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 REPOSITORY = "docker.io/pingpod"  # explicit docker.io: buildah would make it localhost/...
 IMAGES_FORMAT = 1  # bump when the build or export changes in a way the inputs do not show
 APP_IMAGES = ("echo", "provisioner")
+ALL_IMAGES = (*APP_IMAGES, "pause")
 
 
 @dataclass(frozen=True)
@@ -158,11 +160,14 @@ def _build(plan: _Plan, log: Log) -> Image:
     return Image(plan.name, plan.ref, plan.archive, image_id, plan.input_hash)
 
 
-def ensure_images(log: Log = print, *, force: bool = False) -> dict[str, Image]:
-    """Build what is missing or out of date: "echo", "provisioner" and "pause"."""
+def ensure_images(
+    log: Log = print, *, names: Iterable[str] = ALL_IMAGES, force: bool = False
+) -> dict[str, Image]:
+    """Build what is missing or out of date among ``names`` ("echo", "provisioner", "pause")."""
+    wanted = _known(names)
     images: dict[str, Image] = {}
     with build_lock():
-        for name in (*APP_IMAGES, "pause"):
+        for name in wanted:
             plan = _plan(name)
             image = None if force else _cached(plan, check_storage=True)
             if image is None:
@@ -176,11 +181,11 @@ def ensure_images(log: Log = print, *, force: bool = False) -> dict[str, Image]:
     return images
 
 
-def built_images() -> dict[str, Image]:
+def built_images(names: Iterable[str] = ALL_IMAGES) -> dict[str, Image]:
     """The images as built for the current inputs, without building; ImageBuildError if any
     is missing or out of date."""
     images: dict[str, Image] = {}
-    for name in (*APP_IMAGES, "pause"):
+    for name in _known(names):
         image = _cached(_plan(name), check_storage=False)
         if image is None:
             raise ImageBuildError(
@@ -189,3 +194,11 @@ def built_images() -> dict[str, Image]:
             )
         images[name] = image
     return images
+
+
+def _known(names: Iterable[str]) -> tuple[str, ...]:
+    wanted = tuple(names)
+    unknown = sorted(set(wanted) - set(ALL_IMAGES))
+    if unknown:
+        raise ValueError(f"unknown images {unknown}: choose from {ALL_IMAGES}")
+    return wanted
