@@ -269,7 +269,11 @@ def _echo_template(
     """The echo pod template as JSON, and the ConfigMap that publishes it."""
     template_json = pulumi.Output.from_input(args.echo_image).apply(
         lambda image: json.dumps(
-            echo_pod_template(image, arm64_only=args.settings.echo_arm64_only),
+            echo_pod_template(
+                image,
+                arm64_only=args.settings.echo_arm64_only,
+                node_selector=args.settings.node_selector,
+            ),
             indent=2,
             sort_keys=True,
         )
@@ -412,6 +416,8 @@ def _provisioner_pod(
                 spread("kubernetes.io/hostname"),
                 spread("topology.kubernetes.io/zone"),
             ],
+            # The stack's nodeSelector alone (echoArm64Only is the echo pods'); none when empty.
+            node_selector=dict(args.settings.node_selector) or None,
             containers=[_provisioner_container(args)],
             volumes=_provisioner_volumes(),
         ),

@@ -22,6 +22,7 @@ import pulumi
 
 from infra.nodes import INSTANCE_TYPES, budget
 from infra.profiles import PROFILES, CapacityType
+from infra.workload import ARCH_LABEL
 
 PROJECT: Final = "pingpod"
 
@@ -44,6 +45,16 @@ _IMAGE_REF = re.compile(
     r"^[a-z0-9]([-a-z0-9._:/]*[a-z0-9])?(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
 )
 _ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
+# Kubernetes label keys and values (apimachinery's IsQualifiedName and IsValidLabelValue):
+# a name of at most 63 characters, alphanumeric at both ends with '-', '_' and '.'
+# between; a key may start with a DNS-subdomain prefix of at most 253 characters and
+# '/'; a value may also be empty.
+_LABEL_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_DNS_SUBDOMAIN = (
+    r"(?=[^/]{1,253}/)[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
+)
+_LABEL_KEY = re.compile(rf"(?:{_DNS_SUBDOMAIN}/)?{_LABEL_NAME}")
+_LABEL_VALUE = re.compile(rf"(?:{_LABEL_NAME})?")
 
 
 class ConfigSource(Protocol):
@@ -110,6 +121,9 @@ class AppSettings:
     echo_arm64_only: bool
     # "Kill my gateway" on the page: the provisioner offers it only with two replicas or more.
     allow_gateway_kill: bool = False
+    # Node labels every pod of the app (provisioner and echo) must match, sorted by key:
+    # pairs rather than a dict, so the settings stay immutable and hashable.
+    node_selector: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,6 +193,7 @@ DEFAULTS: Final[dict[str, object]] = {
     "allowedOrigins": [],
     "echoArm64Only": False,
     "allowGatewayKill": False,
+    "nodeSelector": {},
     "domain": "",
     "hostedZoneId": "",
     "vpcCidr": "10.0.0.0/16",
@@ -310,6 +325,52 @@ class _Reader:
             if not pattern.match(item):
                 raise ConfigError(f"{PROJECT}:{key}: expected {list_expected}; {item!r} is not one")
         return tuple(strings)
+
+    def string_map(
+        self,
+        key: str,
+        *,
+        expected: str,
+        keys: tuple[str, re.Pattern[str]],
+        values: tuple[str, re.Pattern[str]],
+    ) -> tuple[tuple[str, str], ...]:
+        """A map of strings: a YAML mapping in the stack file, a JSON object on the wire.
+
+        ``keys`` and ``values`` are what each must be and the pattern it must match
+        in full. ``pulumi config set --path`` stores a value that reads as a
+        boolean or a whole number typed (``true``, ``42``); those come back as the
+        strings they were typed as. Returns the pairs sorted by key.
+        """
+        map_expected = f"an object of {expected}"
+        raw = self._raw(key)
+        if raw is None:
+            default = DEFAULTS[key]
+            if not isinstance(default, dict):
+                raise TypeError(f"default of {key} is not a mapping")
+            entries: object = default
+        else:
+            try:
+                entries = json.loads(raw)
+            except json.JSONDecodeError:
+                raise self._fail(key, map_expected, raw) from None
+        if not isinstance(entries, dict):
+            raise self._fail(key, map_expected, raw)
+        key_expected, key_pattern = keys
+        value_expected, value_pattern = values
+        pairs: list[tuple[str, str]] = []
+        for name, value in entries.items():
+            if not key_pattern.fullmatch(name):
+                raise self._fail(key, key_expected, name)
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, int | str):
+                text = str(value)
+            else:
+                raise self._fail(key, f"{value_expected} for {name!r}", value)
+            if not value_pattern.fullmatch(text):
+                raise self._fail(key, f"{value_expected} for {name!r}", text)
+            pairs.append((name, text))
+        return tuple(sorted(pairs))
 
 
 def _is_private_cidr(value: str) -> bool:
@@ -466,6 +527,27 @@ def _load_app(read: _Reader, aws: AwsSettings | None) -> AppSettings:
         origins: Sequence[str] = (f"https://{aws.domain}", *extra_origins)
     else:
         origins = extra_origins or LOCAL_ORIGINS
+    arm64_only = read.boolean("echoArm64Only")
+    node_selector = read.string_map(
+        "nodeSelector",
+        expected="node label keys to label values",
+        keys=(
+            "node label keys (an optional DNS-subdomain prefix and '/', then a name of at most "
+            "63 letters, digits, '-', '_' or '.', beginning and ending with a letter or digit)",
+            _LABEL_KEY,
+        ),
+        values=(
+            "a label value (empty, or at most 63 letters, digits, '-', '_' or '.', "
+            "beginning and ending with a letter or digit)",
+            _LABEL_VALUE,
+        ),
+    )
+    arch = dict(node_selector).get(ARCH_LABEL)
+    if arm64_only and arch not in (None, "arm64"):
+        raise ConfigError(
+            f"{PROJECT}:nodeSelector: expected no {ARCH_LABEL} other than arm64 while "
+            f"echoArm64Only is true, got {arch!r}"
+        )
     return AppSettings(
         namespace=namespace,
         pool_size=pool_size,
@@ -474,8 +556,9 @@ def _load_app(read: _Reader, aws: AwsSettings | None) -> AppSettings:
         session_max_lifetime=lifetime,
         provisioner_replicas=replicas,
         allowed_origins=tuple(dict.fromkeys(origins)),
-        echo_arm64_only=read.boolean("echoArm64Only"),
+        echo_arm64_only=arm64_only,
         allow_gateway_kill=read.boolean("allowGatewayKill"),
+        node_selector=node_selector,
     )
 
 

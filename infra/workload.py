@@ -7,6 +7,7 @@ change to one shows in the other.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ PROVISIONER_PORT_NAME: Final = "http"
 PROVISIONER_HEALTH_PATH: Final = "/health"
 PROVISIONER_READY_PATH: Final = "/ready"
 APP_UID: Final = 10001  # the images' numeric non-root user
+# The node label echoArm64Only selects on.
+ARCH_LABEL: Final = "kubernetes.io/arch"
 # The echo pod template: a ConfigMap, mounted as TEMPLATE_DIR/TEMPLATE_FILE.
 TEMPLATE_CONFIGMAP: Final = "echo-pod-template"
 TEMPLATE_DIR: Final = "/etc/pingpod"
@@ -73,12 +76,16 @@ def restricted_container_security() -> dict[str, Any]:
     }
 
 
-def echo_pod_template(image: str, *, arm64_only: bool) -> dict[str, Any]:
+def echo_pod_template(
+    image: str, *, arm64_only: bool, node_selector: Iterable[tuple[str, str]] = ()
+) -> dict[str, Any]:
     """The echo pod template (API shape) the provisioner wraps in ReplicaSets.
 
     The provisioner adds its own labels (``slot``, ``pool.state``, ``session``)
     and the ReplicaSet around it; everything about the pod itself is decided
-    here, next to the NetworkPolicy and the quota that depend on it.
+    here, next to the NetworkPolicy and the quota that depend on it. Its
+    ``nodeSelector`` is the stack's ``node_selector`` plus, with ``arm64_only``,
+    ``kubernetes.io/arch: arm64``; with neither the field is left out.
     """
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
@@ -88,8 +95,11 @@ def echo_pod_template(image: str, *, arm64_only: bool) -> dict[str, Any]:
         "securityContext": restricted_pod_security(),
         "containers": [_echo_container(image)],
     }
+    selector = dict(node_selector)
     if arm64_only:
-        spec["nodeSelector"] = {"kubernetes.io/arch": "arm64"}
+        selector[ARCH_LABEL] = "arm64"
+    if selector:
+        spec["nodeSelector"] = selector
     return {"metadata": {"labels": dict(ECHO_LABELS)}, "spec": spec}
 
 

@@ -20,8 +20,8 @@ from infra.workload import (
     restricted_container_security,
     restricted_pod_security,
 )
-from tests.infra.harness import StackRun
-from tests.infra.render import echo_template
+from tests.infra.harness import StackRun, run_stack
+from tests.infra.render import app_objects, echo_replicaset, echo_template
 
 
 def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -180,6 +180,35 @@ def test_echo_pod_template(stack_run: StackRun, objects: list[dict[str, Any]]) -
         assert spec["nodeSelector"] == {"kubernetes.io/arch": "arm64"}
     else:
         assert "nodeSelector" not in spec
+
+
+def test_no_node_selector_on_the_provisioner_by_default(objects: list[dict[str, Any]]) -> None:
+    spec = one(objects, "Deployment", "provisioner")["spec"]["template"]["spec"]
+    assert "nodeSelector" not in spec
+
+
+def test_empty_node_selector_changes_nothing(stack_run: StackRun) -> None:
+    # Set to {} explicitly, as `pulumi config set --path` leaves it after its last
+    # entry is removed: the objects are those of the default, byte for byte.
+    explicit = app_objects(run_stack(stack_run.stack, {"nodeSelector": {}}))
+    assert explicit == app_objects(stack_run)
+    assert one(explicit, "ConfigMap")["data"] == one(app_objects(stack_run), "ConfigMap")["data"]
+
+
+@pytest.mark.parametrize("stack", ["prod", "local"])
+def test_node_selector_pins_the_provisioner_and_echo_pods(stack: str) -> None:
+    selector = {"pingpod.dev/node": "real", "disktype": "ssd"}
+    objects = app_objects(run_stack(stack, {"nodeSelector": selector}))
+    provisioner = one(objects, "Deployment", "provisioner")["spec"]["template"]["spec"]
+    # The provisioner gets the stack's selector alone, never echoArm64Only's arch.
+    assert provisioner["nodeSelector"] == selector
+    # Echo pods: the selector, plus kubernetes.io/arch where echoArm64Only is true (prod).
+    arch = {"kubernetes.io/arch": "arm64"} if stack == "prod" else {}
+    echo = echo_template(objects)["spec"]
+    assert echo["nodeSelector"] == {**selector, **arch}
+    # And so does every pool member the provisioner makes from the template.
+    replicaset = echo_replicaset(objects)
+    assert replicaset["spec"]["template"]["spec"]["nodeSelector"] == {**selector, **arch}
 
 
 def test_echo_template_change_rolls_the_provisioner(objects: list[dict[str, Any]]) -> None:

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import DEFAULTS, ConfigError
+from infra.config import DEFAULTS, ConfigError, load_config
 from tests.infra.harness import REPO, StackMocks, run_program, stack_config
 
 SCHEMA: dict[str, Any] = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
-YAML_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
+YAML_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict}
 
 
 def test_project_runtime() -> None:
@@ -146,6 +146,53 @@ BAD_CONFIG: list[tuple[str, str, Any, str]] = [
         "pingpod:allowGatewayKill: expected true or false, got 'sometimes'",
     ),
     ("prod", "allowedOrigins", ["ftp://x"], "pingpod:allowedOrigins: expected a list of origins"),
+    (
+        "local",
+        "nodeSelector",
+        "real",
+        "pingpod:nodeSelector: expected an object of node label keys to label values, got 'real'",
+    ),
+    ("local", "nodeSelector", ["pingpod.dev/node=real"], "pingpod:nodeSelector: expected an"),
+    ("local", "nodeSelector", "{not json", "pingpod:nodeSelector: expected an object of node"),
+    (
+        "local",
+        "nodeSelector",
+        {"pingpod dev/node": "real"},
+        "pingpod:nodeSelector: expected node label keys (an optional DNS-subdomain prefix and '/', "
+        "then a name of at most 63 letters, digits, '-', '_' or '.', beginning and ending with a "
+        "letter or digit), got 'pingpod dev/node'",
+    ),
+    # The prefix is a lowercase DNS subdomain; one '/' at most; the name at most 63 characters.
+    ("local", "nodeSelector", {"Pingpod.dev/node": "real"}, "got 'Pingpod.dev/node'"),
+    ("local", "nodeSelector", {"a/b/c": "real"}, "expected node label keys"),
+    ("local", "nodeSelector", {"/node": "real"}, "expected node label keys"),
+    ("local", "nodeSelector", {"pingpod.dev/": "real"}, "expected node label keys"),
+    ("local", "nodeSelector", {"-node": "real"}, "expected node label keys"),
+    ("local", "nodeSelector", {"n" * 64: "real"}, "expected node label keys"),
+    ("local", "nodeSelector", {f"{'p' * 254}/node": "real"}, "expected node label keys"),
+    ("local", "nodeSelector", {"": "real"}, "expected node label keys"),
+    (
+        "local",
+        "nodeSelector",
+        {"pingpod.dev/node": "real node"},
+        "pingpod:nodeSelector: expected a label value (empty, or at most 63 letters, digits, '-', "
+        "'_' or '.', beginning and ending with a letter or digit) for 'pingpod.dev/node', "
+        "got 'real node'",
+    ),
+    ("local", "nodeSelector", {"pingpod.dev/node": "v" * 64}, "for 'pingpod.dev/node', got 'vvv"),
+    ("local", "nodeSelector", {"pingpod.dev/node": "real-"}, "got 'real-'"),
+    ("local", "nodeSelector", {"rack": -1}, "expected a label value"),
+    ("local", "nodeSelector", {"rack": 1.5}, "for 'rack', got 1.5"),
+    ("local", "nodeSelector", {"rack": None}, "for 'rack', got None"),
+    ("local", "nodeSelector", {"rack": {"row": "a"}}, "for 'rack', got {'row': 'a'}"),
+    # prod pins echo pods to arm64 (echoArm64Only: true).
+    (
+        "prod",
+        "nodeSelector",
+        {"kubernetes.io/arch": "amd64"},
+        "pingpod:nodeSelector: expected no kubernetes.io/arch other than arm64 while "
+        "echoArm64Only is true, got 'amd64'",
+    ),
     ("prod", "profile", "tiny", "pingpod:profile: expected a profile ('standard' or 'lean')"),
     ("prod", "profile", "Lean", "got 'Lean'"),
     ("prod", "monitoring", "yes", "pingpod:monitoring: expected true or false, got 'yes'"),
@@ -192,3 +239,51 @@ def test_cli_defaults_alone_are_enough_for_local_mode() -> None:
     }
     run = run_program("dev", config)
     assert {r.type.split(":")[0] for r in run.resources} == {"pingpod", "kubernetes"}
+
+
+def _node_selector(stack: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """What the program reads from ``nodeSelector`` set to ``value`` (None: unset)."""
+    values = stack_config(stack, {"nodeSelector": value})
+    source = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("pingpod:")}
+    return load_config(_Source(source), warn=lambda _: None).app.node_selector
+
+
+class _Source:
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+
+# (value as the engine passes it, what the program reads)
+GOOD_NODE_SELECTORS: list[tuple[Any, tuple[tuple[str, str], ...]]] = [
+    (None, ()),
+    ({}, ()),
+    ("", ()),
+    ({"pingpod.dev/node": "real"}, (("pingpod.dev/node", "real"),)),
+    # Sorted by key.
+    (
+        {"kubernetes.io/hostname": "node-1", "disktype": "ssd"},
+        (("disktype", "ssd"), ("kubernetes.io/hostname", "node-1")),
+    ),
+    ({"example.com/empty": ""}, (("example.com/empty", ""),)),
+    ({"Zone_A.b-C": "Eu_1.x-Y"}, (("Zone_A.b-C", "Eu_1.x-Y"),)),
+    ({"n" * 63: "v" * 63}, (("n" * 63, "v" * 63),)),
+    ({f"{'p' * 253}/node": "x"}, ((f"{'p' * 253}/node", "x"),)),
+    # `pulumi config set --path` stores true/false and whole numbers typed.
+    ({"node-role.kubernetes.io/worker": True}, (("node-role.kubernetes.io/worker", "true"),)),
+    ({"spot": False, "rack": 7}, (("rack", "7"), ("spot", "false"))),
+]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), GOOD_NODE_SELECTORS, ids=[json.dumps(v) for v, _ in GOOD_NODE_SELECTORS]
+)
+def test_node_selector_reads_label_pairs(value: Any, expected: tuple[tuple[str, str], ...]) -> None:
+    assert _node_selector("local", value) == expected
+
+
+def test_node_selector_may_name_arm64_beside_echo_arm64_only() -> None:
+    selected = _node_selector("prod", {"kubernetes.io/arch": "arm64"})
+    assert selected == (("kubernetes.io/arch", "arm64"),)
