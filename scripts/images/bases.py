@@ -10,6 +10,7 @@ differ from the official images: docs/images.md.
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,9 +101,29 @@ NODE = Base("docker.io/library/node:20-bookworm-slim", (), _NODE_CONTAINERFILE, 
 BASES = (PYTHON, NODE)
 
 
-def recipes() -> str:
-    """One hash over every base's recipe: an input of every image built on them."""
-    return Hasher("bases").text("all", " ".join(b.recipe() for b in BASES)).hexdigest()
+def used_by(dockerfile: str) -> tuple[Base, ...]:
+    """The stand-ins a Dockerfile's FROM lines name (short names as Docker resolves them)."""
+    names, stages = set(), {"scratch"}
+    pattern = r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?"
+    for match in re.finditer(pattern, dockerfile, re.MULTILINE | re.IGNORECASE):
+        name, stage = match.group(1), match.group(2)
+        if name.lower() not in stages:
+            name = name if "/" in name else f"library/{name}"
+            names.add(name if name.count("/") > 1 else f"docker.io/{name}")
+        if stage:
+            stages.add(stage.lower())
+    missing = names - {base.ref for base in BASES}
+    if missing:
+        raise ImageBuildError(
+            f"no stand-in base for {sorted(missing)}: nothing can be pulled here; "
+            "add one to scripts/images/bases.py"
+        )
+    return tuple(base for base in BASES if base.ref in names)
+
+
+def recipes(used: tuple[Base, ...]) -> str:
+    """One hash over the recipes of the bases an image is built on: one of its inputs."""
+    return Hasher("bases").text("used", " ".join(b.recipe() for b in used)).hexdigest()
 
 
 def debian_sources(root: Path = Path("/etc/apt")) -> list[str]:
@@ -134,6 +155,8 @@ def _rootfs(base: Base, log_file: Path, log: Log) -> Path:
         return tar
     for old in rootfs_dir.glob(f"{base.key}-*.tar"):
         old.unlink()
+    if shutil.which("mmdebstrap") is None:
+        raise ImageBuildError("mmdebstrap is not installed: run `make image-tools`")
     start = time.monotonic()
     log(f"[{base.key}] mmdebstrap {SUITE} minbase {' '.join(base.packages)}")
     tmp = rootfs_dir / f".{tar.name}.tmp"
@@ -178,11 +201,12 @@ def _build(base: Base, log: Log) -> None:
     log(f"[{base.key}] stand-in {base.ref} built in {time.monotonic() - start:.1f}s")
 
 
-def ensure_bases(log: Log) -> None:
-    """Build each stand-in base whose recipe label differs from its recipe now."""
-    for base in BASES:
+def ensure_bases(used: tuple[Base, ...], log: Log) -> None:
+    """Build each of ``used`` whose recipe label differs from its recipe now."""
+    for base in used:
         if builder.image_label(base.ref, RECIPE_LABEL) != base.recipe():
             try:
                 _build(base, log)
             except OSError as exc:
                 raise ImageBuildError(f"stand-in base {base.ref}: {exc}") from exc
+            builder.prune(state_dir("logs") / f"base-{base.key}.log")

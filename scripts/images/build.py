@@ -73,7 +73,7 @@ def _app_hash(dockerfile: bytes, ignore: bytes, root: Path, files: tuple[str, ..
     return (
         Hasher("image")
         .text("format", str(IMAGES_FORMAT))
-        .text("bases", bases.recipes())
+        .text("bases", bases.recipes(bases.used_by(dockerfile.decode())))
         .data("dockerfile", dockerfile)
         .data("dockerignore", ignore)
         .files(root, files)
@@ -129,7 +129,8 @@ def _build(plan: _Plan, log: Log) -> Image:
     if plan.name == "pause":
         image_id = pause.build(log_file, log)
     else:
-        bases.ensure_bases(log)
+        dockerfile = (REPO_ROOT / _dockerfile(plan.name)).read_text()
+        bases.ensure_bases(bases.used_by(dockerfile), log)
         log(f"[{plan.name}] building {_dockerfile(plan.name)} (log: {log_file})")
         plan, image_id = _build_app(plan, log_file, log)
         log(f"[{plan.name}] built {plan.ref} in {time.monotonic() - start:.1f}s")

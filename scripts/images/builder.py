@@ -194,6 +194,11 @@ def untag(refs: Sequence[str], log_file: Path) -> None:
         run_logged(buildah_argv("rmi", *refs), what="buildah rmi (old tags)", log_file=log_file)
 
 
+def prune(log_file: Path) -> None:
+    """Delete untagged images (an older build of a base keeps no name once rebuilt)."""
+    run_logged(buildah_argv("rmi", "--prune"), what="buildah rmi --prune", log_file=log_file)
+
+
 def settle_storage() -> None:
     """Release the storage after podman: buildah shuts storage down on exit, which
     unmounts the overlay driver's private bind mount of its own directory once no

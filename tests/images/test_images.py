@@ -17,6 +17,7 @@ import pytest
 from websockets.sync.client import connect
 
 from scripts.images import PAUSE_IMAGE, REPOSITORY, Image, build, builder, ensure_images
+from scripts.images.build import REPO_ROOT
 from tests.images.conftest import (
     Container,
     container_flags,
@@ -25,7 +26,8 @@ from tests.images.conftest import (
     run_server,
 )
 
-# Run inside a container: its PID 1's ids, and what a write to the root filesystem does.
+# Run inside a container: its PID 1's ids, what a write to the root filesystem does, and
+# the distributions Python finds (the venv only: pip and setuptools are gone).
 _PROBE = """\
 import errno, json
 ids = {}
@@ -38,7 +40,9 @@ try:
     write = "written"
 except OSError as exc:
     write = errno.errorcode.get(exc.errno, str(exc.errno))
-print(json.dumps({"ids": ids, "write": write}))
+from importlib import metadata
+dists = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
+print(json.dumps({"ids": ids, "write": write, "dists": dists}))
 """
 
 
@@ -122,6 +126,15 @@ def test_non_root_on_a_read_only_root(which: str, request: pytest.FixtureRequest
     # since the container is started without --user.
     assert probe["ids"] == {"Uid": ["10001"] * 4, "Gid": ["10001"] * 4}
     assert probe["write"] in (errno.errorcode[errno.EROFS], errno.errorcode[errno.EACCES])
+    # Exactly the runtime pins: the venv was copied whole from the build stage.
+    pins = (REPO_ROOT / "services" / "requirements-runtime.txt").read_text()
+    expected = sorted(_normalise(line) for line in pins.splitlines() if "==" in line)
+    assert sorted(_normalise(dist) for dist in probe["dists"]) == expected
+
+
+def _normalise(pin: str) -> str:
+    name, _, version = pin.strip().partition("==")
+    return f"{re.sub(r'[-_.]+', '-', name).lower()}=={version}"
 
 
 def test_pause_image_runs_and_stops_on_sigterm(images: dict[str, Image]) -> None:
