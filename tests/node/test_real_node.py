@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from scripts.controlplane import CONTAINERD, NODE
+from scripts.controlplane import CONTAINERD, NODE, ControlPlane, ControlPlaneError
 from scripts.controlplane.flags import SERVICE_CIDR
 from scripts.controlplane.loopback import Endpoint
 from scripts.controlplane.node import (
@@ -185,6 +185,19 @@ def test_traffic_has_no_way_off_this_machine(real_cluster: RealCluster) -> None:
     assert snat and all(r.startswith("-A KUBE-POSTROUTING ") for r in snat), snat
     postrouting = [r for r in nat if r.startswith("-A KUBE-POSTROUTING ")]
     assert "! --mark 0x4000/0x4000 -j RETURN" in postrouting[0], postrouting
+
+
+def test_a_second_real_node_is_refused_and_the_first_keeps_running(
+    api: Endpoint, tmp_path: Path
+) -> None:
+    with pytest.raises(ControlPlaneError, match="already exists"):
+        ControlPlane.start(tmp_path / "second", real_node=True, timeout=120)
+    # The refused start undid only its own parts: the first node's bridge and pods stay.
+    assert Path(f"/sys/class/net/{BRIDGE}").exists()
+    node = api.json("GET", f"/api/v1/nodes/{NODE_NAME}")
+    ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready[0]["status"] == "True"
+    assert node_cgroups()[0].exists()
 
 
 def test_kernel_settings_stay_as_found(real_cluster: RealCluster) -> None:

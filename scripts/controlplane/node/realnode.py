@@ -42,6 +42,9 @@ class RealNode:
     tables: list[list[str]] = field(default_factory=list)
     chains: list[list[str]] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
+    # Set once this node holds the machine's one bridge: from then on, and only then,
+    # the host is this node's to restore (a start that found another node touches nothing).
+    claimed: bool = False
 
     @property
     def runtime(self) -> runtime.RuntimePaths:
@@ -63,6 +66,7 @@ class RealNode:
             "tables": self.tables,
             "chains": self.chains,
             "ports": self.ports,
+            "claimed": self.claimed,
         }
 
     @classmethod
@@ -74,6 +78,7 @@ class RealNode:
             tables=[list(t) for t in data["tables"]],
             chains=[list(c) for c in data["chains"]],
             ports={k: int(v) for k, v in data["ports"].items()},
+            claimed=bool(data.get("claimed")),
         )
 
     # -- start ------------------------------------------------------------------------------
@@ -93,8 +98,10 @@ class RealNode:
             )
         )
         self.dir.mkdir(parents=True, exist_ok=True)
-        save()  # from here on, teardown knows what to undo
+        # The bridge is the claim on the machine: creating it fails if another node has it.
         hostnet.create_bridge()
+        self.claimed = True
+        save()  # from here on, teardown knows what to undo
         host.create_cgroups()
         host.make_shared_mount(self.files.kubelet_root)
         return pki.node_certs(self.pki_dir, ca, kubelet.NODE_NAME, hostnet.NODE_IP)
@@ -198,6 +205,8 @@ class RealNode:
         """Undo everything on the host; the processes must be stopped already. Returns
         notes on what was found and removed (for the log)."""
         notes: list[str] = []
+        if not self.claimed:
+            return notes  # another node held the machine: nothing here is ours
         killed = host.kill_cgroup_processes()
         if killed:
             notes.append(f"killed {killed} container processes")
