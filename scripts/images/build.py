@@ -108,6 +108,8 @@ def _build_app(plan: _Plan, log_file: Path, log: Log) -> tuple[_Plan, str]:
     shutil.copy2(REPO_ROOT / _dockerfile(plan.name), work / "Dockerfile")
     dockerfile, ignore = (work / "Dockerfile").read_bytes(), (staged / ".dockerignore").read_bytes()
     final = _Plan(plan.name, _app_hash(dockerfile, ignore, staged, plan.files), plan.files)
+    bases.ensure_bases(bases.used_by(dockerfile.decode()), log)
+    log(f"[{plan.name}] building {_dockerfile(plan.name)} (log: {log_file})")
     try:
         image_id = builder.bud(
             context=staged,
@@ -129,9 +131,6 @@ def _build(plan: _Plan, log: Log) -> Image:
     if plan.name == "pause":
         image_id = pause.build(log_file, log)
     else:
-        dockerfile = (REPO_ROOT / _dockerfile(plan.name)).read_text()
-        bases.ensure_bases(bases.used_by(dockerfile), log)
-        log(f"[{plan.name}] building {_dockerfile(plan.name)} (log: {log_file})")
         plan, image_id = _build_app(plan, log_file, log)
         log(f"[{plan.name}] built {plan.ref} in {time.monotonic() - start:.1f}s")
     exported = time.monotonic()
