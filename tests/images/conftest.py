@@ -32,6 +32,12 @@ from scripts.images.cache import build_lock
 from tests.conftest import build_before_tests, uses_fixture
 
 _build_error: str | None = None
+# Container names carry this session's mark: another session's tests may run at once.
+_SESSION = f"pingpod-test-{uuid.uuid4().hex[:6]}"
+
+
+def container_name(kind: str) -> str:
+    return f"{_SESSION}-{kind}-{uuid.uuid4().hex[:6]}"
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -52,7 +58,7 @@ def _no_leftovers() -> Iterator[None]:
     """After the tests: no test container left, and nothing of ours mounted."""
     yield
     left = podman("ps", "--all", "--format", "{{.Names}}").stdout.split()
-    assert not [name for name in left if name.startswith("pingpod-test-")], left
+    assert not [name for name in left if name.startswith(_SESSION)], left
     with build_lock():  # a build in another session would hold mounts legitimately
         settle_storage()
         if not left:
@@ -121,7 +127,7 @@ def container_flags(name: str) -> list[str]:
 @contextlib.contextmanager
 def run_server(image: Image, env: dict[str, str], health: str = "/health") -> Iterator[Container]:
     """The image's own command on a free loopback port, until ``health`` answers 200."""
-    name = f"pingpod-test-{image.name}-{uuid.uuid4().hex[:8]}"
+    name = container_name(image.name)
     port = free_port()
     env_flags = [
         f"--env={k}={v}" for k, v in {**env, "HOST": "127.0.0.1", "PORT": str(port)}.items()

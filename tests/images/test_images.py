@@ -21,6 +21,7 @@ from scripts.images.build import REPO_ROOT
 from tests.images.conftest import (
     Container,
     container_flags,
+    container_name,
     podman,
     read_archive,
     run_server,
@@ -138,7 +139,7 @@ def _normalise(pin: str) -> str:
 
 
 def test_pause_image_runs_and_stops_on_sigterm(images: dict[str, Image]) -> None:
-    name = f"pingpod-test-pause-{time.monotonic_ns()}"
+    name = container_name("pause")
     version = podman("run", "--rm", *container_flags(f"{name}-v"), PAUSE_IMAGE, "-v").stdout
     assert version.startswith(f"pause.c v{PAUSE_IMAGE.rsplit(':', 1)[1]}-")
     podman("run", "--detach", *container_flags(name), PAUSE_IMAGE)
