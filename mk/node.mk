@@ -11,13 +11,16 @@
 #                it in Chromium (tests/e2e/test_real_pods.py)
 #   cluster-up   a control plane with a real node in ~/.cache/pingpod/cluster;
 #                cluster-down removes it and everything it made on the host
+#   demo-cluster the whole stack on a real node of this machine: images built here,
+#                the `local` stack deployed by the real engine, the page through a
+#                port-forward on HOST:PORT until Ctrl-C, then all of it removed
 
 NODE_PACKAGES := runc containernetworking-plugins socat iptables nftables
 NODE_AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
 
 TEST_TARGETS += test-node
 
-.PHONY: node-tools test-node cluster-up cluster-down
+.PHONY: node-tools test-node cluster-up cluster-down demo-cluster
 
 node-tools:
 	@missing=$$(for p in $(NODE_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -38,3 +41,9 @@ cluster-up: venv node-tools image-tools controlplane-build
 
 cluster-down: venv
 	$(BIN)/python -m scripts.controlplane down
+
+# State under ~/.cache/pingpod/demo-cluster unless DEMO_CLUSTER_DIR says otherwise.
+DEMO_CLUSTER_DIR ?=
+
+demo-cluster: venv node-tools image-tools controlplane-build engine
+	$(BIN)/python -m scripts.localstack $(if $(DEMO_CLUSTER_DIR),--dir $(DEMO_CLUSTER_DIR))

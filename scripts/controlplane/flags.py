@@ -73,6 +73,8 @@ def kube_apiserver(
             f"--kubelet-client-certificate={node.apiserver_kubelet_client.cert}",
             f"--kubelet-client-key={node.apiserver_kubelet_client.key}",
             f"--kubelet-certificate-authority={certs.ca.cert}",
+            # The node's address, never its name: nothing resolves it here.
+            "--kubelet-preferred-address-types=InternalIP",
         ]
     return [
         str(binary),

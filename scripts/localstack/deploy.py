@@ -7,7 +7,6 @@ project's own ``__main__.py`` with ``Pulumi.local.yaml`` and these settings on t
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ class LocalStack:
 
 
 def stack_settings(
-    cp: ControlPlane, images: dict[str, Image], *, namespace: str, origins: list[str]
+    cp: ControlPlane, images: dict[str, Image], *, namespace: str
 ) -> dict[str, auto.ConfigValue]:
     context = yaml.safe_load(cp.kubeconfig.read_text())["current-context"]
     settings = {
@@ -48,10 +47,18 @@ def stack_settings(
         "pingpod:namespace": namespace,
         "pingpod:echoImage": images["echo"].ref,
         "pingpod:provisionerImage": images["provisioner"].ref,
+    }
+    return {key: auto.ConfigValue(value) for key, value in settings.items()}
+
+
+def path_settings(origins: list[str]) -> dict[str, auto.ConfigValue]:
+    """Settings of list and object keys, set by path (``set_config(..., path=True)``):
+    a JSON string would be refused as not of the key's type."""
+    settings = {
         # The page is reached through the port-forward: its origin opens WebSockets.
-        "pingpod:allowedOrigins": json.dumps(origins),
+        **{f"pingpod:allowedOrigins[{i}]": origin for i, origin in enumerate(origins)},
         # Real pods only: kwok's fake nodes would take them otherwise.
-        "pingpod:nodeSelector": json.dumps({NODE_LABEL[0]: NODE_LABEL[1]}),
+        f'pingpod:nodeSelector["{NODE_LABEL[0]}"]': NODE_LABEL[1],
     }
     return {key: auto.ConfigValue(value) for key, value in settings.items()}
 
@@ -82,9 +89,10 @@ def deploy(
     engine = Engine(root=work_dir, bin_dir=engine_on_path(), kubeconfig=cp.kubeconfig)
     engine.install_provider()
     stack = engine.stack(STACK_LABEL)
-    settings = stack_settings(cp, images, namespace=namespace, origins=origins)
+    settings = stack_settings(cp, images, namespace=namespace)
     settings.update({key: auto.ConfigValue(value) for key, value in (extra or {}).items()})
     stack.set_all_config(settings)
+    stack.set_all_config(path_settings(origins), path=True)
     stack.up(on_output=log)
     return LocalStack(cp=cp, stack=stack, namespace=namespace, images=images)
 
