@@ -34,9 +34,7 @@ def test_kill_my_pod_on_a_real_node(
     wait_pongs(page, 10, timeout_ms=30_000)
 
     kill_through_dialog(page)
-    expect(page.get_by_test_id("pod-name")).not_to_have_text(
-        created["pod"]["name"], timeout=60_000
-    )
+    expect(page.get_by_test_id("pod-name")).not_to_have_text(created["pod"]["name"], timeout=60_000)
     before = pong_count(page)
     wait_pongs(page, before + 10, timeout_ms=60_000)  # pongs resume from the replacement
     durations = check_anatomy(page, created["pod"]["name"])
