@@ -29,7 +29,8 @@ node-tools:
 		$(NODE_AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-REAL_NODE_TESTS := tests/node tests/engine/test_real_stack.py tests/e2e/test_real_pods.py
+# In this order: the stack's last test destroys it, after the browser has used it.
+REAL_NODE_TESTS := tests/node tests/e2e/test_real_pods.py tests/engine/test_real_stack.py
 
 test-node: venv node-tools image-tools frontend-build chromium
 	$(BIN)/python -m scripts.controlplane build

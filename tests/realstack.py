@@ -1,7 +1,7 @@
 """The `local` stack deployed by the real engine onto a control plane with a real node,
 reached through ``kubectl port-forward`` as a user would (``scripts.localstack``).
 The ``real_stack`` fixture (tests/conftest.py) holds one per session, shared by
-tests/engine/test_real_stack.py and tests/e2e/test_real_pods.py, which
+tests/e2e/test_real_pods.py and tests/engine/test_real_stack.py, which
 `make test-node` runs in one session."""
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from . import build, kubeconfig, procs
 from .components import ETCD, K8S, KWOK, cache_root
 from .launch import ControlPlaneError, Launcher, free_ports
 from .loopback import LOOPBACK, Endpoint, HttpError
-from .node import NODE_PROCESSES, RealNode
+from .node import NODE_DIR, NODE_PROCESSES, RealNode
 from .startup import Startup, node_names
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ class ControlPlane:
             owned=not detach,
             keep_dir=keep_dir,
             tuned=tuned,
-            node=RealNode(path / "node") if real_node else None,
+            node=RealNode(NODE_DIR) if real_node else None,
         )
         started = time.monotonic()
         try:
@@ -231,8 +231,6 @@ class ControlPlane:
         else:
             # The data is worthless after a stop; the logs are what is worth keeping.
             shutil.rmtree(self.etcd_data_dir, ignore_errors=True)
-            if self.node is not None:
-                shutil.rmtree(self.node.dir, ignore_errors=True)
         return killed
 
     def _log_stop(self, note: str) -> None:

@@ -8,7 +8,6 @@ last test destroys it. `make test-node` runs this module (marker ``node``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import time
@@ -16,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
+from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from infra.rbac import SERVICE_ACCOUNT_NAME
@@ -121,67 +120,70 @@ def test_the_containers_run_as_restricted_as_declared(real_stack: RealStack) -> 
         assert root == "OSError:30", name  # EROFS: the root filesystem is read-only
 
 
-async def ping_until(ws: Any, want: int, timeout: float) -> list[dict[str, Any]]:
+def ping_until(ws: ClientConnection, want: int, timeout: float) -> list[dict[str, Any]]:
     """Ping every 100 ms until ``want`` pongs came back; returns them."""
     pongs: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
     seq = 0
-    async with asyncio.timeout(timeout):
-        while len(pongs) < want:
-            seq += 1
-            await ws.send(json.dumps({"type": "ping", "seq": seq, "t": 0}))
+    while len(pongs) < want:
+        assert time.monotonic() < deadline, f"{len(pongs)} of {want} pongs in {timeout}s"
+        seq += 1
+        ws.send(json.dumps({"type": "ping", "seq": seq, "t": 0}))
+        until = time.monotonic() + 0.1
+        while (left := until - time.monotonic()) > 0:
             try:
-                async with asyncio.timeout(0.1):
-                    while True:
-                        message = json.loads(await ws.recv())
-                        if message.get("type") == "pong":
-                            pongs.append(message)
+                message = json.loads(ws.recv(timeout=left))
             except TimeoutError:
-                pass
+                break
+            if message.get("type") == "pong":
+                pongs.append(message)
     return pongs
 
 
-async def test_a_session_through_the_port_forward(real_stack: RealStack) -> None:
+def ping_until_pod_changes(ws: ClientConnection, old_pod: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        for pong in ping_until(ws, 1, deadline - time.monotonic()):
+            if pong["pod"] != old_pod:
+                return pong
+
+
+# Synchronous on purpose: the e2e suite's Playwright (sync API) holds an event loop
+# in this thread when both run in one session.
+def test_a_session_through_the_port_forward(real_stack: RealStack) -> None:
     api = real_stack.cp.admin(timeout=10.0)
     base, origin = real_stack.forward.url, real_stack.forward.url
-    async with httpx.AsyncClient(base_url=base, timeout=15, headers={"Origin": origin}) as http:
-        claim = await http.post("/session")
+    with httpx.Client(base_url=base, timeout=15, headers={"Origin": origin}) as http:
+        claim = http.post("/session")
         assert claim.status_code == 201, claim.text
         session = claim.json()
         sid, first_pod = session["session_id"], session["pod"]["name"]
         ws_url = real_stack.forward.ws_url + f"/session/{sid}/ws"
-        async with connect(ws_url, origin=Origin(origin), open_timeout=15) as ws:
-            before = await ping_until(ws, 5, 30)
+        with connect(ws_url, origin=Origin(origin), open_timeout=15) as ws:
+            before = ping_until(ws, 5, 30)
             # The echo container answered: its pod name and node, from its environment.
             assert {(p["pod"], p["node"]) for p in before} == {(first_pod, NODE_NAME)}
 
             killed_at = time.monotonic()
-            kill = await http.delete(f"/session/{sid}/pod")
+            kill = http.delete(f"/session/{sid}/pod")
             assert kill.status_code == 202, kill.text
             # The container dies and the ReplicaSet's replacement takes over: pongs
             # resume through the same socket, from another pod.
-            after = await ping_until_pod_changes(ws, first_pod, 90)
+            after = ping_until_pod_changes(ws, first_pod, 90)
             took = time.monotonic() - killed_at
             print(f"real node: kill -> first pong of the replacement {took:.2f}s")
             assert after["node"] == NODE_NAME
 
-        state = (await http.get(f"/session/{sid}")).json()
+        state = http.get(f"/session/{sid}").json()
         assert state["pod"]["name"] == after["pod"] and state["replacements"] >= 1
         replacement = after["pod"]
-        assert (await http.delete(f"/session/{sid}")).status_code == 204
+        assert http.delete(f"/session/{sid}").status_code == 204
 
     def gone() -> bool:
         status, _ = api.raw("GET", f"/api/v1/namespaces/{NAMESPACE}/pods/{replacement}")
         return status == 404
 
-    await asyncio.to_thread(wait_for, f"pod {replacement} to go", gone, 60)
-
-
-async def ping_until_pod_changes(ws: Any, old_pod: str, timeout: float) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            for pong in await ping_until(ws, 1, timeout):
-                if pong["pod"] != old_pod:
-                    return pong
+    wait_for(f"pod {replacement} to go", gone, 60)
 
 
 def test_destroy_leaves_nothing(real_stack: RealStack) -> None:

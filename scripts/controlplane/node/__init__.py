@@ -15,8 +15,8 @@ from scripts.gobuild import Log
 from .errors import NodeError
 from .hostnet import BRIDGE, NODE_IP, NODE_SUBNET
 from .kubelet import NODE_LABEL, NODE_NAME
+from .realnode import NODE_DIR, RealNode
 from .realnode import PROCESSES as NODE_PROCESSES
-from .realnode import RealNode
 from .runtime import PAUSE_IMAGE
 
 
@@ -33,6 +33,7 @@ def ensure_pause_image(log: Log) -> Path:
 
 __all__ = [
     "BRIDGE",
+    "NODE_DIR",
     "NODE_IP",
     "NODE_LABEL",
     "NODE_NAME",

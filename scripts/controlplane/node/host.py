@@ -22,7 +22,11 @@ from .kubelet import CGROUP_ROOT
 
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
 # Created by containerd (shim sockets), kubelet (log symlinks) and iptables (its lock).
+# Where a real node keeps its state: one per machine, so one fixed place, and a short
+# one (kubelet and containerd put unix sockets under it: at most 104 bytes a path).
+NODE_DIR = Path("/var/lib/pingpod-node")
 HOST_PATHS = (
+    NODE_DIR,
     Path("/run/containerd"),
     Path("/var/log/containers"),
     Path("/run/xtables.lock"),

@@ -29,6 +29,7 @@ from .errors import NodeError
 
 # Processes a real node adds; stopped with the control plane's API clients.
 PROCESSES = ("kube-proxy", "kubelet", "containerd", "apiserver-relay")
+NODE_DIR = host.NODE_DIR
 
 
 @dataclass
@@ -97,11 +98,12 @@ class RealNode:
                 ("kubelet", "kubelet-healthz", "proxy-healthz", "proxy-metrics"), ports, strict=True
             )
         )
-        self.dir.mkdir(parents=True, exist_ok=True)
         # The bridge is the claim on the machine: creating it fails if another node has it.
         hostnet.create_bridge()
         self.claimed = True
         save()  # from here on, teardown knows what to undo
+        shutil.rmtree(self.dir, ignore_errors=True)  # a crashed run's, never a live one's
+        self.dir.mkdir(parents=True, mode=0o700)
         host.create_cgroups()
         host.make_shared_mount(self.files.kubelet_root)
         return pki.node_certs(self.pki_dir, ca, kubelet.NODE_NAME, hostnet.NODE_IP)
@@ -225,6 +227,7 @@ class RealNode:
         if gone:
             notes.append(f"deleted nftables tables {', '.join(gone)}")
         hostnet.delete_bridge()
+        shutil.rmtree(self.dir, ignore_errors=True)
         notes += [f"removed {p}" for p in host.remove_paths(self.absent_paths)]
         if self.ip_forward and hostnet.ip_forward() != self.ip_forward:
             # Never expected: nothing here writes it. Put it back and say so.

@@ -92,7 +92,6 @@ disabled_plugins = {_toml_list(DISABLED_PLUGINS)}
   restrict_oom_score_adj = true
   # Network namespaces (and their mounts) under the state directory, not /run/netns.
   netns_mounts_under_state_dir = true
-  enable_cdi = false
   cdi_spec_dirs = []
   # cgroup v1 here has no hugetlb hierarchy mounted.
   tolerate_missing_hugetlb_controller = true
