@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from scripts.controlplane.node import (
 from scripts.controlplane.node.host import node_cgroups
 from tests.conftest import wait_for
 
-from .conftest import RealCluster, controlplane_cli
+from .conftest import ROOT, RealCluster, controlplane_cli
 from .hoststate import HostState
 
 pytestmark = pytest.mark.node
@@ -158,6 +159,25 @@ def test_a_pod_runs_on_the_real_node_and_is_replaced(api: Endpoint) -> None:
         )
     finally:
         api.json("DELETE", f"/api/v1/namespaces/{namespace}")
+
+
+def test_images_build_imports_into_the_running_node(real_cluster: RealCluster) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.images", "build", "--dir", str(real_cluster.cp.dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("imported into the real node") for line in lines)
+    refs = dict(line.removeprefix("image ").split("=", 1) for line in lines[-2:])
+    assert list(refs) == ["echo", "provisioner"]
+    node = real_cluster.cp.node
+    assert node is not None
+    assert set(refs.values()) <= set(node.images())
 
 
 def test_traffic_has_no_way_off_this_machine(real_cluster: RealCluster) -> None:
