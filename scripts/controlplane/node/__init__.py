@@ -22,10 +22,6 @@ from .runtime import PAUSE_IMAGE
 
 def ensure_pause_image(log: Log) -> Path:
     """The pause image's archive, built here on first use (nothing can be pulled)."""
-    import os
-
-    if os.environ.get("PINGPOD_PAUSE_ARCHIVE"):
-        return Path(os.environ["PINGPOD_PAUSE_ARCHIVE"])
     from scripts.images import ensure_images
 
     return ensure_images(log=log, names=("pause",))["pause"].archive
