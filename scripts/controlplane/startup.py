@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from scripts.gobuild import Log
@@ -21,10 +21,34 @@ from . import build, flags, kubeconfig, pki
 from .components import CONTAINERD, ETCD, K8S, KWOK, NODE
 from .launch import Launcher, free_ports
 from .loopback import LOOPBACK, Endpoint, HttpError
-from .node import NODE_IP, ensure_pause_image
+from .node import NODE_IP, RealNode, ensure_pause_image
 
-if TYPE_CHECKING:
-    from .cluster import ControlPlane
+
+class Cluster(Protocol):
+    """What a start needs of the cluster it brings up (``cluster.ControlPlane``): its
+    layout, ports and state file. A protocol, so this module does not import that one."""
+
+    dir: Path
+    ports: dict[str, int]
+    nodes: list[str]
+    tuned: bool
+    node: RealNode | None
+
+    @property
+    def pki_dir(self) -> Path: ...
+    @property
+    def kubeconfig(self) -> Path: ...
+    @property
+    def kubeconfig_dir(self) -> Path: ...
+    @property
+    def etcd_data_dir(self) -> Path: ...
+    @property
+    def ca_file(self) -> Path: ...
+    @property
+    def server(self) -> str: ...
+    def admin(self, timeout: float = 10.0) -> Endpoint: ...
+    def save_state(self) -> None: ...
+
 
 ADMIN_USER = "kubernetes-admin"
 NODE_PREFIX = "kwok-node-"
@@ -87,7 +111,7 @@ class Startup:
     """One start of ``cp``: its processes go through ``launcher``; every wait ends at
     ``deadline`` (a ``time.monotonic()`` value)."""
 
-    cp: ControlPlane
+    cp: Cluster
     launcher: Launcher
     deadline: float
     log: Log
