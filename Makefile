@@ -23,6 +23,17 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/python -m pip install -q -r requirements.txt
 	touch $@
 
+# $(call apt-install,PACKAGES): apt-get install those of PACKAGES that are missing, as
+# root (sudo when not root); nothing when all are there.
+APT_AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
+define apt-install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		$(APT_AS_ROOT) apt-get update -q && \
+		$(APT_AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+endef
+
 include $(sort $(wildcard mk/*.mk))
 
 demo: $(DEMO_DEPS)

@@ -11,18 +11,13 @@
 # registry) and Go (the pause source comes from the Kubernetes module).
 
 IMAGE_PACKAGES := buildah podman runc mmdebstrap gcc libc6-dev binutils
-IMAGES_AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
 
 TEST_TARGETS += test-images
 
 .PHONY: image-tools images test-images
 
 image-tools:
-	@missing=$$(for p in $(IMAGE_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		$(IMAGES_AS_ROOT) apt-get update -q && \
-		$(IMAGES_AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
-	fi
+	$(call apt-install,$(IMAGE_PACKAGES))
 
 images: venv image-tools
 	$(BIN)/python -m scripts.images build

@@ -16,18 +16,13 @@
 #                port-forward on HOST:PORT until Ctrl-C, then all of it removed
 
 NODE_PACKAGES := runc containernetworking-plugins socat iptables nftables
-NODE_AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
 
 TEST_TARGETS += test-node
 
 .PHONY: node-tools test-node cluster-up cluster-down demo-cluster
 
 node-tools:
-	@missing=$$(for p in $(NODE_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		$(NODE_AS_ROOT) apt-get update -q && \
-		$(NODE_AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
-	fi
+	$(call apt-install,$(NODE_PACKAGES))
 
 # In this order: the stack's last test destroys it, after the browser has used it.
 REAL_NODE_TESTS := tests/node tests/e2e/test_real_pods.py tests/engine/test_real_stack.py

@@ -205,9 +205,9 @@ def is_built(comp: Component) -> bool:
 
 
 @contextlib.contextmanager
-def _build_lock() -> Iterator[None]:
-    """Serialise builds between concurrent runs (two test sessions, CLI and pytest)."""
-    lock_path = cache_root() / "bin" / ".lock"
+def file_lock(lock_path: Path) -> Iterator[None]:
+    """An exclusive lock on ``lock_path`` (created if need be) for the block: serialises
+    builds between concurrent runs (two test sessions, CLI and pytest)."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -290,7 +290,7 @@ def ensure_built(
 ) -> dict[str, dict[str, float]]:
     """Build what the cache lacks; returns the timings of what was built."""
     built: dict[str, dict[str, float]] = {}
-    with _build_lock():
+    with file_lock(cache_root() / "bin" / ".lock"):
         for comp in components:
             if not force and is_built(comp):
                 log(f"[{comp.name} {comp.version}] cached in {comp.bin_dir}")

@@ -9,14 +9,13 @@ compares hashes and reads stamps, and runs no builder at all.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
-from scripts.gobuild import BuildError, cache_root
+from scripts.gobuild import BuildError, cache_root, file_lock
 
 
 class ImageBuildError(BuildError):
@@ -38,16 +37,9 @@ def log_path(name: str) -> Path:
     return state_dir("logs") / f"{name}.log"
 
 
-@contextlib.contextmanager
-def build_lock() -> Iterator[None]:
+def build_lock() -> contextlib.AbstractContextManager[None]:
     """Serialise builds between concurrent runs (CLI and pytest, two test sessions)."""
-    lock_path = state_dir(".") / ".lock"
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return file_lock(state_dir(".") / ".lock")
 
 
 class Hasher:
