@@ -5,7 +5,7 @@ Prometheus operator, one Prometheus and Grafana. A PodMonitor next to the
 provisioner has every replica scraped, and the pingpod dashboard
 (``monitoring/grafana/pingpod.json``) reaches Grafana through its dashboard
 sidecar (a ConfigMap labelled ``grafana_dashboard: "1"``). Why in-cluster and
-not Amazon Managed Prometheus, and what it costs: README, "Dashboard".
+not Amazon Managed Prometheus, and what it costs: docs/monitoring.md.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def chart_values() -> dict[str, Any]:
         "grafana": {
             "defaultDashboardsEnabled": False,
             # No adminPassword: the chart generates one and keeps it in its
-            # Secret (README, "Dashboard", says how to read it).
+            # Secret (docs/monitoring.md says how to read it).
             "resources": _resources("grafana", 256),
             "sidecar": {"resources": _resources("grafana-sidecar", 96)},
         },

@@ -1,14 +1,14 @@
 """What fits on the nodes: pods, CPU and memory requests against what EKS leaves allocatable.
 
 Plain data, no Pulumi: the config warns with it when ``maxSessions`` cannot
-fit, the lean profile's instance type is chosen by it, and the README's node
+fit, the lean profile's instance type is chosen by it, and docs/cost.md's node
 budget table is what ``python -m infra.nodes`` prints.
 
 How EKS sizes a managed AL2023 node:
 
 - **maxPods** (the kubelet's pod limit): with VPC CNI prefix delegation, EKS
   writes ENIs x (IPv4 addresses per ENI - 1) x 16 + 2, capped at 110 under 30
-  vCPUs (README, "Deploy to AWS").
+  vCPUs (docs/configuration.md).
 - **kube-reserved memory**: nodeadm reserves 11 MiB x maxPods + 255 MiB, where
   maxPods is its own ENI-based count, ENIs x (addresses - 1) + 2, worked out
   before the node group's maxPods is merged in (amazon-eks-ami,
@@ -182,7 +182,7 @@ def budget(
 
 
 def table(budgets: Sequence[Budget], pool_size: int) -> list[str]:
-    """The README's node budget table, one Markdown row per budget."""
+    """docs/cost.md's node budget table, one Markdown row per budget."""
     lines = [
         "| nodes | max pods | allocatable CPU / memory | fixed pods | echo pods that fit "
         f"| sessions (pool of {pool_size}) |",

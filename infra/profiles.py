@@ -3,8 +3,8 @@
 ``profile: standard`` (the default) takes the node settings from the stack's
 keys and keeps the nodes in private subnets behind one NAT gateway.
 ``profile: lean`` is the cheapest stack that still runs the whole demo: one
-Spot t4g.small in a public subnet, and no NAT gateway (README, "What it costs";
-docs/architecture.md, "The lean profile").
+Spot t4g.small in a public subnet, and no NAT gateway (docs/cost.md;
+docs/architecture.md, "Profiles").
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Verdict:
 - a package no vulnerability service could be asked about is *not audited*,
   never "no known vulnerabilities": reported, and with `--require` it fails
   (exit 2). `make audit` requires it on GitHub Actions; here the services
-  may be out of reach (see the README, "Dependency audit").
+  may be out of reach (see docs/audit.md).
 
 `--ignore ID` (an advisory id or alias) drops an accepted finding; say why
 next to it in mk/audit.mk.
@@ -130,9 +130,7 @@ def verdict(audits: Sequence[Audit], *, require: bool) -> tuple[int, list[str]]:
         unaudited += len(audit.unaudited)
     lines.append(f"audit: {fixable} fixable, {no_fix} without a fix, {unaudited} not audited")
     if fixable:
-        lines.append(
-            "audit: FAILED: upgrade the packages marked FIXABLE (README, Dependency audit)"
-        )
+        lines.append("audit: FAILED: upgrade the packages marked FIXABLE (docs/audit.md)")
         return 1, lines
     if unaudited and require:
         lines.append("audit: FAILED: not every package could be audited, and it is required")

@@ -1,4 +1,4 @@
-"""``kubectl port-forward`` to the provisioner Service: the path the README gives users
+"""``kubectl port-forward`` to the provisioner Service: the path docs/deploy.md gives users
 to reach the `local` stack, and the one the tests and ``make demo-cluster`` take."""
 
 from __future__ import annotations

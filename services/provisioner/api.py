@@ -1,4 +1,4 @@
-"""HTTP routes of the session API (see the README's API table).
+"""HTTP routes of the session API (see docs/api.md).
 
 Each endpoint carries its OpenAPI description (`openapi.operation`) and
 builds its body from a `bodies` type, so the document served at

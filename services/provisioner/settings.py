@@ -16,7 +16,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Every field maps to the upper-case env var of the same name (see README)."""
+    """Every field maps to the upper-case env var of the same name (see docs/configuration.md)."""
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -1,5 +1,5 @@
 """The page's showcase routes: the live pool feed, what this deployment
-offers the page, and "kill my gateway" (README, API).
+offers the page, and "kill my gateway" (docs/api.md).
 
 - `GET /pool/feed`: the pool grid's tiles as server-sent events (`poolfeed`).
 - `GET /config`: `{"gateway_kill": bool}`, whether the page shows the button.

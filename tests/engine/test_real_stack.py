@@ -1,5 +1,5 @@
 """The `local` stack for real: deployed by the real engine onto a real node with the
-images built from the Dockerfiles, and used as the README tells users to, through
+images built from the Dockerfiles, and used as docs/deploy.md tells users to, through
 ``kubectl port-forward`` to the provisioner Service.
 
 Runs in file order on one deployment (``real_stack``, tests/conftest.py); the

@@ -30,7 +30,7 @@ def run_cost(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def readme_block(name: str) -> str:
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "cost.md").read_text()
     found = re.search(rf"<!-- cost:{name}:begin -->\n(.*?)<!-- cost:{name}:end -->", text, re.S)
     assert found, f"README has no cost:{name} block"
     return found.group(1)

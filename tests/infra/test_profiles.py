@@ -172,6 +172,6 @@ def test_node_budget_uses_the_requests_the_program_sets(prod: StackRun) -> None:
 def test_readme_node_budget_is_what_the_command_prints(capsys: pytest.CaptureFixture[str]) -> None:
     nodes_main([])
     printed = capsys.readouterr().out
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "cost.md").read_text()
     block = re.search(r"<!-- nodes:begin -->\n(.*?)<!-- nodes:end -->", readme, re.S)
     assert block and block.group(1) == printed

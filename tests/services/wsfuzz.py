@@ -48,7 +48,7 @@ def _is_int(value: object) -> bool:
 
 
 def expected_reply(data: bytes) -> Literal["pong", "error"]:
-    """The contract (README, "API"): a JSON object with type "ping", an integer
+    """The contract (docs/api.md): a JSON object with type "ping", an integer
     seq and a finite number t is answered with a pong; anything else with an error."""
     try:
         message = json.loads(data.decode())
