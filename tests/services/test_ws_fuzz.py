@@ -135,6 +135,9 @@ def gateway_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]
     env = {
         "DIAG_SERVICE": "services.provisioner",
         "POOL_SIZE": "2",
+        # A fixed pool target: the adaptive one grows with the claims made here when pods
+        # start slowly (a loaded machine) and shrinks later, mid-count.
+        "POOL_HEADROOM": "0",
         "WS_PER_IP": "64",
         "WS_MAX_MESSAGES_PER_SECOND": str(GATEWAY_RATE),
         "MAX_FRAME_BYTES": str(MAX_FRAME),
