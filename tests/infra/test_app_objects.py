@@ -261,7 +261,7 @@ def test_quota_arithmetic(sessions: int, pool: int, replicas: int, pods: int) ->
     assert hard["pods"] == str(pods)
     echo, prov = sessions + pool + QUOTA_MARGIN_PODS, replicas + 1
     assert hard["requests.memory"] == f"{echo * 32 + prov * 128}Mi"
-    assert hard["limits.cpu"] == f"{echo * 100 + prov * 1000}m"
+    assert hard["limits.cpu"] == f"{echo * 1000 + prov * 1000}m"
 
 
 def test_service_pdb_and_binding(stack_run: StackRun, objects: list[dict[str, Any]]) -> None:
