@@ -18,8 +18,8 @@ from typing import Any, Final
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import AppSettings
 from infra.rbac import PROVISIONER_RULES, ROLE_NAME, SERVICE_ACCOUNT_NAME, PolicyRule
+from infra.settings import AppSettings
 from infra.workload import (
     APP_UID,
     ECHO_PORT,

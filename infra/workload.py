@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from infra.config import AppSettings
+    from infra.settings import AppSettings
 
 PART_OF: Final = {"app.kubernetes.io/part-of": "pingpod"}
 ECHO_LABELS: Final = {"app.kubernetes.io/name": "echo", **PART_OF}

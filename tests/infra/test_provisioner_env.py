@@ -21,7 +21,7 @@ from infra.app import (
     READY_PERIOD_SECONDS,
     provisioner_env,
 )
-from infra.config import AppSettings
+from infra.settings import AppSettings
 from infra.workload import PROVISIONER_NAME, PROVISIONER_PORT, TEMPLATE_DIR, TEMPLATE_FILE
 from services.provisioner.settings import Settings
 from tests.infra.harness import run_stack
