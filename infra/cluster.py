@@ -12,8 +12,8 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from infra.config import GRAVITON_INSTANCE_TYPE
 from infra.identity import CREATOR_TAG, Principal, admins_to_grant
+from infra.keys import GRAVITON_INSTANCE_TYPE
 from infra.profiles import CapacityType
 
 ARM_AMI_TYPE = "AL2023_ARM_64_STANDARD"
