@@ -53,10 +53,10 @@ class AwsSettings:
     alb_idle_timeout: int
     lbc_chart_version: str
     # The profile (infra/profiles.py) and what it decides.
-    profile: str = "standard"
-    nat_gateway: bool = True
-    public_nodes: bool = False
-    capacity_type: CapacityType = "ON_DEMAND"
+    profile: str
+    nat_gateway: bool
+    public_nodes: bool
+    capacity_type: CapacityType
 
 
 @dataclass(frozen=True, kw_only=True)
