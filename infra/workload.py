@@ -1,8 +1,9 @@
 """What runs in the namespace, as plain data: labels, ports, the echo pod, the quota.
 
-No Pulumi here: ``infra/app.py`` turns this into Kubernetes objects, and the
-numbers (requests, limits, the quota derived from them) sit side by side so a
-change to one shows in the other.
+No Pulumi here: ``infra/app.py`` (with ``infra/provisioner.py`` and
+``infra/policies.py``) turns this into Kubernetes objects, and the numbers
+(requests, limits, the quota derived from them) sit side by side so a change
+to one shows in the other.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from infra.app import TEMPLATE_HASH_ANNOTATION
+from infra.provisioner import TEMPLATE_HASH_ANNOTATION
 from infra.rbac import PROVISIONER_RULES, provisioner_role
 from infra.settings import AppSettings
 from infra.workload import (

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from infra.app import (
+from infra.provisioner import (
     GATEWAY_DRAIN_DELAY,
     READY_FAILURES,
     READY_PERIOD_SECONDS,
