@@ -12,9 +12,9 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from infra.config import GRAVITON_INSTANCE_TYPE
 from infra.identity import CREATOR_TAG, Principal, admins_to_grant
-from infra.profiles import CapacityType
+from infra.keys import GRAVITON_INSTANCE_TYPE, default_integer, default_string, default_strings
+from infra.profiles import PROFILES, CapacityType
 
 ARM_AMI_TYPE = "AL2023_ARM_64_STANDARD"
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -31,6 +31,8 @@ NODE_POLICIES = {
 # agents that do use IMDS (aws-node, eks-pod-identity-agent) run on the host
 # network.
 IMDS_HOP_LIMIT = 1
+# Where the nodes go and how they are bought when ClusterArgs does not say.
+_DEFAULT_PROFILE = PROFILES[default_string("profile")]
 
 
 def _entry_key(arn: str) -> str:
@@ -47,17 +49,20 @@ class ClusterArgs:
     vpc_id: pulumi.Input[str]
     public_subnet_ids: pulumi.Input[Sequence[str]]
     private_subnet_ids: pulumi.Input[Sequence[str]]
-    kubernetes_version: str = "1.36"
-    instance_types: Sequence[str] = ("t4g.medium",)
-    min_size: int = 1
-    desired_size: int = 2
-    max_size: int = 3
-    disk_size_gib: int = 20
+    # Unset: what a stack that sets nothing gets (the keys' defaults, as in
+    # Pulumi.yaml, and the default profile), read from there rather than
+    # copied, so the two cannot drift apart.
+    kubernetes_version: str = default_string("kubernetesVersion")
+    instance_types: Sequence[str] = default_strings("nodeInstanceTypes")
+    min_size: int = default_integer("nodeMinSize")
+    desired_size: int = default_integer("nodeDesiredSize")
+    max_size: int = default_integer("nodeMaxSize")
+    disk_size_gib: int = default_integer("nodeDiskSizeGib")
     # The lean profile: Spot nodes in the public subnets (a public IPv4 each,
     # from the subnet; the node security group admits only the ALB and the
     # cluster itself). Otherwise on demand, in the private subnets.
-    capacity_type: CapacityType = "ON_DEMAND"
-    public_nodes: bool = False
+    capacity_type: CapacityType = _DEFAULT_PROFILE.capacity_type
+    public_nodes: bool = _DEFAULT_PROFILE.public_nodes
     cluster_admins: Sequence[str] = field(default_factory=tuple)
     # Who created the cluster (infra.identity.cluster_creator): EKS made them
     # admin then, so no entry is declared for them, and the cluster is tagged

@@ -24,7 +24,9 @@ from typing import Any, Final
 
 import yaml
 
-from infra.config import EKS_VERSIONS, PROJECT, AwsSettings, ConfigError, StackConfig, load_config
+from infra.config import load_config
+from infra.config_reader import ConfigError
+from infra.keys import PROJECT
 from infra.prices import (
     ALB_LCU_AVERAGE,
     ECR_GB,
@@ -35,6 +37,8 @@ from infra.prices import (
     SPOT_SHARE,
     RegionPrices,
 )
+from infra.settings import AwsSettings, StackConfig
+from infra.support import EKS_VERSIONS
 
 REPO: Final = Path(__file__).resolve().parents[1]
 _STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.keys import default_integer
 from infra.lbc_policy import LBC_POLICY, POD_IDENTITY_TRUST
 from infra.workload import PROVISIONER_HEALTH_PATH, PROVISIONER_PORT
 
@@ -39,8 +40,9 @@ class EdgeArgs:
     # silently (laptop lid, lost network) lingers. 600 s sits far above the
     # ping interval and above the once-a-minute timer budget that browsers give
     # hidden tabs, and the provisioner's own session idle timeout and maximum
-    # lifetime end sessions long before it matters for cost.
-    idle_timeout: int = 600
+    # lifetime end sessions long before it matters for cost. Unset: the
+    # albIdleTimeout key's default (infra.keys, as in Pulumi.yaml).
+    idle_timeout: int = default_integer("albIdleTimeout")
     # "dualstack" needs IPv6 subnets, which awsx.ec2.Vpc does not create
     # (pulumi/pulumi-awsx#1049); the AAAA record follows this setting.
     ip_address_type: Literal["ipv4", "dualstack"] = "ipv4"

@@ -10,6 +10,9 @@ from typing import Final
 import pulumi
 import pulumi_awsx as awsx
 
+from infra.keys import default_string
+from infra.profiles import PROFILES
+
 # Subnet tags the AWS Load Balancer Controller (and EKS) use to discover where
 # internet-facing and internal load balancers may go. The ALB itself is a
 # Pulumi resource with explicit subnets; the tags keep the VPC usable for
@@ -46,11 +49,13 @@ def subnet_mask(cidr_block: str, availability_zones: int = 2) -> int:
 
 @dataclass
 class NetworkArgs:
-    cidr_block: str = "10.0.0.0/16"
+    # Unset: the vpcCidr key's default (infra.keys, as in Pulumi.yaml).
+    cidr_block: str = default_string("vpcCidr")
     availability_zones: int = 2
     # False (the lean profile): no NAT gateway, and the private subnets get no
     # route out at all; only the nodes' public subnets reach the internet.
-    nat_gateway: bool = True
+    # Unset: the default profile's.
+    nat_gateway: bool = PROFILES[default_string("profile")].nat_gateway
 
 
 class Network(pulumi.ComponentResource):

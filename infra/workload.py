@@ -1,8 +1,9 @@
 """What runs in the namespace, as plain data: labels, ports, the echo pod, the quota.
 
-No Pulumi here: ``infra/app.py`` turns this into Kubernetes objects, and the
-numbers (requests, limits, the quota derived from them) sit side by side so a
-change to one shows in the other.
+No Pulumi here: ``infra/app.py`` (with ``infra/provisioner.py`` and
+``infra/policies.py``) turns this into Kubernetes objects, and the numbers
+(requests, limits, the quota derived from them) sit side by side so a change
+to one shows in the other.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from infra.config import AppSettings
+    from infra.settings import AppSettings
 
 PART_OF: Final = {"app.kubernetes.io/part-of": "pingpod"}
 ECHO_LABELS: Final = {"app.kubernetes.io/name": "echo", **PART_OF}

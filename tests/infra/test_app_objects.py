@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from infra.app import TEMPLATE_HASH_ANNOTATION
-from infra.config import AppSettings
+from infra.provisioner import TEMPLATE_HASH_ANNOTATION
 from infra.rbac import PROVISIONER_RULES, provisioner_role
+from infra.settings import AppSettings
 from infra.workload import (
     APP_UID,
     QUOTA_MARGIN_PODS,

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import DEFAULTS, ConfigError, load_config
+from infra.config import load_config
+from infra.config_reader import ConfigError
+from infra.keys import DEFAULTS
 from tests.infra.harness import REPO, StackMocks, run_program, stack_config
 
 SCHEMA: dict[str, Any] = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]

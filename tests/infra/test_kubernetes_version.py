@@ -7,7 +7,9 @@ from datetime import date
 import pulumi
 import pytest
 
-from infra.config import DEFAULTS, EKS_VERSIONS, ConfigError, support_warning
+from infra.config_reader import ConfigError
+from infra.keys import DEFAULTS
+from infra.support import EKS_VERSIONS, support_warning
 from tests.infra.harness import TODAY, StackMocks, fake_host, run_program, stack_config
 
 PRICE = "$0.60/h (~$438/month) instead of $0.10/h"

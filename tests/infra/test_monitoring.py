@@ -8,7 +8,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from infra.config import DEFAULTS
+from infra.keys import DEFAULTS
 from infra.monitoring import CHART_REPO, DASHBOARD_FILE, chart_values
 from infra.nodes import MONITORING_REQUESTS
 from infra.workload import PROVISIONER_PORT

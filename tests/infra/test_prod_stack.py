@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from infra.config import DEFAULTS, GRAVITON_INSTANCE_TYPE
 from infra.identity import CREATOR_TAG
+from infra.keys import DEFAULTS, GRAVITON_INSTANCE_TYPE
 from infra.lbc_policy import LBC_POLICY
 from tests.infra.harness import DEPLOY_ROLE, REPO, StackRun
 from tests.infra.render import to_api

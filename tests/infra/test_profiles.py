@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, load_config
+from infra.config import load_config
+from infra.config_reader import ConfigError
 from infra.nodes import INSTANCE_TYPES, SYSTEM_PODS, budget
 from infra.nodes import main as nodes_main
 from infra.profiles import LEAN_INSTANCE_TYPE, PROFILES

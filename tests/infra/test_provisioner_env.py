@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from infra.app import (
+from infra.provisioner import (
     GATEWAY_DRAIN_DELAY,
     READY_FAILURES,
     READY_PERIOD_SECONDS,
     provisioner_env,
 )
-from infra.config import AppSettings
+from infra.settings import AppSettings
 from infra.workload import PROVISIONER_NAME, PROVISIONER_PORT, TEMPLATE_DIR, TEMPLATE_FILE
 from services.provisioner.settings import Settings
 from tests.infra.harness import run_stack
