@@ -41,9 +41,9 @@ from services.provisioner.backends.base import (
     PodPhases,
     PoolMember,
     SessionInfo,
-    Tasks,
 )
 from services.provisioner.backends.events import SessionEvents
+from services.provisioner.backends.tasks import Tasks
 from services.provisioner.errors import BackendUnavailable, PodNotRunning, SessionNotFound
 from services.provisioner.pool import SessionTimes
 from services.provisioner.settings import Settings
