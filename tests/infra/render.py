@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from infra.workload import TEMPLATE_FILE
-from services.provisioner.backends.kube_objects import pool_replicaset
+from services.provisioner.backends.kubernetes.objects import pool_replicaset
 from tests.infra.harness import Recorded, StackRun, run_stack
 
 APP_COMPONENT = "pingpod:app:App"

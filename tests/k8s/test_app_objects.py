@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from scripts.controlplane import ControlPlane
-from services.provisioner.backends import kube_objects as ko
+from services.provisioner.backends.kubernetes import objects as ko
 from tests.conftest import wait_for
 from tests.infra.render import echo_template, render_app_objects
 

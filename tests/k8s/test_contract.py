@@ -17,9 +17,9 @@ from kubernetes.client.exceptions import ApiException
 
 from infra.rbac import SERVICE_ACCOUNT_NAME
 from scripts.controlplane import ControlPlane
-from services.provisioner.backends import kube_objects as ko
 from services.provisioner.backends.events import EventKind
 from services.provisioner.backends.kubernetes import KubernetesDriver
+from services.provisioner.backends.kubernetes import objects as ko
 from services.provisioner.backends.pooled import PooledBackend
 from services.provisioner.errors import SessionNotFound
 from tests.services.contract import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.provisioner.backends import kube_objects as ko
+from services.provisioner.backends.kubernetes import objects as ko
 
 TEMPLATE: dict[str, Any] = {
     "metadata": {"labels": {"app.kubernetes.io/part-of": "pingpod"}},

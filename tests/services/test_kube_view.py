@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from services.provisioner.backends import kube_objects as ko
 from services.provisioner.backends.events import EventKind, SessionEvents
-from services.provisioner.backends.kube_cache import WatchCache
-from services.provisioner.backends.kube_view import PoolView
+from services.provisioner.backends.kubernetes import objects as ko
+from services.provisioner.backends.kubernetes.cache import WatchCache
+from services.provisioner.backends.kubernetes.view import PoolView
 from services.provisioner.errors import SessionNotFound
 from services.provisioner.metrics import Metrics
 

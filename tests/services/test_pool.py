@@ -19,10 +19,10 @@ from services.provisioner.backends.base import (
     PodInfo,
     PoolMember,
     SessionInfo,
-    Tasks,
 )
 from services.provisioner.backends.events import EventKind, SessionEvent, SessionEvents
 from services.provisioner.backends.pooled import PooledBackend
+from services.provisioner.backends.tasks import Tasks
 from services.provisioner.errors import LimitExceeded, SessionNotFound
 from services.provisioner.metrics import Metrics
 from services.provisioner.pool import Demand, PoolCore, SessionTimes

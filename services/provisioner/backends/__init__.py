@@ -21,7 +21,7 @@ from services.provisioner.settings import Settings
 def make_backend(
     settings: Settings, metrics: Metrics, *, clock: Callable[[], float] = time.time
 ) -> Backend:
-    """The backend `settings.backend` names (Kubernetes credentials: see `kube_client`)."""
+    """The backend `settings.backend` names (Kubernetes credentials: see `kubernetes.client`)."""
     events = SessionEvents(metrics, clock=clock)
     if settings.backend == "kubernetes":
         from services.provisioner.backends.kubernetes import KubernetesDriver

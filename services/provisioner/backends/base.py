@@ -1,5 +1,5 @@
 """What the API and gateway need from a backend, and what a backend needs
-from a driver.
+from a driver: the protocols and the data types they carry.
 
 Sessions are addressed by their key (the hash of the session id, see
 `sessions.session_key`): backends never see the id itself. Every backend is a
@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from services.provisioner.backends.events import SessionEvent
 from services.provisioner.pool import PoolStatus, SessionTimes
-
-log = logging.getLogger(__name__)
 
 M = TypeVar("M")
 
@@ -245,28 +241,3 @@ class Driver(Protocol[M]):
     async def drain_gateway(self, key: str, now: float) -> None:
         """Have `SessionEvents.gateway_drain` reach every replica for this session."""
         ...
-
-
-class Tasks:
-    """Background tasks: referenced while they run, logged if they fail, cancelled on close."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro, name=getattr(coro, "__qualname__", None))
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("task_failed", extra={"task": task.get_name()}, exc_info=exc)
-
-    async def close(self, grace: float) -> None:
-        """Cancel every task and wait up to `grace` seconds for them to finish."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=grace)

@@ -23,9 +23,9 @@ from services.provisioner.backends.base import (
     PodInfo,
     PoolMember,
     SessionInfo,
-    Tasks,
 )
 from services.provisioner.backends.events import SessionEvent, SessionEvents
+from services.provisioner.backends.tasks import Tasks
 from services.provisioner.errors import BackendUnavailable, ProvisionerError, SessionNotFound
 from services.provisioner.metrics import Metrics
 from services.provisioner.pool import PoolCore, PoolStatus

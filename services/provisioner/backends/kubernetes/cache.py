@@ -18,7 +18,7 @@ from typing import Any, cast
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from services.provisioner.backends.kube_objects import Obj, name_of
+from services.provisioner.backends.kubernetes.objects import Obj, name_of
 
 log = logging.getLogger(__name__)
 

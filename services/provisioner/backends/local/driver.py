@@ -10,7 +10,8 @@ A start costs this machine about a core for a fraction of a second (a Python
 interpreter importing uvicorn), so at most `MAX_STARTS` run at once, and a
 cold claim waits for the pool's next Ready pod instead of starting one of its
 own. Processes are started on a thread and their exit is watched through a
-pidfd: nothing blocking runs on the event loop.
+pidfd: nothing blocking runs on the event loop (`process`; the readiness
+probe: `probe`).
 """
 
 from __future__ import annotations
@@ -19,151 +20,37 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
-from services.provisioner.backends.base import (
-    Claim,
-    Endpoint,
-    MemberState,
-    PodInfo,
-    PodPhases,
-    PoolMember,
-    SessionInfo,
-    Tasks,
-)
+from services.provisioner.backends.base import Claim, Endpoint, PodInfo, PoolMember, SessionInfo
 from services.provisioner.backends.events import SessionEvents
+from services.provisioner.backends.local.models import LocalPod, LocalSession
+from services.provisioner.backends.local.probe import health_ok
+from services.provisioner.backends.local.process import (
+    Child,
+    kill_after,
+    kill_orphan,
+    popen_echo,
+    send,
+    stop_all,
+)
+from services.provisioner.backends.tasks import Tasks
 from services.provisioner.errors import BackendUnavailable, PodNotRunning, SessionNotFound
 from services.provisioner.pool import SessionTimes
 from services.provisioner.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_ROOT = Path(__file__).resolve().parents[3]
 _STOP_GRACE = 3.0
 MAX_STARTS = 2  # echo servers starting at once (spawned, not yet Ready or failed)
-
-
-class Child:
-    """A child process started off the event loop; its exit is awaited without a thread
-    where the kernel offers a pidfd (Linux 5.3+), else on a thread of its own."""
-
-    def __init__(self, popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
-        self.popen = popen
-        self.pid = popen.pid
-        self._loop = loop
-        self._exited = asyncio.Event()
-        self._pidfd: int | None = None
-        try:
-            self._pidfd = os.pidfd_open(popen.pid)
-        except (AttributeError, OSError):
-            threading.Thread(target=self._wait_on_thread, daemon=True).start()
-        else:
-            loop.add_reader(self._pidfd, self._reap)
-
-    @property
-    def returncode(self) -> int | None:
-        return self.popen.returncode
-
-    def _reap(self) -> None:
-        if self._pidfd is not None:
-            self._loop.remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
-        self.popen.wait()  # it has exited: this only collects the status
-        self._exited.set()
-
-    def _wait_on_thread(self) -> None:
-        self.popen.wait()
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            self._loop.call_soon_threadsafe(self._exited.set)
-
-    async def wait(self) -> int | None:
-        await self._exited.wait()
-        return self.popen.returncode
-
-    def send_signal(self, sig: signal.Signals) -> None:
-        self.popen.send_signal(sig)  # a no-op once the process has been collected
-
-
-@dataclass(eq=False, kw_only=True)
-class LocalPod:
-    name: str
-    port: int
-    proc: Child
-    # The local equivalents of a pod's start phases, epoch seconds: the driver
-    # decided to start it (created), a start slot was free (scheduled: the slots
-    # are this driver's scheduler), the process was spawned (started), and its
-    # /health answered (ready).
-    created_at: float
-    scheduled_at: float
-    started_at: float
-    ready_at: float | None = None
-    ready: bool = False
-    stopping: bool = False  # signalled to stop; gone once the process has exited
-    session: str | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.returncode is None
-
-    @property
-    def state(self) -> MemberState:
-        if self.stopping or not self.alive:
-            return MemberState.TERMINATING
-        if not self.ready:
-            return MemberState.STARTING
-        return MemberState.ASSIGNED if self.session else MemberState.WARM
-
-    def info(self, node: str) -> PodInfo:
-        phase = "Running" if self.alive else "Terminated"
-        return PodInfo(
-            name=self.name,
-            node=node,
-            started_at=self.started_at,
-            phase=phase,
-            ready=self.ready and self.alive,
-            phases=PodPhases(
-                created=self.created_at,
-                scheduled=self.scheduled_at,
-                started=self.started_at,
-                ready=self.ready_at,
-                resolution=0.001,
-            ),
-        )
-
-
-@dataclass(eq=False, kw_only=True)
-class LocalSession:
-    key: str
-    created_at: float
-    expires_at: float
-    last_active: float
-    pod: LocalPod | None = None
-    replacements: int = 0
-    ended: bool = False
-    failures: int = 0
-
-    def info(self, node: str) -> SessionInfo:
-        return SessionInfo(
-            key=self.key,
-            pod=self.pod.info(node) if self.pod else None,
-            replacements=self.replacements,
-            created_at=self.created_at,
-            expires_at=self.expires_at,
-            last_active=self.last_active,
-        )
 
 
 class LocalDriver:
@@ -215,20 +102,10 @@ class LocalDriver:
             waiter = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_exception(BackendUnavailable("the provisioner is shutting down"))
-        pods = list(self._pods)
-        for pod in pods:
-            _signal(pod, signal.SIGTERM)
-        if pods:
-            waits = [asyncio.ensure_future(p.proc.wait()) for p in pods]
-            _, pending = await asyncio.wait(waits, timeout=_STOP_GRACE)
-            for pod in pods:
-                if pod.alive:
-                    _signal(pod, signal.SIGKILL)
-            for task in pending:
-                await task
+        await stop_all([pod.proc for pod in self._pods], _STOP_GRACE)
         await self._tasks.close(_STOP_GRACE)
         # A start still under way finishes first, so that its process is stopped too
-        # (by `_spawn`, or by `_orphan` once its done callback runs).
+        # (by `_spawn`, or by `kill_orphan` once its done callback runs).
         await asyncio.to_thread(self._spawner.shutdown, wait=True, cancel_futures=True)
         await asyncio.sleep(0)
 
@@ -342,7 +219,7 @@ class LocalDriver:
             raise PodNotRunning()
         self.events.pod_going(key, pod.name)  # like a deletionTimestamp: going from now on
         pod.stopping = True
-        _signal(pod, signal.SIGKILL)
+        send(pod.proc, signal.SIGKILL)
         self._notify()
         return pod.info(self.node)
 
@@ -404,33 +281,7 @@ class LocalDriver:
 
     def _popen(self, name: str) -> tuple[subprocess.Popen[bytes], int]:
         """On a spawning thread: an echo server on a socket bound here (no port race)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.bind(("127.0.0.1", 0))
-            sock.listen(256)
-            port = sock.getsockname()[1]
-            env = {
-                **os.environ,
-                "LISTEN_FD": str(sock.fileno()),
-                "POD_NAME": name,
-                "NODE_NAME": self.node,
-                "ECHO_PARENT_PID": str(os.getpid()),
-                "LOG_LEVEL": "WARNING",
-                "PYTHONPATH": str(_ROOT),
-            }
-            popen = subprocess.Popen(
-                [self.python, "-m", "services.echo"],
-                env=env,
-                cwd=_ROOT,
-                pass_fds=(sock.fileno(),),
-                stdin=subprocess.DEVNULL,
-                # Out of the terminal's process group: Ctrl-C stops the provisioner, which
-                # then stops its pods, instead of racing it (the pods would be "replaced").
-                start_new_session=True,
-            )
-        finally:
-            sock.close()
-        return popen, port
+        return popen_echo(python=self.python, name=name, node=self.node)
 
     async def _spawn(self, created: float | None = None) -> LocalPod:
         """Start an echo-server process, off the event loop (call it holding a slot).
@@ -445,10 +296,10 @@ class LocalDriver:
             popen, port = await asyncio.shield(started)
         except asyncio.CancelledError:
             # Cancelled while the thread starts it: the process is ours to stop all the same.
-            started.add_done_callback(self._orphan)
+            started.add_done_callback(kill_orphan)
             raise
         if not self._open:  # closed while it started: nobody will stop it later
-            self._orphan(started)
+            kill_orphan(started)
             raise BackendUnavailable("the provisioner is shutting down")
         pod = LocalPod(
             name=name,
@@ -463,30 +314,9 @@ class LocalDriver:
         self._notify()
         return pod
 
-    @staticmethod
-    def _orphan(done: asyncio.Future[tuple[subprocess.Popen[bytes], int]]) -> None:
-        if done.cancelled() or done.exception() is not None:
-            return
-        popen, _ = done.result()
-        with contextlib.suppress(ProcessLookupError):
-            popen.kill()
-        # Collected here, not through the loop, which may be closing: after SIGKILL
-        # this takes milliseconds, and only on the shutdown path.
-        popen.wait()
-
     async def _probe(self, pod: LocalPod) -> bool:
         """Ready = GET /health answers 200 (it queues on the socket until the server is up)."""
-        try:
-            async with asyncio.timeout(self.cold_start_timeout):
-                reader, writer = await asyncio.open_connection("127.0.0.1", pod.port)
-                try:
-                    writer.write(b"GET /health HTTP/1.1\r\nHost: pod\r\nConnection: close\r\n\r\n")
-                    status = await reader.readline()
-                finally:
-                    writer.close()
-        except (OSError, TimeoutError):
-            return False
-        return status.startswith(b"HTTP/1.1 200") and pod.alive
+        return await health_ok(pod.port, self.cold_start_timeout) and pod.alive
 
     async def _start_ready_pod(self) -> LocalPod | None:
         created = self.clock()
@@ -507,16 +337,9 @@ class LocalDriver:
         pod.session = None
         if pod.alive:
             pod.stopping = True
-            _signal(pod, signal.SIGTERM)
-            self._tasks.spawn(self._kill_later(pod))
+            send(pod.proc, signal.SIGTERM)
+            self._tasks.spawn(kill_after(pod.proc, _STOP_GRACE))
         self._notify()
-
-    async def _kill_later(self, pod: LocalPod) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_STOP_GRACE):
-                await pod.proc.wait()
-                return
-        _signal(pod, signal.SIGKILL)
 
     async def _watch(self, pod: LocalPod) -> None:
         """Like the ReplicaSet controller: a session's dead pod is replaced at once."""
@@ -556,10 +379,4 @@ class LocalDriver:
             self.events.pod_ready(session.key, new.name)
         elif new.alive and session.pod is new:
             session.failures += 1
-            _signal(new, signal.SIGKILL)
-
-
-def _signal(pod: LocalPod, sig: signal.Signals) -> None:
-    """Signal a pod's process; one that has already exited needs nothing."""
-    with contextlib.suppress(ProcessLookupError):
-        pod.proc.send_signal(sig)
+            send(new.proc, signal.SIGKILL)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kubernetes import client, config
 
-from services.provisioner.backends.kube_objects import Obj
+from services.provisioner.backends.kubernetes.objects import Obj
 from services.provisioner.errors import ConfigError
 
 API_THREADS = 16  # the client blocks: API calls run in a pool of this size

@@ -1,12 +1,11 @@
 """Kubernetes driver: pool members are ReplicaSets of one echo pod.
 
 Kubernetes is the only state store (docs/architecture.md, "Session model"): a
-watch cache of the pool's ReplicaSets and Pods answers reads (`kube_cache`,
-`kube_view`); a claim is one PATCH of a warm ReplicaSet with its
-resourceVersion as precondition (`kube_claim`); killing deletes the pod and
-the ReplicaSet controller replaces it; ending deletes the ReplicaSet. Only
-the Lease holder refills, trims and reaps (`kube_leader`). API transport:
-`kube_api`; credentials: `kube_client`.
+watch cache of the pool's ReplicaSets and Pods answers reads (`cache`, `view`);
+a claim is one PATCH of a warm ReplicaSet with its resourceVersion as
+precondition (`claim`); killing deletes the pod and the ReplicaSet controller
+replaces it; ending deletes the ReplicaSet. Only the Lease holder refills, trims
+and reaps (`leader`). API transport: `api`; credentials: `client`.
 """
 
 from __future__ import annotations
@@ -23,17 +22,17 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from services.common.ratelimit import TokenBucket
-from services.provisioner.backends import kube_objects as ko
-from services.provisioner.backends import podview
 from services.provisioner.backends.base import Claim, Endpoint, PodInfo, PoolMember, SessionInfo
 from services.provisioner.backends.events import SessionEvents
-from services.provisioner.backends.kube_api import KubeApi, unavailable
-from services.provisioner.backends.kube_cache import Change, WatchCache
-from services.provisioner.backends.kube_claim import ClaimProtocol
-from services.provisioner.backends.kube_client import api_client, load_template
-from services.provisioner.backends.kube_leader import Leader
-from services.provisioner.backends.kube_lease import LeaderLease
-from services.provisioner.backends.kube_view import PoolView
+from services.provisioner.backends.kubernetes import objects as ko
+from services.provisioner.backends.kubernetes import podview
+from services.provisioner.backends.kubernetes.api import KubeApi, unavailable
+from services.provisioner.backends.kubernetes.cache import Change, WatchCache
+from services.provisioner.backends.kubernetes.claim import ClaimProtocol
+from services.provisioner.backends.kubernetes.client import api_client, load_template
+from services.provisioner.backends.kubernetes.leader import Leader
+from services.provisioner.backends.kubernetes.lease import LeaderLease
+from services.provisioner.backends.kubernetes.view import PoolView
 from services.provisioner.errors import BackendUnavailable, PodNotRunning, SessionNotFound
 from services.provisioner.pool import SessionTimes
 from services.provisioner.sessions import EndReason, touch_interval

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from services.provisioner.backends import kube_objects as ko
 from services.provisioner.backends.base import PodInfo, SessionInfo
 from services.provisioner.backends.events import SessionEvents
+from services.provisioner.backends.kubernetes import objects as ko
 from services.provisioner.pool import SessionTimes
 from services.provisioner.sessions import EndReason
 

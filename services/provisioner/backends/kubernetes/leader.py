@@ -13,9 +13,9 @@ import time
 
 from kubernetes.client.exceptions import ApiException
 
-from services.provisioner.backends import kube_objects as ko
-from services.provisioner.backends.kube_api import KubeApi, unavailable
-from services.provisioner.backends.kube_lease import LeaderLease
+from services.provisioner.backends.kubernetes import objects as ko
+from services.provisioner.backends.kubernetes.api import KubeApi, unavailable
+from services.provisioner.backends.kubernetes.lease import LeaderLease
 from services.provisioner.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)

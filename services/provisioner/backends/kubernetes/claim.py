@@ -16,10 +16,10 @@ import time
 
 from kubernetes.client.exceptions import ApiException
 
-from services.provisioner.backends import kube_objects as ko
 from services.provisioner.backends.base import Claim
-from services.provisioner.backends.kube_api import KubeApi, unavailable
-from services.provisioner.backends.kube_view import PoolView
+from services.provisioner.backends.kubernetes import objects as ko
+from services.provisioner.backends.kubernetes.api import KubeApi, unavailable
+from services.provisioner.backends.kubernetes.view import PoolView
 from services.provisioner.errors import BackendUnavailable, LimitExceeded
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from services.provisioner.backends import kube_objects as ko
 from services.provisioner.backends.base import MemberState, PodPhases, PoolMember
+from services.provisioner.backends.kubernetes import objects as ko
 
 Obj = dict[str, Any]
 

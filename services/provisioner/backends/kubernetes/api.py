@@ -20,8 +20,8 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from services.provisioner.backends import kube_objects as ko
-from services.provisioner.backends.kube_client import API_THREADS
+from services.provisioner.backends.kubernetes import objects as ko
+from services.provisioner.backends.kubernetes.client import API_THREADS
 from services.provisioner.errors import BackendUnavailable
 
 T = TypeVar("T")
