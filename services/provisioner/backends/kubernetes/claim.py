@@ -73,17 +73,20 @@ class ClaimProtocol:
         """
         name = ko.name_of(rs)
         wait = self.cold_start_timeout if budget is None else min(budget, self.cold_start_timeout)
-        try:
-            async with asyncio.timeout(max(0.0, wait)):
-                while True:
-                    changed = self.view.changed
-                    pod = self.view.current_pod(name)
-                    if pod is not None and ko.pod_ready(pod):
-                        info, pod_info = self.view.info(rs), self.view.pod_info(pod)
-                        return Claim(session=info, pod=pod_info, warm=warm)
-                    await changed.wait()
-        except TimeoutError:
-            pass
+        # No time left (the create itself took it all, as on a loaded machine): shed
+        # without looking, even if the pod is Ready by now; the claim's bound holds.
+        if wait > 0:
+            try:
+                async with asyncio.timeout(wait):
+                    while True:
+                        changed = self.view.changed
+                        pod = self.view.current_pod(name)
+                        if pod is not None and ko.pod_ready(pod):
+                            info, pod_info = self.view.info(rs), self.view.pod_info(pod)
+                            return Claim(session=info, pod=pod_info, warm=warm)
+                        await changed.wait()
+            except TimeoutError:
+                pass
         no_pod = self.view.current_pod(name) is None
         try:
             await self.api.delete_rs(name)
