@@ -96,23 +96,32 @@ def kubernetes_provisioner_process(
 ) -> Iterator[tuple[str, int]]:
     """A provisioner with the Kubernetes backend in a namespace of its own: (base URL, pid)."""
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
+    with provisioner_in(cp, namespace, TEMPLATE, {"POOL_SIZE": str(pool), **extra}) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def provisioner_in(
+    cp: ControlPlane, namespace: str, template: dict[str, Any], env: dict[str, str]
+) -> Iterator[tuple[str, int]]:
+    """A Kubernetes-backend provisioner for ``namespace`` (created here), echo pods from
+    ``template``, ``env`` over the benchmarks' settings: (base URL, pid)."""
     with cp.api_client() as api:
         client.CoreV1Api(api).create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
         )
     with tempfile.TemporaryDirectory() as tmp:
-        template = Path(tmp) / "echo-pod.json"
-        template.write_text(json.dumps(TEMPLATE))
-        env = {
+        template_file = Path(tmp) / "echo-pod.json"
+        template_file.write_text(json.dumps(template))
+        full = {
             **PROVISIONER_ENV,
             "BACKEND": "kubernetes",
             "KUBECONFIG": str(cp.kubeconfig),
             "NAMESPACE": namespace,
-            "ECHO_POD_TEMPLATE": str(template),
-            "POOL_SIZE": str(pool),
-            **extra,
+            "ECHO_POD_TEMPLATE": str(template_file),
+            **env,
         }
-        with server_process("services.provisioner", "/ready", **env) as (base, proc):
+        with server_process("services.provisioner", "/ready", **full) as (base, proc):
             yield base, proc.pid
 
 

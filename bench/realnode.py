@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.k8s import PROVISIONER_ENV
+from bench.k8s import provisioner_in
 from bench.phases import (
     KILL_PHASES,
     PodRecord,
@@ -109,30 +109,20 @@ def wait_for_bridge() -> None:
 
 @contextlib.contextmanager
 def provisioner(
-    cp: ControlPlane, namespace: str, template: dict[str, Any], **env: str
+    cp: ControlPlane, namespace: str, template: dict[str, Any], *, pool: int, **env: str
 ) -> Iterator[str]:
     """A Kubernetes-backend provisioner for ``namespace`` (created here): its base URL."""
-    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-    cp.admin().json("POST", "/api/v1/namespaces", body)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "echo-pod.json"
-        path.write_text(json.dumps(template))
-        full = {
-            **PROVISIONER_ENV,
-            "BACKEND": "kubernetes",
-            "KUBECONFIG": str(cp.kubeconfig),
-            "NAMESPACE": namespace,
-            "ECHO_POD_TEMPLATE": str(path),
-            "WS_MAX_MESSAGES_PER_SECOND": "1000",  # 50 pings/s sit at the default's edge
-            # A cold claim waits for its pod within CLAIM_TIMEOUT (1.5 s); on the real node
-            # that is too short and the claim would be shed (429 pool_empty) unmeasured.
-            "CLAIM_TIMEOUT": "60",
-            "COLD_START_TIMEOUT": "60",
-            "POOL_HEADROOM": "0",  # the pool stays at POOL_SIZE whatever the claim rate
-            **env,
-        }
-        with server("services.provisioner", "/ready", **full) as base:
-            yield base
+    settings = {
+        "WS_MAX_MESSAGES_PER_SECOND": "1000",  # 50 pings/s sit at the default's edge
+        # A cold claim waits for its pod within CLAIM_TIMEOUT (1.5 s); on the real node
+        # that is too short and the claim would be shed (429 pool_empty) unmeasured.
+        "CLAIM_TIMEOUT": "60",
+        "COLD_START_TIMEOUT": "60",
+        "POOL_HEADROOM": "0",  # the pool stays at POOL_SIZE whatever the claim rate
+        **env,
+    }
+    with provisioner_in(cp, namespace, template, {"POOL_SIZE": str(pool), **settings}) as found:
+        yield found[0]
 
 
 Rows = list[dict[str, float]]
@@ -156,13 +146,13 @@ def measure(
             extra = {"ECHO_URL_TEMPLATE": "ws://127.0.0.1:{port}/ws", "ECHO_PORT": str(echo_port)}
         out = results[label] = {}
         claims = 0 if label == "whatif" else args.claims
-        with provisioner(cp, f"{label}-cold", template, POOL_SIZE="0", **extra) as base:
+        with provisioner(cp, f"{label}-cold", template, pool=0, **extra) as base:
             system = System(label, base, f"{label}-cold", real)
             print(f"\n{label}: {claims} cold claims, then {args.kills} kills", flush=True)
             out["cold"] = asyncio.run(claim_series(system, watch, claims, pool=0))
             out["kills"], out["cpu"] = asyncio.run(kill_series(system, watch, args.kills))
         if claims:
-            with provisioner(cp, f"{label}-warm", template, POOL_SIZE="1", **extra) as base:
+            with provisioner(cp, f"{label}-warm", template, pool=1, **extra) as base:
                 system = System(label, base, f"{label}-warm", real)
                 out["warm"] = asyncio.run(claim_series(system, watch, claims, pool=1))
     return results
