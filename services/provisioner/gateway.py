@@ -29,7 +29,12 @@ from services.provisioner.access import origin_allowed
 from services.provisioner.backends.base import Backend, Endpoint
 from services.provisioner.backends.events import EventKind, SessionEvent
 from services.provisioner.drain import ReplicaDrain
-from services.provisioner.errors import BackendUnavailable, ProvisionerError, SessionNotFound
+from services.provisioner.errors import (
+    BackendUnavailable,
+    ErrorCode,
+    ProvisionerError,
+    SessionNotFound,
+)
 from services.provisioner.metrics import Metrics
 from services.provisioner.responses import error_response, from_error
 from services.provisioner.sessions import (
@@ -105,7 +110,9 @@ class Gateway:
         ):
             self.metrics.rejections.labels("origin").inc()
             await websocket.send_denial_response(
-                error_response(403, "origin_not_allowed", "this origin may not open the gateway")
+                error_response(
+                    403, ErrorCode.ORIGIN_NOT_ALLOWED, "this origin may not open the gateway"
+                )
             )
             return
         try:
@@ -126,7 +133,7 @@ class Gateway:
             await websocket.send_denial_response(
                 error_response(
                     429,
-                    "too_many_connections",
+                    ErrorCode.TOO_MANY_CONNECTIONS,
                     f"at most {self.settings.ws_per_ip} WebSockets per address",
                     {"Retry-After": "5"},
                 )
