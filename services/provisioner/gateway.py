@@ -28,6 +28,7 @@ from services.common.wire import CloseCode, GatewayEvent
 from services.provisioner.access import origin_allowed
 from services.provisioner.backends.base import Backend, Endpoint
 from services.provisioner.backends.events import EventKind, SessionEvent
+from services.provisioner.bodies import EventFrame
 from services.provisioner.drain import ReplicaDrain
 from services.provisioner.errors import (
     BackendUnavailable,
@@ -214,9 +215,14 @@ class Relay:
 
     async def _send_event(self, event: GatewayEvent, pod: str, at: float | None = None) -> None:
         at_ms = (at if at is not None else self.gw.clock()) * 1000
-        frame = {"type": "event", "event": event, "pod": pod, "at": round(at_ms, 3)}
-        # Which replica relays this socket: the page shows a move to another one.
-        frame["gateway"] = self.gw.settings.replica
+        frame: EventFrame = {
+            "type": "event",
+            "event": event,
+            "pod": pod,
+            "at": round(at_ms, 3),
+            # Which replica relays this socket: the page shows a move to another one.
+            "gateway": self.gw.settings.replica,
+        }
         await self.ws.send_text(json.dumps(frame))
 
     async def _restarting(self, drain: ReplicaDrain) -> tuple[int, str]:
