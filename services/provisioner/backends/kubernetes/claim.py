@@ -28,7 +28,7 @@ from services.provisioner.backends.kubernetes import objects as ko
 from services.provisioner.backends.kubernetes.api import KubeApi, unavailable
 from services.provisioner.backends.kubernetes.view import PoolView
 from services.provisioner.backends.tasks import Tasks
-from services.provisioner.errors import BackendUnavailable, LimitExceeded
+from services.provisioner.errors import BackendUnavailable, ErrorCode, LimitExceeded
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,9 @@ class ClaimProtocol:
             created = await self.api.create_rs(manifest, request_timeout=max(0.1, budget))
         except ApiException as exc:
             if exc.status == 403 and "quota" in str(exc.body):
-                raise LimitExceeded("at_capacity", "the namespace is at its quota", 10) from exc
+                raise LimitExceeded(
+                    ErrorCode.AT_CAPACITY, "the namespace is at its quota", 10
+                ) from exc
             raise unavailable(exc) from exc
         except BackendUnavailable as exc:
             self._abandon(key)  # the create may still land: its ReplicaSet goes then
@@ -151,6 +153,6 @@ class ClaimProtocol:
             raise TimeoutError  # the claim's time ran out first: shed, not an error
         if no_pod:  # the pod was never created: quota or a full cluster
             raise LimitExceeded(
-                "at_capacity", "no room for another pod right now; try again shortly", 10
+                ErrorCode.AT_CAPACITY, "no room for another pod right now; try again shortly", 10
             )
         raise BackendUnavailable("the session's pod did not become Ready in time")
