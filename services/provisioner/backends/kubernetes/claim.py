@@ -6,6 +6,11 @@ replicas claiming the same one, the second gets 409 and tries the next
 candidate; no lock, no leader. Cold: create a ReplicaSet that is the
 session's from the start, then wait for its pod to be Ready, for at most the
 claim's remaining time budget (then it is deleted and the claim is shed).
+
+A session's pods carry ``karpenter.sh/do-not-disrupt``, so node autoscaling
+never takes a node from under a visitor: a cold claim's ReplicaSet starts its
+pods with it, a warm claim's PATCH puts it in the pod template (for the pods a
+kill starts) and one more PATCH puts it on the pod already running.
 """
 
 from __future__ import annotations
@@ -41,15 +46,30 @@ class ClaimProtocol:
         assign = ko.assignment(key, now=now, expires_at=expires_at)
         assign["annotations"][ko.END_REASON] = None  # a recycled member's last session's
         version = rs["metadata"]["resourceVersion"]
+        patch = {
+            "metadata": {"resourceVersion": version, **assign},
+            "spec": ko.pod_protection(True),
+        }
         try:
-            claimed = await self.api.patch_rs(
-                ko.name_of(rs), {"metadata": {"resourceVersion": version, **assign}}
-            )
+            claimed = await self.api.patch_rs(ko.name_of(rs), patch)
         except ApiException as exc:
             if exc.status in (404, 409):
                 return None
             raise unavailable(exc) from exc
-        return await self._when_ready(claimed, warm=True)
+        claim = await self._when_ready(claimed, warm=True)
+        await self._protect(claim.pod.name, key)
+        return claim
+
+    async def _protect(self, pod: str, key: str) -> None:
+        """Mark a claimed warm pod as the session's. Best effort: if it fails, the node
+        may be consolidated under the session, which then sees a kill (the replacement
+        starts from the protected template); a 404 means that happened already."""
+        try:
+            await self.api.annotate_pod(pod, {ko.DO_NOT_DISRUPT: "true"})
+        except (ApiException, BackendUnavailable) as exc:
+            log.warning(
+                "protect_failed", extra={"session": key[:12], "pod": pod, "error": str(exc)[:200]}
+            )
 
     async def cold(self, key: str, *, now: float, expires_at: float, budget: float) -> Claim:
         """Raises TimeoutError if the pod is not Ready within `budget` seconds."""
@@ -87,14 +107,17 @@ class ClaimProtocol:
                         await changed.wait()
             except TimeoutError:
                 pass
-        no_pod = self.view.current_pod(name) is None
+        pod = self.view.current_pod(name)
+        # No pod (the namespace quota), or one no node took (no room, and node autoscaling
+        # at its limit or still adding one): capacity, not a failure.
+        unplaced = pod is None or not (pod.get("spec") or {}).get("nodeName")
         try:
             await self.api.delete_rs(name)
         except (ApiException, BackendUnavailable) as exc:
             log.warning("claim_cleanup_failed", extra={"replicaset": name, "error": str(exc)[:200]})
         if budget is not None and budget < self.cold_start_timeout:
             raise TimeoutError  # the claim's time ran out first: shed, not an error
-        if no_pod:  # the pod was never created: quota or a full cluster
+        if unplaced:
             raise LimitExceeded(
                 "at_capacity", "no room for another pod right now; try again shortly", 10
             )

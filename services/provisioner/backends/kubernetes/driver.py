@@ -270,7 +270,10 @@ class KubernetesDriver:
             current = ko.current_pod(pods)
             retired = sorted(ko.name_of(p) for p in pods)
             version = rs["metadata"]["resourceVersion"]
-            patch = {"metadata": {"resourceVersion": version, **ko.release(reason, retired)}}
+            patch = {
+                "metadata": {"resourceVersion": version, **ko.release(reason, retired)},
+                "spec": ko.pod_protection(False),  # the next pod is warm
+            }
             try:
                 await self.api.patch_rs(name, patch)
             except ApiException as exc:
