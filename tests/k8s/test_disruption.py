@@ -45,8 +45,11 @@ def test_claimed_pods_are_protected_and_warm_pods_are_not(rig: Rig, api: client.
     assert not any(protected(p) for p in warm_pods(api, rig.namespace))
     session = new_session(server)
     assert session["warm"] is True
-    pod = client.CoreV1Api(api).read_namespaced_pod(session["pod"]["name"], rig.namespace)
-    assert protected(pod)  # on the pod before the claim is answered
+    core = client.CoreV1Api(api)
+    wait_for(
+        "the claimed pod to be marked",  # just after the answer, off the claim's path
+        lambda: protected(core.read_namespaced_pod(session["pod"]["name"], rig.namespace)),
+    )
     (rs,) = replicasets(api, rig.namespace, ASSIGNED)
     template_annotations = rs.spec.template.metadata.annotations or {}
     assert template_annotations.get(DO_NOT_DISRUPT) == "true"

@@ -10,7 +10,8 @@ claim's remaining time budget (then it is deleted and the claim is shed).
 A session's pods carry ``karpenter.sh/do-not-disrupt``, so node autoscaling
 never takes a node from under a visitor: a cold claim's ReplicaSet starts its
 pods with it, a warm claim's PATCH puts it in the pod template (for the pods a
-kill starts) and one more PATCH puts it on the pod already running.
+kill starts), and one more PATCH puts it on the pod already running, just after
+the claim is answered.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from services.provisioner.backends.base import Claim
 from services.provisioner.backends.kubernetes import objects as ko
 from services.provisioner.backends.kubernetes.api import KubeApi, unavailable
 from services.provisioner.backends.kubernetes.view import PoolView
+from services.provisioner.backends.tasks import Tasks
 from services.provisioner.errors import BackendUnavailable, LimitExceeded
 
 log = logging.getLogger(__name__)
@@ -34,12 +36,19 @@ Obj = ko.Obj
 
 class ClaimProtocol:
     def __init__(
-        self, api: KubeApi, view: PoolView, *, template: Obj, cold_start_timeout: float
+        self,
+        api: KubeApi,
+        view: PoolView,
+        *,
+        template: Obj,
+        cold_start_timeout: float,
+        tasks: Tasks,
     ) -> None:
         self.api = api
         self.view = view
         self.template = template
         self.cold_start_timeout = cold_start_timeout
+        self.tasks = tasks
 
     async def warm(self, rs: Obj, key: str, *, now: float, expires_at: float) -> Claim | None:
         """Claim the warm ReplicaSet `rs`; None if another claim or a trim got it first."""
@@ -57,16 +66,24 @@ class ClaimProtocol:
                 return None
             raise unavailable(exc) from exc
         claim = await self._when_ready(claimed, warm=True)
-        await self._protect(claim.pod.name, key)
+        # Not on the claim's path: it would add an API round trip to every warm claim.
+        # Karpenter checks the mark when it evicts (terminator/eviction.go, IsEvictable)
+        # and re-checks a consolidation's nodes 15 s after choosing them, both long after.
+        self.tasks.spawn(self._protect(claim.pod.name, key))
         return claim
 
     async def _protect(self, pod: str, key: str) -> None:
         """Mark a claimed warm pod as the session's. Best effort: if it fails, the node
-        may be consolidated under the session, which then sees a kill (the replacement
-        starts from the protected template); a 404 means that happened already."""
+        may be taken from under the session, which then sees a kill (the replacement
+        starts from the marked template)."""
         try:
             await self.api.annotate_pod(pod, {ko.DO_NOT_DISRUPT: "true"})
-        except (ApiException, BackendUnavailable) as exc:
+        except ApiException as exc:
+            if exc.status != 404:  # 404: killed or ended already
+                log.warning(
+                    "protect_failed", extra={"session": key[:12], "pod": pod, "status": exc.status}
+                )
+        except BackendUnavailable as exc:
             log.warning(
                 "protect_failed", extra={"session": key[:12], "pod": pod, "error": str(exc)[:200]}
             )

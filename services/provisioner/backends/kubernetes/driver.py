@@ -33,6 +33,7 @@ from services.provisioner.backends.kubernetes.client import api_client, load_tem
 from services.provisioner.backends.kubernetes.leader import Leader
 from services.provisioner.backends.kubernetes.lease import LeaderLease
 from services.provisioner.backends.kubernetes.view import PoolView
+from services.provisioner.backends.tasks import Tasks
 from services.provisioner.errors import BackendUnavailable, PodNotRunning, SessionNotFound
 from services.provisioner.pool import SessionTimes
 from services.provisioner.sessions import EndReason, touch_interval
@@ -65,8 +66,13 @@ class KubernetesDriver:
     ) -> None:
         self.api = api
         self.view = PoolView(events)
+        self._tasks = Tasks()  # the claims' follow-up writes
         self.claims = ClaimProtocol(
-            api, self.view, template=template, cold_start_timeout=cold_start_timeout
+            api,
+            self.view,
+            template=template,
+            cold_start_timeout=cold_start_timeout,
+            tasks=self._tasks,
         )
         self.leader = Leader(api, lease, template=template)
         self.tick = self.leader.tick
@@ -164,6 +170,7 @@ class KubernetesDriver:
     async def close(self) -> None:
         for cache in self._caches:
             cache.stop()
+        await self._tasks.close(grace=2.0)
         await self.leader.release()
         self.api.close()
 
