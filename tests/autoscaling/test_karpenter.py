@@ -33,7 +33,9 @@ def pool_nodes(cp: ControlPlane, pool: str) -> dict[str, dict[str, Any]]:
 
 
 def pool_pods(api: client.ApiClient, namespace: str) -> list[Any]:
-    items = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector="slot").items
+    items: list[Any] = (
+        client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector="slot").items
+    )
     return [p for p in items if p.metadata.deletion_timestamp is None]
 
 
@@ -138,7 +140,7 @@ def test_a_node_holding_a_session_stays_until_the_session_ends(
 
     wait_for("the other nodes to be replaced", others_replaced, timeout=DISRUPTION_WAIT, interval=1)
     assert node in pool_nodes(control_plane, node_pool)
-    held = client.CoreV1Api(api).read_namespaced_pod(pod, rig.namespace)
+    held: Any = client.CoreV1Api(api).read_namespaced_pod(pod, rig.namespace)
     assert held.spec.node_name == node and is_ready(held)
     blocked = [
         e.message

@@ -15,6 +15,7 @@ pods tolerate.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Final
 
 from scripts.controlplane.flags import KWOK_NODE_LABELS
@@ -200,20 +201,16 @@ def node_class(name: str = NODE_CLASS) -> Obj:
 def node_class_ready() -> Obj:
     """The status a KWOKNodeClass needs before NodePools on it provision (nothing in the
     kwok provider sets it; Karpenter's own tests write it the same way)."""
-    return {
-        "status": {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "Ready",
-                    "message": "",
-                    "lastTransitionTime": "2026-01-01T00:00:00Z",
-                    "observedGeneration": 1,
-                }
-            ]
-        }
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    ready = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Ready",
+        "message": "",
+        "lastTransitionTime": now,
+        "observedGeneration": 1,
     }
+    return {"status": {"conditions": [ready]}}
 
 
 def node_pool(
