@@ -16,7 +16,7 @@ from infra.app import App, AppArgs
 from infra.cluster import Cluster, ClusterArgs
 from infra.config import load_config
 from infra.edge import Edge, EdgeArgs
-from infra.host import current_host, require_aws_cli
+from infra.host import current_host, require_aws_cli, require_aws_cli_version
 from infra.identity import cluster_creator
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.network import Network, NetworkArgs
@@ -53,7 +53,7 @@ def main() -> None:
     aws_cfg = config.aws
     if aws_cfg is None:  # load_config guarantees one of the two
         raise pulumi.RunError("mode 'aws' without AWS settings")
-    require_aws_cli(host.which)
+    require_aws_cli_version(host.version(require_aws_cli(host.which)))
     cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
     creator = cluster_creator(cluster_name)
 
