@@ -125,6 +125,6 @@ REMOVED_KEYS: Final[Mapping[str, str]] = {
     "nodeMaxPods": (
         "EKS writes its own kubelet maxPods into every managed node that runs an EKS AMI, "
         "and that value wins over a launch template's; with VPC CNI prefix delegation it is "
-        '110 on nodes under 30 vCPUs such as t4g.medium (README, "Deploy to AWS")'
+        "110 on nodes under 30 vCPUs such as t4g.medium (docs/configuration.md)"
     ),
 }
