@@ -79,7 +79,6 @@ def test_the_pairs_table_is_every_key_that_sets_a_variable() -> None:
     assert {key for key, (mine, _, theirs) in pairs.items() if mine != theirs} >= {
         "maxSessions",
         "sessionIdleTimeout",
-        "provisionerReplicas",
     }
 
 
