@@ -33,6 +33,9 @@ class PoolView:
         # For the adaptive target: changes after the first list are news, not history.
         self.counting = False
         self._new_members: dict[str, float] = {}  # warm slot -> monotonic time first seen
+        # Sessions this replica is ending, by ReplicaSet: their pods' deletion is the end
+        # itself, not a kill (the pod watch may show it before the ReplicaSet watch does).
+        self.ending: set[str] = set()
 
     # reads
 
@@ -127,6 +130,8 @@ class PoolView:
     def on_replicaset(self, kind: str, rs: Obj, previous: Obj | None) -> None:
         name = ko.name_of(rs)
         key = ko.labels(rs).get(ko.SESSION_LABEL)
+        if kind == "DELETED" or not key:
+            self.ending.discard(name)
         if kind == "DELETED":
             self._new_members.pop(name, None)
             if key:
@@ -163,7 +168,7 @@ class PoolView:
             names.add(name)
         rs = self.replicaset_store.get(slot)
         key = ko.labels(rs).get(ko.SESSION_LABEL) if rs else None
-        if key:
+        if key and slot not in self.ending:
             self._session_pod(key, kind, pod, previous)
         self._time_new_member(slot, kind, pod)
         if kind == "DELETED":
