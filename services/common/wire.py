@@ -8,6 +8,7 @@ The values are the protocol: never renumber or rename them.
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
+from typing import Final, Literal
 
 
 class CloseCode(IntEnum):
@@ -33,3 +34,10 @@ class GatewayEvent(StrEnum):
     UPSTREAM_LOST = "upstream_lost"  # the gateway's connection to the pod closed
     UPSTREAM_READY = "upstream_ready"  # the gateway is connected to a pod (first time too)
     SESSION_EXPIRING = "session_expiring"  # the lifetime ends soon (`at`: when)
+
+
+# The `reason` of a `pod_killed` frame when the cluster took the pod rather than a
+# delete (then there is none): its node stopped answering (NotReady or unreachable),
+# and the pod is evicted when its toleration of that runs out, or already was.
+KilledReason = Literal["node_lost"]
+NODE_LOST: Final[KilledReason] = "node_lost"
