@@ -29,8 +29,18 @@ export function isGatewayEvent(name: string): name is GatewayEvent {
 
 export type GatewayFrame =
   | { type: 'pong'; seq: number; pod?: string; node?: string }
-  /** `at`: epoch ms by the server's clock; `gateway`: the provisioner replica relaying the socket. */
-  | { type: 'event'; event: GatewayEvent; pod?: string; at?: number; gateway?: string }
+  /**
+   * `at`: epoch ms by the server's clock; `gateway`: the provisioner replica relaying the socket;
+   * `reason`: why the cluster took the pod, on pod_killed (`node_lost`: its node stopped answering).
+   */
+  | {
+      type: 'event';
+      event: GatewayEvent;
+      pod?: string;
+      at?: number;
+      gateway?: string;
+      reason?: string;
+    }
   /** An event name this page does not know (a newer gateway): shown by its name. */
   | { type: 'unknown_event'; name: string; pod?: string }
   | { type: 'error'; text: string };
@@ -71,6 +81,8 @@ export function parseFrame(data: unknown): GatewayFrame | null {
         if (typeof m.at === 'number' && Number.isFinite(m.at)) f.at = m.at;
         const gateway = str(m.gateway);
         if (gateway !== undefined) f.gateway = gateway;
+        const reason = str(m.reason);
+        if (reason !== undefined) f.reason = reason;
       }
       return f;
     }
