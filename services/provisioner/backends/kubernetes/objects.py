@@ -148,14 +148,14 @@ def node_lost(pod: Obj) -> bool:
     """Whether the control plane says the pod's node is lost (NotReady or unreachable).
 
     Two marks, both written by controllers, never by the pod's kubelet:
-    - Ready False while ContainersReady stays True: the node lifecycle controller
-      marks a node's pods so once the node stops reporting for its grace period
-      (`MarkPodsNotReady`, pkg/controller/util/node/controller_utils.go), where a
-      kubelet sets Ready from ContainersReady, or from readiness gates
-      (`GeneratePodReadyCondition`, pkg/kubelet/status/generate.go);
-    - the DisruptionTarget condition of the taint eviction controller, written just
-      before it deletes a pod whose NoExecute toleration ran out (the node's
-      not-ready or unreachable taint, past the template's tolerationSeconds).
+    - Ready False while ContainersReady stays True: what the node lifecycle
+      controller writes on every pod of a node that has not reported for its grace
+      period (`MarkPodsNotReady`, pkg/controller/util/node/controller_utils.go). A
+      kubelet derives Ready from ContainersReady, or from readiness gates with a
+      reason of their own (`GeneratePodReadyCondition`, pkg/kubelet/status/generate.go);
+    - the DisruptionTarget condition, reason DeletionByTaintManager, that the taint
+      eviction controller writes just before it deletes a pod whose NoExecute
+      toleration ran out (the node's not-ready or unreachable taint).
     """
     ready = _condition(pod, "Ready")
     marked = (
