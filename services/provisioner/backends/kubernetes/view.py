@@ -2,10 +2,10 @@
 
 The caches fill `replicaset_store` and `pod_store` (on the event loop); this
 keeps the indexes the driver reads (session -> ReplicaSet, slot -> pods) and
-reports what it sees of session pods to `SessionEvents`: a pod deleted or
-terminating, a new pod in the ReplicaSet, that pod Ready, the ReplicaSet
-gone. Every replica sees the same changes in the same watch, whichever
-replica made them.
+reports what it sees of session pods to `SessionEvents`: a pod deleted,
+terminating or on a lost node, a new pod in the ReplicaSet, that pod Ready,
+the ReplicaSet gone. Every replica sees the same changes in the same watch,
+whichever replica made them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from services.common.wire import NODE_LOST
 from services.provisioner.backends.base import PodInfo, SessionInfo
 from services.provisioner.backends.events import SessionEvents
 from services.provisioner.backends.kubernetes import objects as ko
@@ -186,8 +187,10 @@ class PoolView:
 
     def _session_pod(self, key: str, kind: str, pod: Obj, previous: Obj | None) -> None:
         name = ko.name_of(pod)
-        if kind == "DELETED" or ko.terminating(pod):
-            self.events.pod_going(key, name)
+        # A pod on a lost node is as good as gone: say so before its eviction.
+        lost = ko.node_lost(pod)
+        if kind == "DELETED" or ko.terminating(pod) or lost:
+            self.events.pod_going(key, name, reason=NODE_LOST if lost else "")
         elif kind == "ADDED":
             self.events.pod_added(key, name)
         if ko.pod_ready(pod) and not (previous is not None and ko.pod_ready(previous)):
