@@ -66,8 +66,8 @@ export function parseFrame(data: unknown): GatewayFrame | null {
         if (typeof m.at === 'number' && Number.isFinite(m.at)) f.at = m.at;
         const gateway = str(m.gateway);
         if (gateway !== undefined) f.gateway = gateway;
-        const reason = str(m.reason);
-        if (reason !== undefined) f.reason = reason;
+        // Only a reason this page knows: a newer gateway's other reasons read as a plain kill.
+        if (m.reason === 'node_lost') f.reason = m.reason;
       }
       return f;
     }
