@@ -13,12 +13,12 @@ from kubernetes import client
 from playwright.sync_api import Locator, Page, expect
 
 from scripts.controlplane import ControlPlane
-from tests.conftest import wait_for
 from tests.e2e.conftest import DIST, TIMINGS, PageErrors, Provisioner, _require
 from tests.e2e.helpers import pong_count, start_session, wait_connected, wait_pongs
 from tests.k8s.lb import RoundRobinProxy
 from tests.k8s.rig import Rig, make_rig
-from tests.services.helpers import Server, start_server
+from tests.support.polling import wait_for
+from tests.support.servers import Server, start_server
 
 pytestmark = pytest.mark.e2e
 

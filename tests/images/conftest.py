@@ -29,7 +29,7 @@ import pytest
 from scripts.images import Image, ImageBuildError, ensure_images
 from scripts.images.builder import podman_argv, settle_storage, storage_mounts, tool_env
 from scripts.images.cache import build_lock
-from tests.conftest import build_before_tests, uses_fixture
+from tests.support.prebuild import build_before_tests, uses_fixture
 
 _build_error: str | None = None
 # Container names carry this session's mark: another session's tests may run at once.

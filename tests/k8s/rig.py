@@ -17,7 +17,7 @@ from kubernetes import client
 from infra.rbac import ROLE_NAME, SERVICE_ACCOUNT_NAME, provisioner_role
 from scripts.controlplane import ControlPlane
 from scripts.servers import free_port
-from tests.services.helpers import Server, start_server
+from tests.support.servers import Server, start_server
 
 # kwok plays the kubelet: the image is never pulled.
 ECHO_TEMPLATE: dict[str, Any] = {

@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from scripts.controlplane import K8S, ControlPlane
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.k8s
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from services.provisioner import app as app_module
 from services.provisioner.headers import cache_control, content_security_policy
-from tests.services.helpers import Server, StartProvisioner
+from tests.support.servers import Server, StartProvisioner
 
 ASSET_JS = "/assets/index-D6flxfJg.js"
 ASSET_CSS = "/assets/index-BzmNfdd9.css"

@@ -12,14 +12,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from scripts.procinfo import descendants
-from tests.services.helpers import (
-    Server,
-    StartProvisioner,
-    alive,
-    is_event,
-    new_session,
-)
-from tests.services.wsutil import close_code, next_json, until
+from tests.support.servers import Server, StartProvisioner, alive, new_session
+from tests.support.wsclient import close_code, is_event, next_json, until
 
 
 def pod_pids(server: Server) -> dict[str, int]:

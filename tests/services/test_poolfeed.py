@@ -15,9 +15,10 @@ from services.provisioner.backends import make_backend
 from services.provisioner.metrics import Metrics
 from services.provisioner.poolfeed import BACKLOG, INTERVAL, PoolFeed
 from services.provisioner.settings import Settings
-from tests.services.contract import FakeClock, eventually
-from tests.services.helpers import StartProvisioner
-from tests.services.sse import SseReader, Tiles, open_feed
+from tests.support.clock import FakeClock
+from tests.support.polling import eventually
+from tests.support.servers import StartProvisioner
+from tests.support.sse import SseReader, Tiles, open_feed
 
 STATES = {"warm", "starting", "assigned", "terminating"}
 

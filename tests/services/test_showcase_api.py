@@ -11,8 +11,8 @@ from websockets.asyncio.client import connect
 
 from services.provisioner.errors import ConfigError
 from services.provisioner.settings import Settings
-from tests.services.helpers import Server, StartProvisioner, is_event, new_session
-from tests.services.wsutil import until
+from tests.support.servers import Server, StartProvisioner, new_session
+from tests.support.wsclient import is_event, until
 
 PHASES = ("created", "scheduled", "started", "ready")
 

@@ -1,7 +1,7 @@
 """WebSocket fuzzing of the echo server (`/ws`) and the gateway
 (`/session/{id}/ws`), each a real uvicorn process, over real sockets.
 
-Cases come from hypothesis (tests/services/wsfuzz.py) with one seed per run,
+Cases come from hypothesis (tests/support/wsfuzz.py) with one seed per run,
 printed at the start; `PINGPOD_FUZZ_SEED=<seed>` replays a run and
 `PINGPOD_FUZZ_SCALE=<n>` runs n times as many cases. Every case ends as the
 contract says: a pong (each message answered exactly once, in order, with
@@ -9,7 +9,7 @@ strict JSON), the close code of services/common/wire.py `CloseCode`, or, when
 the client itself vanishes, the server letting the connection go. After each
 test the server under test must be back where it started, measured from
 outside: its open descriptors by kind (/proc/<pid>/fd), its asyncio tasks
-(`GET /_diag/tasks` of tests/services/diag_server.py, a test-only launcher)
+(`GET /_diag/tasks` of tests/support/diag_server.py, a test-only launcher)
 and, for the gateway, `pingpod_websockets_open`; and its log must hold no
 error and no traceback.
 """
@@ -36,9 +36,8 @@ from hypothesis import strategies as st
 
 from scripts.procinfo import open_fds, tcp_send_queue
 from services.common.wire import CloseCode
-from tests.services.diag_server import DIAG_PATH
-from tests.services.helpers import Server, new_session, start_server
-from tests.services.rawws import (
+from tests.support.diag_server import DIAG_PATH
+from tests.support.rawws import (
     CLOSE,
     PING,
     TEXT,
@@ -48,7 +47,8 @@ from tests.services.rawws import (
     encode_frame,
     reset_tcp,
 )
-from tests.services.wsfuzz import (
+from tests.support.servers import Server, new_session, start_server
+from tests.support.wsfuzz import (
     MAX_FRAME,
     Drop,
     Message,
@@ -119,7 +119,7 @@ class Target:
 
 
 def _diag_server(tmp: Path, env: dict[str, str], ready: str) -> Server:
-    return start_server("tests.services.diag_server", tmp, env, ready)
+    return start_server("tests.support.diag_server", tmp, env, ready)
 
 
 @pytest.fixture(scope="module")
