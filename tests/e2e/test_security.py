@@ -9,8 +9,15 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from tests.e2e.conftest import PageErrors, Provisioner
-from tests.e2e.helpers import pong_count, start_session, wait_connected, wait_phase, wait_pongs
+from tests.e2e.helpers import (
+    PageErrors,
+    pong_count,
+    start_session,
+    wait_connected,
+    wait_phase,
+    wait_pongs,
+)
+from tests.e2e.provisioner import Provisioner
 
 pytestmark = pytest.mark.e2e
 
