@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 
 from scripts.images import PAUSE_IMAGE, REPOSITORY, Image, build, builder, ensure_images
 from scripts.images.build import REPO_ROOT
-from tests.images.conftest import (
+from tests.images.podman import (
     Container,
     container_flags,
     container_name,
