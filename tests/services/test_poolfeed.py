@@ -155,7 +155,9 @@ async def test_streams_in_all_are_bounded(start_provisioner: StartProvisioner) -
 
 async def test_a_stream_that_falls_behind_is_ended_not_buffered() -> None:
     """In this process, with the real local backend: one stream is read, one never is."""
-    settings = Settings(backend="local", pool_size=3, refill_per_second=50.0)
+    # A claim may find the pool still refilling and wait for a cold start, which on a
+    # loaded machine takes longer than CLAIM_TIMEOUT's default (as conftest.py allows).
+    settings = Settings(backend="local", pool_size=3, refill_per_second=50.0, claim_timeout=30.0)
     metrics = Metrics()
     backend = make_backend(settings, metrics, clock=FakeClock())
     await backend.start()
