@@ -39,7 +39,7 @@ def test_kill_gateway_is_refused_where_it_is_not_offered(provisioner: Server) ->
 
 
 def test_allowing_it_is_not_enough_without_kubernetes(start_provisioner: StartProvisioner) -> None:
-    server = start_provisioner(ALLOW_GATEWAY_KILL="true", PROVISIONER_REPLICAS="2")
+    server = start_provisioner(ALLOW_GATEWAY_KILL="true")
     session = new_session(server)
     with server.client() as client:
         assert client.get("/config").json() == {"gateway_kill": False}
