@@ -38,6 +38,7 @@ class WatchCache:
         on_sync: Callable[[], None],
         store: dict[str, Obj] | None = None,
         watch_timeout: int = 60,
+        heard: Callable[[], None] = lambda: None,
     ) -> None:
         self.kind = kind
         self.objects: dict[str, Obj] = {} if store is None else store
@@ -49,6 +50,7 @@ class WatchCache:
         self._on_change = on_change
         self._on_sync = on_sync
         self._watch_timeout = watch_timeout
+        self._heard = heard  # anything from the API, bookmarks too (`health.ApiHealth`)
         self._deleted: set[str] = set()  # deleted by us, until the watch says so too
         self._stop = threading.Event()
         self._watch: watch.Watch | None = None
@@ -152,6 +154,7 @@ class WatchCache:
             _request_timeout=10,
         )
         body = json.loads(response.data)
+        self._heard()
         items = body.get("items") or []
         self._to_loop(self._replace, items)
         return body["metadata"]["resourceVersion"]
@@ -170,6 +173,7 @@ class WatchCache:
         ):
             if self._stop.is_set():
                 break
+            self._heard()
             event = cast(dict[str, Any], raw)
             kind = event["type"]
             obj = event["object"]

@@ -6,6 +6,11 @@ replicas claiming the same one, the second gets 409 and tries the next
 candidate; no lock, no leader. Cold: create a ReplicaSet that is the
 session's from the start, then wait for its pod to be Ready, for at most the
 claim's remaining time budget (then it is deleted and the claim is shed).
+
+A claim's writes wait no longer than the claim may (`CLAIM_TIMEOUT`), so a hung
+API server costs a visitor a prompt 503, not the API timeout. Such a write may
+still land later: its session is remembered as abandoned, and the driver
+deletes the ReplicaSet when the watch shows it (no orphan).
 """
 
 from __future__ import annotations
@@ -13,28 +18,68 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from services.provisioner.backends.base import Claim
 from services.provisioner.backends.kubernetes import objects as ko
 from services.provisioner.backends.kubernetes.api import KubeApi, unavailable
 from services.provisioner.backends.kubernetes.view import PoolView
-from services.provisioner.errors import BackendUnavailable, LimitExceeded
+from services.provisioner.backends.tasks import Tasks
+from services.provisioner.errors import BackendUnavailable, ErrorCode, LimitExceeded
 
 log = logging.getLogger(__name__)
 
 Obj = ko.Obj
+_ABANDONED_KEPT = 1000  # sessions whose claim write timed out, remembered (oldest dropped)
 
 
 class ClaimProtocol:
     def __init__(
-        self, api: KubeApi, view: PoolView, *, template: Obj, cold_start_timeout: float
+        self,
+        api: KubeApi,
+        view: PoolView,
+        *,
+        template: Obj,
+        cold_start_timeout: float,
+        claim_timeout: float = 10.0,
     ) -> None:
         self.api = api
         self.view = view
         self.template = template
         self.cold_start_timeout = cold_start_timeout
+        self.claim_timeout = claim_timeout
+        self.abandoned: OrderedDict[str, None] = OrderedDict()
+        self._tasks = Tasks()
+
+    def collect(self, rs: Obj) -> bool:
+        """Delete `rs` if it is an abandoned claim's, landed after all (nobody holds it)."""
+        key = ko.labels(rs).get(ko.SESSION_LABEL)
+        if key is None or key not in self.abandoned:
+            return False
+        del self.abandoned[key]
+        self._tasks.spawn(self._delete_abandoned(ko.name_of(rs)))
+        return True
+
+    async def _delete_abandoned(self, name: str) -> None:
+        try:
+            await self.api.delete_rs(name)
+            log.info("abandoned_claim_deleted", extra={"replicaset": name})
+        except ApiException as exc:
+            if exc.status != 404:
+                log.warning("abandoned_claim_delete_failed", extra={"status": exc.status})
+        except BackendUnavailable as exc:  # the Lease holder reaps it as idle instead
+            log.warning("abandoned_claim_delete_failed", extra={"error": exc.detail})
+
+    async def aclose(self) -> None:
+        await self._tasks.close(grace=1.0)
+
+    def _abandon(self, key: str) -> None:
+        self.abandoned[key] = None
+        while len(self.abandoned) > _ABANDONED_KEPT:
+            self.abandoned.popitem(last=False)
 
     async def warm(self, rs: Obj, key: str, *, now: float, expires_at: float) -> Claim | None:
         """Claim the warm ReplicaSet `rs`; None if another claim or a trim got it first."""
@@ -43,12 +88,17 @@ class ClaimProtocol:
         version = rs["metadata"]["resourceVersion"]
         try:
             claimed = await self.api.patch_rs(
-                ko.name_of(rs), {"metadata": {"resourceVersion": version, **assign}}
+                ko.name_of(rs),
+                {"metadata": {"resourceVersion": version, **assign}},
+                request_timeout=self.claim_timeout,
             )
         except ApiException as exc:
             if exc.status in (404, 409):
                 return None
             raise unavailable(exc) from exc
+        except BackendUnavailable:
+            self._abandon(key)  # the patch may still land: its ReplicaSet goes then
+            raise
         return await self._when_ready(claimed, warm=True)
 
     async def cold(self, key: str, *, now: float, expires_at: float, budget: float) -> Claim:
@@ -57,11 +107,18 @@ class ClaimProtocol:
         assign = ko.assignment(key, now=now, expires_at=expires_at)
         manifest = ko.pool_replicaset(self.template, name=ko.slot_name(), session=assign)
         try:
-            created = await self.api.create_rs(manifest)
+            created = await self.api.create_rs(manifest, request_timeout=max(0.1, budget))
         except ApiException as exc:
             if exc.status == 403 and "quota" in str(exc.body):
-                raise LimitExceeded("at_capacity", "the namespace is at its quota", 10) from exc
+                raise LimitExceeded(
+                    ErrorCode.AT_CAPACITY, "the namespace is at its quota", 10
+                ) from exc
             raise unavailable(exc) from exc
+        except BackendUnavailable as exc:
+            self._abandon(key)  # the create may still land: its ReplicaSet goes then
+            if isinstance(exc.__cause__, urllib3.exceptions.TimeoutError):
+                raise TimeoutError from exc  # the claim's time ran out: shed
+            raise
         left = budget - (time.monotonic() - started)
         return await self._when_ready(created, warm=False, budget=left)
 
@@ -96,6 +153,6 @@ class ClaimProtocol:
             raise TimeoutError  # the claim's time ran out first: shed, not an error
         if no_pod:  # the pod was never created: quota or a full cluster
             raise LimitExceeded(
-                "at_capacity", "no room for another pod right now; try again shortly", 10
+                ErrorCode.AT_CAPACITY, "no room for another pod right now; try again shortly", 10
             )
         raise BackendUnavailable("the session's pod did not become Ready in time")
