@@ -127,13 +127,16 @@ class WatchCache:
                 if exc.status == 410:  # our resourceVersion is too old: list again
                     version = None
                     continue
-                version = self._failed(exc, backoff)
+                self._failed(exc, backoff)
+                version = None  # the cache is unsynced now: list again
                 backoff = min(backoff * 2, 5.0)
             except Exception as exc:
-                version = self._failed(exc, backoff)
+                self._failed(exc, backoff)
+                version = None
                 backoff = min(backoff * 2, 5.0)
 
     def _failed(self, exc: Exception, backoff: float) -> None:
+        """Log, mark the cache unsynced, and wait ``backoff`` seconds (less if stopped)."""
         if self._stop.is_set():
             return
         log.warning("watch_failed", extra={"kind": self.kind, "error": str(exc)[:200]})

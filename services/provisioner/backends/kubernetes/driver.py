@@ -35,6 +35,7 @@ from services.provisioner.backends.kubernetes.leader import Leader
 from services.provisioner.backends.kubernetes.lease import LeaderLease
 from services.provisioner.backends.kubernetes.roster import ReplicaRoster
 from services.provisioner.backends.kubernetes.view import PoolView
+from services.provisioner.backends.tasks import Tasks
 from services.provisioner.errors import BackendUnavailable, PodNotRunning, SessionNotFound
 from services.provisioner.pool import SessionTimes
 from services.provisioner.sessions import EndReason, touch_interval
@@ -68,12 +69,14 @@ class KubernetesDriver:
     ) -> None:
         self.api = api
         self.view = PoolView(events)
+        self._tasks = Tasks()  # the claims' follow-up writes
         self.claims = ClaimProtocol(
             api,
             self.view,
             template=template,
             cold_start_timeout=cold_start_timeout,
             claim_timeout=claim_timeout,
+            tasks=self._tasks,
         )
         self.health = ApiHealth(self._probe)
         api.heard = self.health.heard
@@ -186,9 +189,9 @@ class KubernetesDriver:
 
     async def close(self) -> None:
         await self.health.aclose()
-        await self.claims.aclose()
         for cache in self._caches:
             cache.stop()
+        await self._tasks.close(grace=2.0)
         await self.leader.release()
         try:
             await self.api.call(self.roster.leave)
@@ -313,7 +316,10 @@ class KubernetesDriver:
             current = ko.current_pod(pods)
             retired = sorted(ko.name_of(p) for p in pods)
             version = rs["metadata"]["resourceVersion"]
-            patch = {"metadata": {"resourceVersion": version, **ko.release(reason, retired)}}
+            patch = {
+                "metadata": {"resourceVersion": version, **ko.release(reason, retired)},
+                "spec": ko.pod_protection(False),  # the next pod is warm
+            }
             try:
                 await self.api.patch_rs(name, patch)
             except ApiException as exc:
