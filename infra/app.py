@@ -182,6 +182,7 @@ def _echo_template(scope: Scope, args: AppArgs) -> tuple[pulumi.Output[str], k8s
                 image,
                 arm64_only=args.settings.echo_arm64_only,
                 node_selector=args.settings.node_selector,
+                node_lost_seconds=args.settings.node_lost_seconds,
             ),
             indent=2,
             sort_keys=True,

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
+from infra.keys import default_integer
+
 if TYPE_CHECKING:
     from infra.settings import AppSettings
 
@@ -30,6 +32,9 @@ PROVISIONER_READY_PATH: Final = "/ready"
 APP_UID: Final = 10001  # the images' numeric non-root user
 # The node label echoArm64Only selects on.
 ARCH_LABEL: Final = "kubernetes.io/arch"
+# The taints the node lifecycle controller puts on a node that reports NotReady, or
+# that has stopped reporting at all (node-monitor-grace-period, 50 s by default).
+NODE_LOST_TAINTS: Final = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 # The echo pod template: a ConfigMap, mounted as TEMPLATE_DIR/TEMPLATE_FILE.
 TEMPLATE_CONFIGMAP: Final = "echo-pod-template"
 TEMPLATE_DIR: Final = "/etc/pingpod"
@@ -80,8 +85,25 @@ def restricted_container_security() -> dict[str, Any]:
     }
 
 
+def node_lost_tolerations(seconds: int) -> list[dict[str, Any]]:
+    """Stay on a NotReady or unreachable node for ``seconds``, then be evicted.
+
+    Without these, the DefaultTolerationSeconds admission plugin gives every pod
+    300 s: a visitor's pod on a lost node (a Spot interruption, a crashed kubelet)
+    would wait five minutes before its ReplicaSet replaced it elsewhere.
+    """
+    return [
+        {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds}
+        for key in NODE_LOST_TAINTS
+    ]
+
+
 def echo_pod_template(
-    image: str, *, arm64_only: bool, node_selector: Iterable[tuple[str, str]] = ()
+    image: str,
+    *,
+    arm64_only: bool,
+    node_selector: Iterable[tuple[str, str]] = (),
+    node_lost_seconds: int = default_integer("nodeLostSeconds"),
 ) -> dict[str, Any]:
     """The echo pod template (API shape) the provisioner wraps in ReplicaSets.
 
@@ -89,7 +111,8 @@ def echo_pod_template(
     and the ReplicaSet around it; everything about the pod itself is decided
     here, next to the NetworkPolicy and the quota that depend on it. Its
     ``nodeSelector`` is the stack's ``node_selector`` plus, with ``arm64_only``,
-    ``kubernetes.io/arch: arm64``; with neither the field is left out.
+    ``kubernetes.io/arch: arm64``; with neither the field is left out. Its
+    tolerations evict it ``node_lost_seconds`` after its node is lost.
     """
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
@@ -98,6 +121,7 @@ def echo_pod_template(
         "terminationGracePeriodSeconds": 5,
         "securityContext": restricted_pod_security(),
         "containers": [_echo_container(image)],
+        "tolerations": node_lost_tolerations(node_lost_seconds),
     }
     selector = dict(node_selector)
     if arm64_only:
