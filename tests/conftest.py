@@ -9,48 +9,20 @@ them.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from kubernetes import client
 
 from scripts.controlplane import BuildError, ControlPlane, ControlPlaneError, ensure_built
+from tests.support.prebuild import build_before_tests, uses_fixture
 
 if TYPE_CHECKING:
     from tests.realstack import RealStack
 
-T = TypeVar("T")
-
 _build_error: str | None = None
-
-
-def uses_fixture(session: pytest.Session, name: str) -> bool:
-    return any(name in getattr(item, "fixturenames", ()) for item in session.items)
-
-
-def build_before_tests(
-    session: pytest.Session, prefix: str, ensure: Callable[..., object]
-) -> str | None:
-    """Run ``ensure(log=...)`` with its progress on the terminal; the error, if any.
-
-    Called from ``pytest_collection_finish`` rather than a fixture: a cold build
-    takes minutes and the per-test timeout would cut it short. The fixture that
-    needs the build fails with the error; nothing is skipped.
-    """
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-
-    def log(msg: str) -> None:
-        if reporter is not None:
-            reporter.write_line(f"{prefix}: {msg}")
-
-    try:
-        ensure(log=log)
-    except BuildError as exc:
-        return str(exc)
-    return None
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -95,17 +67,3 @@ def namespace(api: client.ApiClient) -> Iterator[str]:
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name)
-
-
-def wait_for(
-    what: str, probe: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)

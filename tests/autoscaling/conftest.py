@@ -19,9 +19,9 @@ from kubernetes import client
 from scripts.controlplane import AUTOSCALING_COMPONENTS, ControlPlane, ControlPlaneError
 from scripts.controlplane import karpenter as kp
 from scripts.gobuild import ensure_built
-from tests.conftest import build_before_tests, uses_fixture
 from tests.k8s.rig import Rig, make_rig
-from tests.services.helpers import Server, start_server
+from tests.support.prebuild import build_before_tests, uses_fixture
+from tests.support.servers import Server, start_server
 
 HERE = Path(__file__).resolve().parent
 # Half a t4g's two vCPUs less Karpenter's kube-reserved 100m holds three: a few pods

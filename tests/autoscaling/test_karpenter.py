@@ -16,10 +16,10 @@ from kubernetes import client
 
 from scripts.controlplane import ControlPlane
 from scripts.controlplane import karpenter as kp
-from tests.conftest import wait_for
 from tests.k8s.rig import Rig
 from tests.k8s.test_backend import ASSIGNED, is_ready, replicasets
-from tests.services.helpers import new_session
+from tests.support.polling import wait_for
+from tests.support.servers import new_session
 
 from .conftest import POOL_CPU_LIMIT
 

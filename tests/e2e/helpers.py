@@ -1,10 +1,15 @@
-"""Page helpers for the e2e tests: they read only the page's data-testid hooks."""
+"""Page helpers for the e2e tests: they read only the page's data-testid hooks; the
+page's errors; the figures the tests measured (printed at the end of the run)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import ConsoleMessage, Page
+
+# Figures the tests measured, printed at the end of the run.
+TIMINGS: dict[str, Any] = {}
 
 
 def start_session(page: Page) -> dict[str, Any]:
@@ -56,3 +61,26 @@ def performance_gap_ms(page: Page, start_mark: str, end_mark: str) -> float:
         }""",
         [start_mark, end_mark],
     )
+
+
+@dataclass
+class PageErrors:
+    errors: list[str]
+
+    def check(self, *, allow: tuple[str, ...] = ()) -> None:
+        """Fail on any error, except those containing one of `allow` (expected ones)."""
+        left = [e for e in self.errors if not any(a in e for a in allow)]
+        assert not left, "errors in the page:\n" + "\n".join(left)
+
+
+def watch_errors(page: Page) -> PageErrors:
+    """Collect uncaught exceptions and console errors of a page."""
+    found = PageErrors(errors=[])
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            found.errors.append(f"console: {msg.text}")
+
+    page.on("pageerror", lambda exc: found.errors.append(f"pageerror: {exc}"))
+    page.on("console", on_console)
+    return found

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import PageErrors, Provisioner
-from tests.e2e.helpers import start_session, wait_connected, wait_pongs
+from tests.e2e.helpers import PageErrors, start_session, wait_connected, wait_pongs
+from tests.e2e.provisioner import Provisioner
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import DIST, Provisioner
+from tests.e2e.provisioner import DIST, Provisioner
 
 pytestmark = pytest.mark.e2e
 

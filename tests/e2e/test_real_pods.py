@@ -13,8 +13,14 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from scripts.controlplane.node import NODE_NAME
-from tests.e2e.conftest import TIMINGS, PageErrors
-from tests.e2e.helpers import pong_count, start_session, wait_connected, wait_pongs
+from tests.e2e.helpers import (
+    TIMINGS,
+    PageErrors,
+    pong_count,
+    start_session,
+    wait_connected,
+    wait_pongs,
+)
 from tests.e2e.test_showcase import PHASES, check_anatomy, kill_through_dialog
 from tests.realstack import RealStack
 

@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import TIMINGS, PageErrors, Provisioner
 from tests.e2e.helpers import (
+    TIMINGS,
+    PageErrors,
     performance_gap_ms,
     pong_count,
     start_session,
     wait_connected,
     wait_pongs,
 )
+from tests.e2e.provisioner import Provisioner
 
 pytestmark = pytest.mark.e2e
 

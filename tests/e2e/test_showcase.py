@@ -14,12 +14,19 @@ from kubernetes import client
 from playwright.sync_api import Locator, Page, expect
 
 from scripts.controlplane import ControlPlane
-from tests.conftest import wait_for
-from tests.e2e.conftest import DIST, TIMINGS, PageErrors, Provisioner, _require
-from tests.e2e.helpers import pong_count, start_session, wait_connected, wait_pongs
+from tests.e2e.helpers import (
+    TIMINGS,
+    PageErrors,
+    pong_count,
+    start_session,
+    wait_connected,
+    wait_pongs,
+)
+from tests.e2e.provisioner import DIST, Provisioner, require
 from tests.k8s.lb import RoundRobinProxy
 from tests.k8s.rig import Rig, make_rig
-from tests.services.helpers import Server, start_server
+from tests.support.polling import wait_for
+from tests.support.servers import Server, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -112,7 +119,7 @@ def two_replicas(
     tmp_path: Path,
     echo: Server,
 ) -> Iterator[tuple[Rig, list[Server], RoundRobinProxy]]:
-    _require((DIST / "index.html").is_file(), f"{DIST} is not built (make frontend-build)")
+    require((DIST / "index.html").is_file(), f"{DIST} is not built (make frontend-build)")
     rig = make_rig(control_plane, api, namespace, tmp_path, echo)
     env = {
         "FRONTEND_DIR": str(DIST),

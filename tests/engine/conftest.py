@@ -17,7 +17,7 @@ import pytest
 from scripts.controlplane import ControlPlane
 from scripts.engine import bindir, ensure_built
 from scripts.engine.stack import Engine
-from tests.conftest import build_before_tests, uses_fixture
+from tests.support.prebuild import build_before_tests, uses_fixture
 
 ENGINE_TESTS = Path(__file__).resolve().parent
 _build_error: str | None = None

@@ -26,7 +26,7 @@ from scripts.controlplane import ControlPlane
 from scripts.engine import KUBERNETES_PROVIDER
 from scripts.engine.stack import Engine
 from scripts.servers import free_port, launch, stop
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 
 from .workspace import Events, kubernetes_objects, resources
 

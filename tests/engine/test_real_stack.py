@@ -23,8 +23,8 @@ from infra.workload import APP_UID, ECHO_LABELS, PROVISIONER_NAME, PROVISIONER_R
 from scripts.controlplane import K8S
 from scripts.controlplane.loopback import Endpoint
 from scripts.controlplane.node import NODE_NAME
-from tests.conftest import wait_for
 from tests.realstack import NAMESPACE, RealStack
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.node
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import json
 import re
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -18,7 +17,7 @@ from websockets.sync.client import connect
 
 from scripts.images import PAUSE_IMAGE, REPOSITORY, Image, build, builder, ensure_images
 from scripts.images.build import REPO_ROOT
-from tests.images.conftest import (
+from tests.images.podman import (
     Container,
     container_flags,
     container_name,
@@ -89,11 +88,8 @@ def test_warm_run_builds_nothing(images: dict[str, Image], monkeypatch: pytest.M
 
     monkeypatch.setattr(builder, "bud", refuse)
     monkeypatch.setattr(builder, "export_archive", refuse)
-    start = time.monotonic()
     again = ensure_images(log=lambda _: None)
-    elapsed = time.monotonic() - start
     assert again == images
-    assert elapsed < 10, f"a warm run took {elapsed:.1f}s"
     assert build.built_images() == images
 
 
@@ -145,10 +141,9 @@ def test_pause_image_runs_and_stops_on_sigterm(images: dict[str, Image]) -> None
     podman("run", "--detach", *container_flags(name), PAUSE_IMAGE)
     try:
         assert podman("inspect", "--format", "{{.State.Status}}", name).stdout.strip() == "running"
-        start = time.monotonic()
         podman("stop", "--time", "10", name)
-        # pause exits 0 on SIGTERM at once; podman would SIGKILL only after 10 s.
-        assert time.monotonic() - start < 5
+        # pause exits 0 on SIGTERM; had it ignored it, podman's SIGKILL after 10 s
+        # would leave exit code 137.
         assert podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip() == "0"
     finally:
         podman("rm", "--force", name, check=False)

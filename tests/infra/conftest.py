@@ -1,4 +1,5 @@
-"""Fixtures: each stack's program runs once under mocks per session."""
+"""Fixtures: each stack's program runs once under mocks per session (the time each
+took is printed at the end)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,22 @@ import pytest
 from tests.infra.harness import StackRun, run_stack
 from tests.infra.render import app_objects, echo_replicaset
 
-# Each stack must run under mocks within this many seconds.
-RUN_BUDGET_SECONDS = 20.0
+# How long each program took under mocks: reported at the end of the run, not asserted.
+RUN_SECONDS: dict[str, float] = {}
 
 
 def _timed(stack: str) -> StackRun:
     started = time.monotonic()
     run = run_stack(stack)
-    elapsed = time.monotonic() - started
-    if elapsed > RUN_BUDGET_SECONDS:
-        pytest.fail(f"the {stack} program took {elapsed:.1f}s under mocks")
+    RUN_SECONDS[stack] = time.monotonic() - started
     return run
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if RUN_SECONDS:
+        terminalreporter.section("the programs under mocks")
+        for stack, seconds in RUN_SECONDS.items():
+            terminalreporter.write_line(f"{stack}: {seconds:.1f} s")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,14 @@ from infra.provisioner import provisioner_env
 from infra.settings import AppSettings
 from services.common.env import env_defaults
 from services.provisioner.settings import Settings
-from tests.doctable import CONFIGURATION, defaults_in, differences, literals, shown, table_after
+from tests.support.doctable import (
+    CONFIGURATION,
+    defaults_in,
+    differences,
+    literals,
+    shown,
+    table_after,
+)
 
 KEYS = "## Pulumi stack keys"
 PAIRS = "### Stack keys and the provisioner's defaults"

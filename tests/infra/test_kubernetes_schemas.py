@@ -20,8 +20,29 @@ import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
 from tests.infra.harness import REPO, StackRun
+from tests.infra.render import app_objects
 
 KUBERNETES_VERSION = "1.36"
+
+# The kinds of each stack's objects (the App's, plus an echo ReplicaSet as the
+# provisioner makes it). Only prod binds the Service to an ALB target group.
+_APP_KINDS = (
+    "ConfigMap",
+    "Deployment",
+    "Namespace",
+    "NetworkPolicy",
+    "PodDisruptionBudget",
+    "ReplicaSet",
+    "ResourceQuota",
+    "Role",
+    "RoleBinding",
+    "Service",
+    "ServiceAccount",
+)
+KINDS: dict[str, tuple[str, ...]] = {
+    "prod": (*_APP_KINDS, "TargetGroupBinding"),
+    "local": _APP_KINDS,
+}
 
 # Kinds kubernetes-validate has no schema for, and what checks them instead.
 SCHEMA_SKIPPED = {
@@ -116,10 +137,21 @@ def test_builtin_kinds_valid_for_kubernetes_1_36(objects: list[dict[str, Any]]) 
     assert set(skipped) <= set(SCHEMA_SKIPPED), skipped
 
 
-def test_custom_resources_match_their_crd(objects: list[dict[str, Any]]) -> None:
-    for obj in objects:
-        if obj["kind"] == "TargetGroupBinding":
-            jsonschema.validate(obj, TARGET_GROUP_BINDING_SCHEMA)
+def test_each_stack_declares_exactly_its_kinds(
+    stack_run: StackRun, objects: list[dict[str, Any]]
+) -> None:
+    """What the checks here cover, per stack: a kind gone missing fails, not skips."""
+    assert sorted({obj["kind"] for obj in objects}) == sorted(KINDS[stack_run.stack])
+
+
+def test_the_target_group_binding_matches_its_crd(prod: StackRun) -> None:
+    """Only prod has one: the ALB's target group is an AWS resource."""
+    (binding,) = [obj for obj in app_objects(prod) if obj["kind"] == "TargetGroupBinding"]
+    jsonschema.validate(binding, TARGET_GROUP_BINDING_SCHEMA)
+    # The schema has teeth: a field the CRD does not define is refused.
+    stray = {**binding, "spec": {**binding["spec"], "targetGroupArn": "typo"}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(stray, TARGET_GROUP_BINDING_SCHEMA)
 
 
 def test_checkov_finds_nothing_beyond_the_listed_skips(

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 
 from scripts.controlplane import ControlPlane
-from tests.services.helpers import Server, start_server
+from tests.support.servers import Server, start_server
 
 from .rig import Rig, make_rig
 

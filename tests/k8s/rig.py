@@ -18,7 +18,7 @@ from infra.rbac import ROLE_NAME, SERVICE_ACCOUNT_NAME, provisioner_role
 from infra.workload import node_lost_tolerations
 from scripts.controlplane import ControlPlane
 from scripts.servers import free_port
-from tests.services.helpers import Server, start_server
+from tests.support.servers import Server, start_server
 
 # Seconds an echo pod stays on a lost node: the stack's nodeLostSeconds, shortened so
 # that test_lost_node.py waits a few seconds rather than the stack's 30.

@@ -17,8 +17,8 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from scripts.controlplane import ControlPlane
 from services.provisioner.backends.kubernetes import objects as ko
-from tests.conftest import wait_for
 from tests.infra.render import echo_template, render_app_objects
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.k8s
 

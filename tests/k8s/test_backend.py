@@ -22,9 +22,9 @@ from websockets.asyncio.client import connect
 
 from scripts.controlplane import ControlPlane
 from scripts.controlplane import kubeconfig as kubeconfigs
-from tests.conftest import wait_for
-from tests.services.helpers import new_session
-from tests.services.wsutil import until
+from tests.support.polling import wait_for
+from tests.support.servers import new_session
+from tests.support.wsclient import until
 
 from .rig import Rig, TcpProxy
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,7 +21,8 @@ from kubernetes import client
 
 from scripts.controlplane import ControlPlane
 from services.provisioner.sessions import session_key
-from tests.services.helpers import new_session
+from tests.support.polling import eventually
+from tests.support.servers import new_session
 
 from .pinger import Pinger
 from .rig import Rig
@@ -88,14 +88,6 @@ def assert_no_orphans(
         time.sleep(0.2)
 
 
-async def eventually(what: str, check: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
 def start_pinging(
     sessions: list[dict[str, Any]], replicas: list[str]
 ) -> tuple[list[Pinger], asyncio.Event, list[asyncio.Task[None]]]:
@@ -129,16 +121,16 @@ async def test_sessions_survive_a_killed_replica(rig: Rig, api: client.ApiClient
     pingers, stop, tasks = start_pinging(sessions, [a.ws, b.ws])
     try:
         await eventually(
-            "pongs through replica A on every session",
             lambda: all(p.pongs_via(a.ws) for p in pingers),
+            "pongs through replica A on every session",
             timeout=30,
         )
         a.proc.kill()
         await asyncio.to_thread(a.proc.wait)
         killed = time.monotonic()
         await eventually(
-            "every session to ping through replica B",
             lambda: all(len(p.pongs_via(b.ws, killed)) >= 10 for p in pingers),
+            "every session to ping through replica B",
             timeout=60,
         )
     finally:
@@ -174,7 +166,9 @@ async def test_api_server_outage_keeps_sessions_and_refuses_claims(
     refusals: list[httpx.Response] = []
     reads: list[httpx.Response] = []  # GET /session and DELETE /session/{id}/pod meanwhile
     try:
-        await eventually("pongs on every session", lambda: all(p.pongs for p in pingers), 30)
+        await eventually(
+            lambda: all(p.pongs for p in pingers), "pongs on every session", timeout=30
+        )
         await asyncio.to_thread(control_plane.stop_component, "kube-apiserver", 0)
         down = time.monotonic()
         try:
@@ -190,8 +184,8 @@ async def test_api_server_outage_keeps_sessions_and_refuses_claims(
             up = time.monotonic()
             await asyncio.to_thread(control_plane.start_component, "kube-apiserver")
         await eventually(
-            "the provisioner ready again (watch caches resynced)",
             lambda: httpx.get(server.url + "/ready").status_code == 200,
+            "the provisioner ready again (watch caches resynced)",
             timeout=60,
         )
         during = {p.session_id: len([x for x in p.pongs if down <= x.at <= up]) for p in pingers}
@@ -211,11 +205,11 @@ async def test_api_server_outage_keeps_sessions_and_refuses_claims(
 
         # The controllers' own watches come back on client-go's back-off (up to 30 s
         # after a 10 s outage), so the replacement itself may take that long.
-        await eventually("the replacement pod, seen through the watch", replaced, 90)
+        await eventually(replaced, "the replacement pod, seen through the watch", timeout=90)
         after = time.monotonic()
         await eventually(
-            "pongs on every session after the outage",
             lambda: all(p.pongs_via(server.ws, after) for p in pingers),
+            "pongs on every session after the outage",
             timeout=30,
         )
     finally:

@@ -1,4 +1,4 @@
-"""The backend contract (tests/services/contract.py) for the Kubernetes backend,
+"""The backend contract (tests/support/backend_contract.py) for the Kubernetes backend,
 in this process against the test control plane, with the credentials of the
 provisioner's ServiceAccount (the Role from infra/rbac.py); plus the
 Kubernetes-only failure paths of the same operations."""
@@ -22,14 +22,8 @@ from services.provisioner.backends.kubernetes import KubernetesDriver
 from services.provisioner.backends.kubernetes import objects as ko
 from services.provisioner.backends.pooled import PooledBackend
 from services.provisioner.errors import SessionNotFound
-from tests.services.contract import (
-    BackendContract,
-    Backends,
-    claim,
-    eventually,
-    next_event,
-    warm,
-)
+from tests.support.backend_contract import BackendContract, Backends, claim, next_event, warm
+from tests.support.polling import eventually
 
 from .rig import ECHO_TEMPLATE, grant_provisioner_role
 

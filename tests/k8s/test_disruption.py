@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 from kubernetes import client
 
-from tests.conftest import wait_for
-from tests.services.helpers import new_session
+from tests.support.polling import wait_for
+from tests.support.servers import new_session
 
 from .rig import ECHO_TEMPLATE, Rig
 from .test_backend import ASSIGNED, WARM, is_ready, pods, replicasets

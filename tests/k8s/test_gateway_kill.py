@@ -18,9 +18,9 @@ import websockets
 from kubernetes import client
 from websockets.asyncio.client import connect
 
-from tests.conftest import wait_for
-from tests.services.helpers import Server, is_event
-from tests.services.wsutil import until
+from tests.support.polling import wait_for
+from tests.support.servers import Server
+from tests.support.wsclient import is_event, until
 
 from .lb import RoundRobinProxy
 from .rig import Rig

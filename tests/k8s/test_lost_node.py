@@ -28,9 +28,8 @@ from websockets.asyncio.client import connect
 
 from scripts.controlplane.flags import KWOK_NODE_LABELS
 from scripts.controlplane.startup import fake_node
-from tests.conftest import wait_for
-from tests.services.helpers import is_event
-from tests.services.wsutil import until
+from tests.support.polling import wait_for
+from tests.support.wsclient import is_event, until
 
 from .rig import ECHO_TEMPLATE, NODE_LOST_SECONDS, Rig
 

@@ -16,8 +16,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import wait_for
-from tests.services.helpers import Server
+from tests.support.polling import wait_for
+from tests.support.servers import Server
 
 from .lb import RoundRobinProxy
 from .rig import Rig

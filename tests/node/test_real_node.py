@@ -26,7 +26,7 @@ from scripts.controlplane.node import (
     PAUSE_IMAGE,
 )
 from scripts.controlplane.node.host import node_cgroups
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 
 from .conftest import ROOT, RealCluster, controlplane_cli
 from .hoststate import HostState

@@ -1,5 +1,5 @@
 """Fixtures for the service tests: real provisioner and echo servers
-(tests/services/helpers.py), stopped at teardown."""
+(tests/support/servers.py), stopped at teardown."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.helpers import Server, StartProvisioner, start_server
+from tests.support.servers import Server, StartProvisioner, start_server
 
 # A cold start on a machine busy with the suite may take longer than CLAIM_TIMEOUT's
 # default; tests that are not about shedding wait for it (test_overload sets its own).

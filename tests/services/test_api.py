@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.services.helpers import Server, StartProvisioner
+from tests.support.servers import Server, StartProvisioner
 
 
 def test_claim_returns_a_warm_pod(provisioner: Server) -> None:

@@ -7,7 +7,7 @@ import pytest
 from services.common.env import env_defaults
 from services.echo.settings import EchoSettings
 from services.provisioner.settings import Settings
-from tests.doctable import CONFIGURATION, defaults_in, differences, table_after
+from tests.support.doctable import CONFIGURATION, defaults_in, differences, table_after
 
 TABLES = {
     "## Provisioner environment variables": Settings,

@@ -1,4 +1,4 @@
-"""The backend contract (tests/services/contract.py) for the local backend."""
+"""The backend contract (tests/support/backend_contract.py) for the local backend."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.services.contract import BackendContract, Backends
+from tests.support.backend_contract import BackendContract, Backends
 
 
 @pytest.fixture

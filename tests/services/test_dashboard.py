@@ -28,8 +28,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from tests.services.helpers import Server, is_event, new_session, start_server
-from tests.services.wsutil import next_json, ping, until
+from tests.support.servers import Server, new_session, start_server
+from tests.support.wsclient import is_event, next_json, ping, until
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "monitoring" / "grafana" / "pingpod.json"
 

@@ -11,8 +11,8 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from tests.services.helpers import Server
-from tests.services.wsutil import next_json, ping
+from tests.support.servers import Server
+from tests.support.wsclient import next_json, ping
 
 
 async def test_ping_gets_pong_with_pod_and_node(echo: Server) -> None:

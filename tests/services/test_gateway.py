@@ -9,8 +9,8 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from tests.services.helpers import Server, StartProvisioner, is_event, new_session
-from tests.services.wsutil import close_code, next_json, ping, until
+from tests.support.servers import Server, StartProvisioner, new_session
+from tests.support.wsclient import close_code, is_event, next_json, ping, until
 
 
 async def test_ping_pong_through_gateway(provisioner: Server) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from pathlib import Path
 
 import httpx
@@ -12,14 +11,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from scripts.procinfo import descendants
-from tests.services.helpers import (
-    Server,
-    StartProvisioner,
-    alive,
-    is_event,
-    new_session,
-)
-from tests.services.wsutil import close_code, next_json, until
+from tests.support.polling import wait_for
+from tests.support.servers import Server, StartProvisioner, alive, new_session
+from tests.support.wsclient import close_code, is_event, next_json, until
 
 
 def pod_pids(server: Server) -> dict[str, int]:
@@ -36,22 +30,21 @@ def pod_pids(server: Server) -> dict[str, int]:
     return pods
 
 
-def wait_dead(pid: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        if time.monotonic() > deadline:
-            pytest.fail(f"process {pid} still alive")
-        time.sleep(0.05)
+def wait_dead(pid: int) -> None:
+    wait_for(f"process {pid} to end", lambda: not alive(pid), timeout=10, interval=0.05)
 
 
 def test_idle_session_ends_and_its_process_stops(start_provisioner: StartProvisioner) -> None:
     server = start_provisioner(SESSION_IDLE_TIMEOUT="1")
     session = new_session(server)
     pid = pod_pids(server)[session["pod"]["name"]]
-    time.sleep(2.5)
-    response = httpx.get(server.url + f"/session/{session['session_id']}")
-    assert response.status_code == 404
-    assert "idle" in response.json()["detail"]
+    url = server.url + f"/session/{session['session_id']}"
+
+    def ended() -> dict[str, str] | None:
+        response = httpx.get(url)  # a read is no activity: it does not keep the session
+        return response.json() if response.status_code == 404 else None
+
+    assert "idle" in wait_for("the idle session to end", ended)["detail"]
     wait_dead(pid)
 
 

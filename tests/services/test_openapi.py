@@ -20,7 +20,7 @@ from services.provisioner.app import create_app
 from services.provisioner.errors import ErrorCode
 from services.provisioner.openapi import build_document, ok, operation
 from services.provisioner.settings import Settings
-from tests.services.helpers import Server, StartProvisioner, new_session
+from tests.support.servers import Server, StartProvisioner, new_session
 
 Schema = Any  # schemathesis' loaded schema (BaseSchema)
 

@@ -11,8 +11,8 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from tests.services.helpers import Server, StartProvisioner, new_session
-from tests.services.wsutil import next_json
+from tests.support.servers import Server, StartProvisioner, new_session
+from tests.support.wsclient import next_json
 
 FOREIGN = ("https://evil.example", "null", "http://127.0.0.1:1", "")
 

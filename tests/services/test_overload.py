@@ -21,8 +21,8 @@ from services.provisioner.backends.pooled import PooledBackend
 from services.provisioner.errors import LimitExceeded
 from services.provisioner.metrics import Metrics
 from services.provisioner.settings import Settings
-from tests.services.contract import eventually
-from tests.services.helpers import StartProvisioner
+from tests.support.polling import eventually
+from tests.support.servers import StartProvisioner
 
 NOW = 1_800_000_000.0
 

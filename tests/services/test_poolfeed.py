@@ -9,15 +9,14 @@ import itertools
 import json
 import re
 
-import pytest
-
 from services.provisioner.backends import make_backend
 from services.provisioner.metrics import Metrics
 from services.provisioner.poolfeed import BACKLOG, INTERVAL, PoolFeed
 from services.provisioner.settings import Settings
-from tests.services.contract import FakeClock, eventually
-from tests.services.helpers import StartProvisioner
-from tests.services.sse import SseReader, Tiles, open_feed
+from tests.support.clock import FakeClock
+from tests.support.polling import eventually
+from tests.support.servers import StartProvisioner
+from tests.support.sse import SseReader, Tiles, open_feed
 
 STATES = {"warm", "starting", "assigned", "terminating"}
 
@@ -155,18 +154,11 @@ async def test_streams_in_all_are_bounded(start_provisioner: StartProvisioner) -
         assert refused.status_code == 429 and refused.json()["error"] == "too_many_streams"
 
 
-def test_bad_feed_settings_name_the_key() -> None:
-    from services.provisioner.errors import ConfigError
-
-    for key in ("FEED_PER_IP", "FEED_MAX_STREAMS", "FEED_MAX_TILES"):
-        with pytest.raises(ConfigError) as info:
-            Settings.from_env({key: "0"})
-        assert info.value.key == key
-
-
 async def test_a_stream_that_falls_behind_is_ended_not_buffered() -> None:
     """In this process, with the real local backend: one stream is read, one never is."""
-    settings = Settings(backend="local", pool_size=3, refill_per_second=50.0)
+    # A claim may find the pool still refilling and wait for a cold start, which on a
+    # loaded machine takes longer than CLAIM_TIMEOUT's default (as conftest.py allows).
+    settings = Settings(backend="local", pool_size=3, refill_per_second=50.0, claim_timeout=30.0)
     metrics = Metrics()
     backend = make_backend(settings, metrics, clock=FakeClock())
     await backend.start()

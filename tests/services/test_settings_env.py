@@ -20,8 +20,8 @@ from services.common.env import EnvError, env_defaults, env_name, parse, read_en
 from services.echo.settings import EchoSettings
 from services.provisioner.errors import ConfigError
 from services.provisioner.settings import Settings
-from tests.services.helpers import Server, start_server
-from tests.services.wsutil import next_json, ping
+from tests.support.servers import Server, start_server
+from tests.support.wsclient import next_json, ping
 
 REPO = Path(__file__).resolve().parents[2]
 

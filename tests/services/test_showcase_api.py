@@ -6,13 +6,10 @@ Kubernetes: tests/k8s/test_gateway_kill.py."""
 from __future__ import annotations
 
 import httpx
-import pytest
 from websockets.asyncio.client import connect
 
-from services.provisioner.errors import ConfigError
-from services.provisioner.settings import Settings
-from tests.services.helpers import Server, StartProvisioner, is_event, new_session
-from tests.services.wsutil import until
+from tests.support.servers import Server, StartProvisioner, new_session
+from tests.support.wsclient import is_event, until
 
 PHASES = ("created", "scheduled", "started", "ready")
 
@@ -50,31 +47,6 @@ def test_allowing_it_is_not_enough_without_kubernetes(start_provisioner: StartPr
         assert response.status_code == 403
         assert response.json()["error"] == "gateway_kill_off"
         assert "Kubernetes" in response.json()["detail"]
-
-
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [
-        ("ALLOW_GATEWAY_KILL", "maybe"),
-        ("DRAIN_DELAY", "-1"),
-        ("GATEWAY_KILL_INTERVAL", "0"),
-    ],
-)
-def test_bad_settings_name_the_key(key: str, value: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        Settings.from_env({key: value})
-    assert info.value.key == key
-
-
-def test_gateway_kill_is_allowed_only_on_kubernetes() -> None:
-    # Offered too needs two live replicas: tests/k8s/test_gateway_kill.py counts them.
-    def allowed(**env: str) -> bool:
-        return Settings.from_env(env).gateway_kill_allowed
-
-    on = {"ALLOW_GATEWAY_KILL": "true", "BACKEND": "kubernetes"}
-    assert allowed(**on)
-    assert not allowed(**{**on, "ALLOW_GATEWAY_KILL": "false"})
-    assert not allowed(**{**on, "BACKEND": "local"})
 
 
 async def test_session_shows_its_pods_start_phases(provisioner: Server) -> None:

@@ -24,7 +24,7 @@ from services.common.wire import CloseCode, GatewayEvent
 from services.provisioner import openapi
 from services.provisioner.bodies import EventFrame
 from services.provisioner.errors import ErrorCode
-from tests.services.helpers import Server
+from tests.support.servers import Server
 
 REPO = Path(__file__).resolve().parents[2]
 REGENERATE = "out of date: run `python -m scripts.contract` and commit what it writes"

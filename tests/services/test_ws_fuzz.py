@@ -1,7 +1,7 @@
 """WebSocket fuzzing of the echo server (`/ws`) and the gateway
 (`/session/{id}/ws`), each a real uvicorn process, over real sockets.
 
-Cases come from hypothesis (tests/services/wsfuzz.py) with one seed per run,
+Cases come from hypothesis (tests/support/wsfuzz.py) with one seed per run,
 printed at the start; `PINGPOD_FUZZ_SEED=<seed>` replays a run and
 `PINGPOD_FUZZ_SCALE=<n>` runs n times as many cases. Every case ends as the
 contract says: a pong (each message answered exactly once, in order, with
@@ -9,7 +9,7 @@ strict JSON), the close code of services/common/wire.py `CloseCode`, or, when
 the client itself vanishes, the server letting the connection go. After each
 test the server under test must be back where it started, measured from
 outside: its open descriptors by kind (/proc/<pid>/fd), its asyncio tasks
-(`GET /_diag/tasks` of tests/services/diag_server.py, a test-only launcher)
+(`GET /_diag/tasks` of tests/support/diag_server.py, a test-only launcher)
 and, for the gateway, `pingpod_websockets_open`; and its log must hold no
 error and no traceback.
 """
@@ -17,38 +17,23 @@ error and no traceback.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
-import os
-import secrets
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 from urllib.parse import quote
 
-import httpx
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from scripts.procinfo import open_fds, tcp_send_queue
+from scripts.procinfo import tcp_send_queue
 from services.common.wire import CloseCode
-from tests.services.diag_server import DIAG_PATH
-from tests.services.helpers import Server, new_session, start_server
-from tests.services.rawws import (
-    CLOSE,
-    PING,
-    TEXT,
-    Opcode,
-    RawClient,
-    close_payload,
-    encode_frame,
-    reset_tcp,
-)
-from tests.services.wsfuzz import (
+from tests.support.fuzzing import FUZZ_SEED, SCALE, fuzz, run
+from tests.support.leftovers import leaves_nothing_behind
+from tests.support.rawws import PING, TEXT, RawClient, encode_frame, reset_tcp
+from tests.support.servers import new_session
+from tests.support.wsfuzz import (
     MAX_FRAME,
     Drop,
     Message,
@@ -58,74 +43,22 @@ from tests.services.wsfuzz import (
     flood,
     messages,
     ping_text,
-    strict_json,
     violations,
 )
+from tests.support.wstarget import Target, close_normally, replies_until_pong, start_diag_server
 
-FUZZ_SEED = int(os.environ.get("PINGPOD_FUZZ_SEED") or secrets.randbits(32))
-SCALE = float(os.environ.get("PINGPOD_FUZZ_SCALE") or 1)
 GATEWAY_RATE = 50  # WS_MAX_MESSAGES_PER_SECOND of the gateway under test (its default)
 ECHO_RATE = 100  # the echo server's fixed allowance
-CASE_TIMEOUT = 30.0
 CLOSE_WITHIN = 5.0  # seconds from a refused frame to the close frame
-
-
-def fuzz(examples: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """hypothesis with this run's seed, a bounded number of cases, no example database."""
-
-    def wrap(test: Callable[..., None]) -> Callable[..., None]:
-        configured = settings(
-            max_examples=max(1, round(examples * SCALE)),
-            deadline=None,
-            database=None,
-            phases=[Phase.explicit, Phase.generate, Phase.shrink],
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        )(test)
-        return seed(FUZZ_SEED)(configured)
-
-    return wrap
-
-
-def run(play: Any) -> None:
-    asyncio.run(asyncio.wait_for(play, CASE_TIMEOUT))
 
 
 # -- the servers under test ---------------------------------------------------------------------
 
 
-@dataclass
-class Target:
-    name: str
-    server: Server
-    urls: list[str]  # WebSocket URLs to fuzz (the gateway: one per session)
-    rate: int  # messages per second (and burst) a socket may send
-    greets: bool  # the gateway says `upstream_ready` before pongs can flow
-
-    @property
-    def pid(self) -> int:
-        return self.server.proc.pid
-
-    def url(self, i: int = 0) -> str:
-        return self.urls[i % len(self.urls)]
-
-    async def open(self, i: int = 0, **kwargs: Any) -> RawClient:
-        client = await RawClient.open(self.url(i), **kwargs)
-        if self.greets:
-            frame = await client.next_frame(10)
-            assert frame is not None and frame.opcode is Opcode.TEXT, frame
-            greeting = strict_json(bytes(frame.data).decode())
-            assert greeting["event"] == "upstream_ready", greeting
-        return client
-
-
-def _diag_server(tmp: Path, env: dict[str, str], ready: str) -> Server:
-    return start_server("tests.services.diag_server", tmp, env, ready)
-
-
 @pytest.fixture(scope="module")
 def echo_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     env = {"DIAG_SERVICE": "services.echo", "POD_NAME": "fuzz-echo", "NODE_NAME": "fuzz-node"}
-    server = _diag_server(tmp_path_factory.mktemp("echo"), env, "/health")
+    server = start_diag_server(tmp_path_factory.mktemp("echo"), env, "/health")
     yield Target("echo", server, [server.ws + "/ws"], ECHO_RATE, greets=False)
     server.stop()
 
@@ -146,7 +79,7 @@ def gateway_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]
         "RATE_LIMIT_BURST": "100",
         "CLAIM_TIMEOUT": "30",
     }
-    server = _diag_server(tmp_path_factory.mktemp("gateway"), env, "/ready")
+    server = start_diag_server(tmp_path_factory.mktemp("gateway"), env, "/ready")
     urls = [server.ws + new_session(server)["ws_url"] for _ in range(2)]
     server.wait_pool(2)  # the pool back to full: nothing starting while we count
     yield Target("gateway", server, urls, GATEWAY_RATE, greets=True)
@@ -170,130 +103,7 @@ def announce_seed(request: pytest.FixtureRequest) -> None:
         )
 
 
-# -- what is left behind --------------------------------------------------------------------------
-
-
-def _fd_kind(target: str) -> str:
-    """`socket:[123]` -> `socket`; `anon_inode:[pidfd]` stays; a path stays."""
-    kind, _, rest = target.partition(":[")
-    return kind if rest and rest[:-1].isdigit() else target
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    fds: collections.Counter[str]
-    tasks: collections.Counter[str]
-    websockets_open: float | None
-
-    def diff(self, other: Snapshot) -> str:
-        def delta(a: collections.Counter[str], b: collections.Counter[str]) -> dict[str, int]:
-            return {k: b[k] - a[k] for k in sorted(set(a) | set(b)) if a[k] != b[k]}
-
-        return (
-            f"fds {delta(self.fds, other.fds)}, tasks {delta(self.tasks, other.tasks)}, "
-            f"websockets_open {self.websockets_open} -> {other.websockets_open}"
-        )
-
-
-def snapshot(target: Target) -> Snapshot:
-    fds = collections.Counter(_fd_kind(t) for t in open_fds(target.pid))
-    tasks = collections.Counter(httpx.get(target.server.url + DIAG_PATH).json()["names"])
-    gauge: float | None = None
-    if target.greets:
-        for line in httpx.get(target.server.url + "/metrics").text.splitlines():
-            if line.startswith("pingpod_websockets_open "):
-                gauge = float(line.split()[1])
-    return Snapshot(fds, tasks, gauge)
-
-
-def steady(target: Target, timeout: float = 20) -> Snapshot:
-    """A snapshot that holds still for a moment (nothing closing or starting)."""
-    deadline = time.monotonic() + timeout
-    last = snapshot(target)
-    while True:
-        time.sleep(0.2)
-        now = snapshot(target)
-        if now == last or time.monotonic() > deadline:
-            return now
-        last = now
-
-
-def back_to(target: Target, before: Snapshot, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while (now := snapshot(target)) != before:
-        if time.monotonic() > deadline:
-            pytest.fail(f"{target.name} did not get back to where it started: {before.diff(now)}")
-        time.sleep(0.1)
-
-
-def problems_in_log(log: Path, offset: int) -> list[str]:
-    """Log lines from `offset` on that an operator would be paged for."""
-    with log.open("rb") as f:
-        f.seek(offset)
-        lines = f.read().decode(errors="replace").splitlines()
-    bad = []
-    for line in lines:
-        try:
-            level = json.loads(line).get("level", "")
-        except ValueError:
-            level = ""
-        if level in ("ERROR", "CRITICAL") or "Traceback" in line:
-            bad.append(line[:600])
-    return bad
-
-
-@contextlib.contextmanager
-def leaves_nothing_behind(target: Target) -> Iterator[None]:
-    """The body may do anything a client can; afterwards the server holds exactly
-    what it held before and has logged no error."""
-    before = steady(target)
-    offset = target.server.log.stat().st_size
-    try:
-        yield
-    except BaseException as exc:
-        exc.add_note(f"ws fuzz seed {FUZZ_SEED}: replay with PINGPOD_FUZZ_SEED={FUZZ_SEED}")
-        raise
-    back_to(target, before)
-    assert problems_in_log(target.server.log, offset) == []
-
-
 # -- playing cases --------------------------------------------------------------------------------
-
-
-@dataclass
-class Replies:
-    texts: list[dict[str, Any]]  # the server's answers, events left out
-    control_pongs: list[bytes]
-
-
-async def replies_until_pong(client: RawClient, seq: int) -> Replies:
-    """Every answer up to the pong for `seq`; fails if the connection ends first."""
-    replies = Replies([], [])
-    while True:
-        frame = await client.next_frame(10)
-        assert frame is not None, f"the connection ended before the pong {seq}: {replies}"
-        if frame.opcode is Opcode.CLOSE:
-            close = client.protocol.close_rcvd
-            pytest.fail(f"closed with {close} before the pong {seq}: {replies}")
-        if frame.opcode is Opcode.PONG:
-            replies.control_pongs.append(bytes(frame.data))
-        if frame.opcode is not Opcode.TEXT:
-            continue
-        reply = strict_json(bytes(frame.data).decode())
-        assert isinstance(reply, dict), reply
-        if reply.get("type") == "event":
-            continue
-        replies.texts.append(reply)
-        if reply.get("type") == "pong" and reply.get("seq") == seq:
-            return replies
-
-
-async def close_normally(client: RawClient) -> None:
-    """Close with 1000: the server must echo it and end the connection."""
-    await client.send(CLOSE, close_payload(1000))
-    outcome = await client.outcome(10)
-    client.writer.close()
-    assert outcome.close_code == 1000
 
 
 def closing_seq(sent: list[Message]) -> int:

@@ -1,4 +1,4 @@
-"""Small WebSocket helpers for the tests."""
+"""JSON frames over a websockets client: pings, reading until a frame matches, close codes."""
 
 from __future__ import annotations
 
@@ -45,3 +45,8 @@ async def close_code(ws: ClientConnection) -> int:
             await asyncio.wait_for(ws.recv(), 10)
     assert info.value.rcvd is not None
     return info.value.rcvd.code
+
+
+def is_event(name: str) -> Any:
+    """A predicate for `until`: the gateway's event `name`."""
+    return lambda frame: frame.get("type") == "event" and frame.get("event") == name

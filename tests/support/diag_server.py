@@ -1,4 +1,4 @@
-"""`python -m tests.services.diag_server`: a service run exactly as its own
+"""`python -m tests.support.diag_server`: a service run exactly as its own
 `python -m <module>` runs it, plus one test-only route, `GET /_diag/tasks`.
 
 `DIAG_SERVICE` names the service (`services.echo` or `services.provisioner`).

@@ -1,6 +1,6 @@
-"""Real servers for the service and Kubernetes tests: the provisioner and echo
-servers run as subprocesses under uvicorn on ephemeral ports, and tests talk
-to them over real sockets."""
+"""Real servers for the service, Kubernetes and e2e tests: the provisioner and
+echo servers run as subprocesses under uvicorn on ephemeral ports, and tests
+talk to them over real sockets."""
 
 from __future__ import annotations
 
@@ -76,7 +76,3 @@ def new_session(server: Server) -> dict[str, Any]:
     response = httpx.post(server.url + "/session", timeout=30)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def is_event(name: str) -> Any:
-    return lambda frame: frame.get("type") == "event" and frame.get("event") == name

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,17 +24,10 @@ from services.provisioner.backends.events import EventKind, SessionEvent
 from services.provisioner.errors import LimitExceeded, SessionNotFound
 from services.provisioner.metrics import Metrics
 from services.provisioner.settings import Settings
+from tests.support.clock import FakeClock
+from tests.support.polling import WAIT, eventually
 
-WAIT = 60  # seconds: generous, for a loaded machine; nothing here is a timing assertion
 KEYS = (f"{n:040x}" for n in itertools.count(0xC0FFEE))
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -63,21 +55,6 @@ class Backends:
     async def close(self) -> None:
         for backend in self.started:
             await backend.aclose()
-
-
-async def eventually(probe: Callable[[], Any], what: str = "the condition") -> None:
-    """Poll `probe` (sync or async) until it is truthy; fail after WAIT seconds."""
-    try:
-        async with asyncio.timeout(WAIT):
-            for _ in itertools.count():
-                value = probe()
-                if asyncio.iscoroutine(value):
-                    value = await value
-                if value:
-                    return
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
 
 
 async def warm(backend: Backend, n: int = 1) -> None:

@@ -1,4 +1,5 @@
-"""The pure core: rate limits, pool arithmetic, session rules, settings, origin checks."""
+"""The pure core: rate limits, pool arithmetic, session rules, settings (the showcase's
+and the pool feed's too), origin checks."""
 
 from __future__ import annotations
 
@@ -115,3 +116,35 @@ def test_origin_allowed() -> None:
     assert not origin_allowed("http://evil:1", "h:1", ())
     assert origin_allowed("https://demo.example", "x", ("https://demo.example",))
     assert not origin_allowed("https://demo.example.evil", "x", ("https://demo.example",))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("ALLOW_GATEWAY_KILL", "maybe"),
+        ("DRAIN_DELAY", "-1"),
+        ("GATEWAY_KILL_INTERVAL", "0"),
+    ],
+)
+def test_bad_settings_name_the_key(key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({key: value})
+    assert info.value.key == key
+
+
+def test_gateway_kill_is_allowed_only_on_kubernetes() -> None:
+    # Offered too needs two live replicas: tests/k8s/test_gateway_kill.py counts them.
+    def allowed(**env: str) -> bool:
+        return Settings.from_env(env).gateway_kill_allowed
+
+    on = {"ALLOW_GATEWAY_KILL": "true", "BACKEND": "kubernetes"}
+    assert allowed(**on)
+    assert not allowed(**{**on, "ALLOW_GATEWAY_KILL": "false"})
+    assert not allowed(**{**on, "BACKEND": "local"})
+
+
+def test_bad_feed_settings_name_the_key() -> None:
+    for key in ("FEED_PER_IP", "FEED_MAX_STREAMS", "FEED_MAX_TILES"):
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env({key: "0"})
+        assert info.value.key == key

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from hypothesis import strategies as st
 
 from services.common.wire import CloseCode
-from tests.services.rawws import BINARY, CLOSE, CONT, PING, PONG, TEXT, close_payload, encode_frame
+from tests.support.rawws import BINARY, CLOSE, CONT, PING, PONG, TEXT, close_payload, encode_frame
 
 MAX_FRAME = 4096  # MAX_FRAME_BYTES of both servers under test (the default)
 VALID_OPCODES = (CONT, TEXT, BINARY, CLOSE, PING, PONG)
