@@ -118,8 +118,8 @@ class Target:
         return client
 
 
-def _diag_server(tmp: Path, env: dict[str, str], ready: str) -> Server:
-    return start_server("tests.services.diag_server", tmp, env, ready)
+def _diag_server(tmp: Path, env: dict[str, str], ready: str, *, metrics: bool = False) -> Server:
+    return start_server("tests.services.diag_server", tmp, env, ready, metrics=metrics)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def gateway_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]
         "RATE_LIMIT_BURST": "100",
         "CLAIM_TIMEOUT": "30",
     }
-    server = _diag_server(tmp_path_factory.mktemp("gateway"), env, "/ready")
+    server = _diag_server(tmp_path_factory.mktemp("gateway"), env, "/ready", metrics=True)
     urls = [server.ws + new_session(server)["ws_url"] for _ in range(2)]
     server.wait_pool(2)  # the pool back to full: nothing starting while we count
     yield Target("gateway", server, urls, GATEWAY_RATE, greets=True)
@@ -200,7 +200,7 @@ def snapshot(target: Target) -> Snapshot:
     tasks = collections.Counter(httpx.get(target.server.url + DIAG_PATH).json()["names"])
     gauge: float | None = None
     if target.greets:
-        for line in httpx.get(target.server.url + "/metrics").text.splitlines():
+        for line in httpx.get(target.server.metrics_url).text.splitlines():
             if line.startswith("pingpod_websockets_open "):
                 gauge = float(line.split()[1])
     return Snapshot(fds, tasks, gauge)
