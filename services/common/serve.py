@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -153,6 +154,24 @@ class GracefulServer(uvicorn.Server):
         await asyncio.gather(*self._side_tasks)
 
 
+def raise_descriptor_limit() -> None:
+    """Raise the soft limit on open descriptors to the hard one, as Go programs do.
+
+    A container may start with a soft limit of 1024: a thousand slow clients
+    inside one head deadline would leave no descriptor to accept anyone else.
+    The event loop uses epoll, so nothing here is bound to select()'s 1024.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:  # e.g. an unlimited hard limit: keep the soft one
+        log.warning("descriptor_limit_kept", extra={"soft": soft, "error": str(exc)})
+        return
+    log.info("descriptor_limit_raised", extra={"from": soft, "to": hard})
+
+
 def listen(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
     """A listening TCP socket on host:port, as uvicorn would bind it; OSError if taken."""
     family, _, _, _, address = socket.getaddrinfo(
@@ -196,6 +215,7 @@ def run(
     `side_apps`: (app, listening socket) pairs served beside it, plain HTTP with
     no WebSocket and no lifespan of their own.
     """
+    raise_descriptor_limit()
     config = _config(
         SendAfterClose(app),
         head_timeout,
