@@ -8,7 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-export HOST PORT
+# `make demo`'s metrics listener (GET /metrics), beside PORT on HOST; 0 turns it off.
+METRICS_PORT ?= 9090
+export HOST PORT METRICS_PORT
 
 TEST_TARGETS := lint test-services
 DEMO_DEPS := venv

@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.procs import cpu_seconds, percentile, profiled, server, server_process
+from scripts.servers import free_port
 
 
 def line(label: str, values: list[float]) -> str:
@@ -131,9 +132,9 @@ async def round_of(urls: list[str], hz: float, seconds: float, *, gateway: bool)
     return rtts
 
 
-async def relayed_frames(client: httpx.AsyncClient) -> float:
-    """Frames the gateway has relayed so far, both directions."""
-    text = (await client.get("/metrics")).text
+async def relayed_frames(client: httpx.AsyncClient, metrics_url: str) -> float:
+    """Frames the gateway has relayed so far, both directions (from the metrics port)."""
+    text = (await client.get(metrics_url)).text
     return sum(
         sample.value
         for family in text_string_to_metric_families(text)
@@ -146,6 +147,7 @@ async def relayed_frames(client: httpx.AsyncClient) -> float:
 class Provisioner:
     base: str
     pid: int
+    metrics_url: str
     profile: bool = False
 
 
@@ -161,11 +163,11 @@ async def bench_rtt(
         cpu = frames = 0.0
         for round_no in range(2):  # alternate so both paths share the machine's noise
             straight += await round_of(direct[:sessions], hz, seconds / 2, gateway=False)
-            frames0, cpu0 = await relayed_frames(client), cpu_seconds(prov.pid)
+            frames0, cpu0 = await relayed_frames(client, prov.metrics_url), cpu_seconds(prov.pid)
             with profiled(prov.pid, f"gateway-{sessions}", enabled=prov.profile and round_no == 1):
                 via += await round_of(gateway_urls, hz, seconds / 2, gateway=True)
             cpu += cpu_seconds(prov.pid) - cpu0
-            frames += await relayed_frames(client) - frames0
+            frames += await relayed_frames(client, prov.metrics_url) - frames0
         for body in bodies:
             await client.delete(f"/session/{body['session_id']}")
     print(line(f"RTT direct ({sessions} x {hz:g} Hz)", straight))
@@ -245,13 +247,15 @@ def main() -> None:
         "WS_PER_IP": str(most + 10),
         "SESSION_IDLE_TIMEOUT": "600",
         "LOG_LEVEL": "WARNING",
+        "METRICS_PORT": str(metrics_port := free_port()),
     }
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     with server_process("services.provisioner", "/ready", **env) as (base, proc):
         print(f"pingpod session benchmark, local backend ({time.strftime('%Y-%m-%d %H:%M')})")
         asyncio.run(bench_claims(base, args.claims))
         with echo_servers(most) as direct:
             for n in counts:
-                prov = Provisioner(base, proc.pid, profile=args.profile and n == most)
+                prov = Provisioner(base, proc.pid, metrics_url, profile=args.profile and n == most)
                 asyncio.run(bench_rtt(prov, direct, n, args.hz, args.seconds))
         asyncio.run(bench_kills(base, args.kills))
 

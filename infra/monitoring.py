@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.nodes import MONITORING_REQUESTS
-from infra.workload import PART_OF, PROVISIONER_PORT_NAME, PROVISIONER_SELECTOR
+from infra.workload import PART_OF, PROVISIONER_METRICS_PORT_NAME, PROVISIONER_SELECTOR
 
 CHART: Final = "kube-prometheus-stack"
 CHART_REPO: Final = "https://prometheus-community.github.io/helm-charts"
@@ -96,11 +96,15 @@ def chart_values() -> dict[str, Any]:
 
 
 def pod_monitor_spec() -> dict[str, Any]:
-    """Scrape every provisioner pod's /metrics on its named HTTP port."""
+    """Scrape every provisioner pod's /metrics on its named metrics port (not the public one)."""
     return {
         "selector": {"matchLabels": dict(PROVISIONER_SELECTOR)},
         "podMetricsEndpoints": [
-            {"port": PROVISIONER_PORT_NAME, "path": "/metrics", "interval": SCRAPE_INTERVAL}
+            {
+                "port": PROVISIONER_METRICS_PORT_NAME,
+                "path": "/metrics",
+                "interval": SCRAPE_INTERVAL,
+            }
         ],
     }
 

@@ -28,6 +28,8 @@ from infra.workload import (
     PROVISIONER_LABELS,
     PROVISIONER_MEMORY_LIMIT_MI,
     PROVISIONER_MEMORY_REQUEST_MI,
+    PROVISIONER_METRICS_PORT,
+    PROVISIONER_METRICS_PORT_NAME,
     PROVISIONER_NAME,
     PROVISIONER_PORT,
     PROVISIONER_PORT_NAME,
@@ -80,6 +82,7 @@ def provisioner_env(settings: AppSettings) -> list[k8s.core.v1.EnvVarArgs]:
         "BACKEND": "kubernetes",
         "HOST": "0.0.0.0",
         "PORT": str(PROVISIONER_PORT),
+        "METRICS_PORT": str(PROVISIONER_METRICS_PORT),
         "POOL_SIZE": str(settings.pool_size),
         "MAX_SESSIONS": str(settings.max_sessions),
         "SESSION_IDLE_TIMEOUT": str(settings.session_idle_timeout),
@@ -181,7 +184,13 @@ def _provisioner_container(
         ports=[
             k8s.core.v1.ContainerPortArgs(
                 name=PROVISIONER_PORT_NAME, container_port=PROVISIONER_PORT, protocol="TCP"
-            )
+            ),
+            # Scraped from the monitoring namespace only (infra/policies.py).
+            k8s.core.v1.ContainerPortArgs(
+                name=PROVISIONER_METRICS_PORT_NAME,
+                container_port=PROVISIONER_METRICS_PORT,
+                protocol="TCP",
+            ),
         ],
         env=provisioner_env(settings),
         liveness_probe=k8s.core.v1.ProbeArgs(

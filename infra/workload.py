@@ -26,6 +26,9 @@ ECHO_PORT: Final = 8080
 PROVISIONER_PORT: Final = 8000
 # The provisioner's named port: its probes, its Service and the ALB's target use it.
 PROVISIONER_PORT_NAME: Final = "http"
+# Its metrics listener (METRICS_PORT): the PodMonitor scrapes it; no Service, no ALB.
+PROVISIONER_METRICS_PORT: Final = 9090
+PROVISIONER_METRICS_PORT_NAME: Final = "metrics"
 # The provisioner's liveness (also the ALB's health check) and readiness paths.
 PROVISIONER_HEALTH_PATH: Final = "/health"
 PROVISIONER_READY_PATH: Final = "/ready"

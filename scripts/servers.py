@@ -1,7 +1,8 @@
 """Run the project's own servers as real processes, for tests and benchmarks.
 
 `launch()` starts `python -m <module>` on 127.0.0.1 with its output in a log
-file and returns once `ready_path` answers 200; `stop()` ends it with SIGTERM
+file (a provisioner without its metrics listener unless `env` gives
+`METRICS_PORT`) and returns once `ready_path` answers 200; `stop()` ends it with SIGTERM
 (the graceful path, which also stops a provisioner's echo processes), then
 SIGKILL if it outstays `timeout`.
 """
@@ -47,6 +48,9 @@ def launch(
         **os.environ,
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        # Servers started here run side by side (and beside other checkouts' tests):
+        # no provisioner metrics listener on the shared default port unless asked.
+        "METRICS_PORT": "0",
         "PYTHONPATH": str(ROOT),
         **(env or {}),
     }

@@ -108,7 +108,6 @@ class SessionAPI:
             Route("/pool", self.pool, methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
             Route("/ready", self.ready, methods=["GET"]),
-            Route("/metrics", self.metrics_text, methods=["GET"]),
         ]
 
     @operation(
@@ -253,24 +252,6 @@ class SessionAPI:
         return error_response(
             503, ErrorCode.NOT_READY, "the pod backend is not reachable or not synced"
         )
-
-    @operation(
-        "Prometheus metrics",
-        ok(
-            200,
-            "sessions, pool, claims, kills, replacement time, relayed frames, rejections",
-            media_type="text/plain",
-            schema={"type": "string"},
-        ),
-        tag="operations",
-    )
-    async def metrics_text(self, request: Request) -> Response:
-        status = await self.backend.pool()
-        for state in ("warm", "starting", "assigned"):
-            self.metrics.pool_pods.labels(state).set(getattr(status, state))
-        self.metrics.pool_target.set(status.target)
-        self.metrics.sessions_active.set(status.assigned)
-        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
 @operation(

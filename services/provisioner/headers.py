@@ -20,7 +20,7 @@ _HASHED_ASSET = re.compile(r"/assets/[^/]+-[A-Za-z0-9_-]{8}\.[A-Za-z0-9]+")
 _PAGE_PATHS = frozenset({"/", "/index.html"})
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"  # the page: may be kept, asked again every time
-NEVER_STORE = "no-store"  # the API: sessions, pool counts, metrics, errors
+NEVER_STORE = "no-store"  # the API: sessions, pool counts, errors
 HSTS = "max-age=31536000; includeSubDomains"
 # A Host header as a CSP host-source may spell it: a DNS name or an IP literal,
 # and a port. Anything else (a space or `;` would add directives) is left out.

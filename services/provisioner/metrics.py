@@ -1,8 +1,11 @@
-"""Prometheus metrics, in a registry per app so tests can run several apps."""
+"""Prometheus metrics, in a registry per app so tests can run several apps.
+
+Served on the metrics port only (`metrics_app.py`), never on the public one.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _SLOW = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
@@ -56,6 +59,3 @@ class Metrics:
         self.sessions_ended = Counter(
             "pingpod_sessions_ended", "Sessions ended by reason", ["reason"], registry=r
         )
-
-    def render(self) -> bytes:
-        return generate_latest(self.registry)

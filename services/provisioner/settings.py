@@ -46,6 +46,11 @@ class Settings:
     frontend_dir: Path = _REPO_ROOT / "frontend" / "dist"
     forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "INFO"
+    # The metrics listener, on HOST beside PORT (0: none). Never the public port:
+    # the load balancer routes that one to the internet.
+    metrics_port: int = 9090
+    # Seconds a client has to send a whole request head (services/common/headtimeout.py).
+    header_timeout: float = 10.0
     # The pool feed (GET /pool/feed)
     feed_per_ip: int = 2
     feed_max_streams: int = 500
@@ -129,6 +134,19 @@ class Settings:
                 "comma-separated origins like https://demo.example.com",
                 origin,
             )
+        _check(
+            0 <= self.metrics_port < 65536,
+            "METRICS_PORT",
+            "a port number 0-65535 (0: no metrics listener)",
+            self.metrics_port,
+        )
+        _check(
+            self.metrics_port == 0 or self.metrics_port != self.port,
+            "METRICS_PORT",
+            f"a port other than PORT ({self.port}), or 0",
+            self.metrics_port,
+        )
+        _check(self.header_timeout > 0, "HEADER_TIMEOUT", "a number > 0", self.header_timeout)
 
     @property
     def gateway_kill_allowed(self) -> bool:

@@ -17,6 +17,7 @@ from websockets.sync.client import connect
 
 from scripts.images import PAUSE_IMAGE, REPOSITORY, Image, build, builder, ensure_images
 from scripts.images.build import REPO_ROOT
+from scripts.servers import free_port
 from tests.images.podman import (
     Container,
     container_flags,
@@ -56,7 +57,8 @@ def echo(images: dict[str, Image]) -> Iterator[Container]:
 def provisioner(images: dict[str, Image]) -> Iterator[Container]:
     # No cluster here: the local backend, and no warm pool (the image has no echo
     # server to spawn; the page and the API do not need one).
-    env = {"BACKEND": "local", "POOL_SIZE": "0"}
+    # The host's network: a free metrics port, not the shared default (9090).
+    env = {"BACKEND": "local", "POOL_SIZE": "0", "METRICS_PORT": str(free_port())}
     with run_server(images["provisioner"], env) as container:
         yield container
 

@@ -136,7 +136,10 @@ def test_provisioner_deployment(stack_run: StackRun, objects: list[dict[str, Any
     container = spec["containers"][0]
     assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
-    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+    ]
     keys = {c["topologyKey"] for c in spec["topologySpreadConstraints"]}
     assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
     env = env_of(container)
@@ -144,6 +147,7 @@ def test_provisioner_deployment(stack_run: StackRun, objects: list[dict[str, Any
     assert env["NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["FORWARDED_ALLOW_IPS"] == "*"
+    assert (env["PORT"], env["METRICS_PORT"]) == ("8000", "9090")
     assert env["ECHO_POD_TEMPLATE"] == "/etc/pingpod/echo-pod.json"
     for key in ("POOL_SIZE", "MAX_SESSIONS", "SESSION_IDLE_TIMEOUT", "SESSION_MAX_LIFETIME"):
         assert int(env[key]) > 0, key
@@ -253,6 +257,32 @@ def test_network_policies_admit_only_the_provisioner(objects: list[dict[str, Any
         }
     ]
     assert echo.get("egress", []) == []
+    provisioner = {"matchLabels": {"app.kubernetes.io/name": "provisioner"}}
+    # The public port from wherever the cluster routes it; nothing else from there.
+    assert policies["provisioner"] == {
+        "podSelector": provisioner,
+        "policyTypes": ["Ingress"],
+        "ingress": [{"ports": [{"port": 8000, "protocol": "TCP"}]}],
+    }
+    # The metrics port from the monitoring namespace alone (its name label, set by
+    # the API server), whether or not monitoring is on.
+    assert policies["provisioner-metrics"] == {
+        "podSelector": provisioner,
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                        }
+                    }
+                ],
+                "ports": [{"port": 9090, "protocol": "TCP"}],
+            }
+        ],
+    }
+    assert set(policies) == {"default-deny-ingress", "echo", "provisioner", "provisioner-metrics"}
 
 
 def test_quota_caps_pods_cpu_and_memory(stack_run: StackRun, objects: list[dict[str, Any]]) -> None:
@@ -288,6 +318,9 @@ def test_quota_arithmetic(sessions: int, pool: int, replicas: int, pods: int) ->
 def test_service_pdb_and_binding(stack_run: StackRun, objects: list[dict[str, Any]]) -> None:
     service = one(objects, "Service")
     assert service["spec"]["type"] == "ClusterIP"
+    # The public port alone: the metrics port is in no Service, so neither the
+    # ALB (its TargetGroupBinding names this Service's port) nor a port-forward
+    # to the Service reaches it.
     assert service["spec"]["ports"] == [
         {"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}
     ]
@@ -295,6 +328,8 @@ def test_service_pdb_and_binding(stack_run: StackRun, objects: list[dict[str, An
     assert pdb["spec"]["maxUnavailable"] == 1
     bindings = by_kind(objects, "TargetGroupBinding")
     assert len(bindings) == (1 if stack_run.stack == "prod" else 0)
+    for binding in bindings:
+        assert binding["spec"]["serviceRef"] == {"name": service["metadata"]["name"], "port": 8000}
 
 
 def test_namespace_enforces_restricted_pod_security(objects: list[dict[str, Any]]) -> None:

@@ -11,7 +11,11 @@ import pytest
 from infra.keys import DEFAULTS
 from infra.monitoring import CHART_REPO, DASHBOARD_FILE, chart_values
 from infra.nodes import MONITORING_REQUESTS
-from infra.workload import PROVISIONER_PORT
+from infra.workload import (
+    PROVISIONER_METRICS_PORT,
+    PROVISIONER_METRICS_PORT_NAME,
+    PROVISIONER_PORT,
+)
 from tests.infra.harness import StackRun, run_stack
 from tests.infra.render import to_api
 
@@ -68,17 +72,27 @@ def test_pod_monitor_scrapes_the_provisioner_pods(monitored: StackRun) -> None:
     assert selector.items() <= pod["metadata"]["labels"].items()
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
-    assert ports[endpoint["port"]] == PROVISIONER_PORT
+    # The metrics port, never the public one the ALB routes.
+    assert endpoint["port"] == PROVISIONER_METRICS_PORT_NAME
+    assert ports[endpoint["port"]] == PROVISIONER_METRICS_PORT != PROVISIONER_PORT
     assert endpoint["path"] == "/metrics"
-    # The provisioner's NetworkPolicy admits its port from anywhere in the
-    # cluster, so Prometheus in another namespace may scrape it.
-    policy = next(
-        to_api(r.inputs)
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    assert env["METRICS_PORT"] == str(PROVISIONER_METRICS_PORT)
+    # A NetworkPolicy admits that port from the monitoring namespace, where
+    # Prometheus runs, and from nowhere else.
+    policies = {
+        r.name: to_api(r.inputs)["spec"]
         for r in monitored.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-        if r.name == "pingpod-netpol-provisioner"
-    )
-    (rule,) = policy["spec"]["ingress"]
-    assert "from" not in rule and rule["ports"][0]["port"] == PROVISIONER_PORT
+    }
+    (rule,) = policies["pingpod-netpol-provisioner-metrics"]["ingress"]
+    namespace_name = to_api(monitored.named("pingpod-monitoring-ns").inputs)["metadata"]["name"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace_name}}}
+    ]
+    assert rule["ports"] == [{"port": PROVISIONER_METRICS_PORT, "protocol": "TCP"}]
+    # The public port's policy does not open the metrics port to the cluster.
+    (public,) = policies["pingpod-netpol-provisioner"]["ingress"]
+    assert public["ports"] == [{"port": PROVISIONER_PORT, "protocol": "TCP"}]
 
 
 def test_dashboard_reaches_grafana(monitored: StackRun) -> None:

@@ -67,7 +67,7 @@ class Rig:
             "RATE_LIMIT_BURST": "1000",
             **env,
         }
-        server = start_server("services.provisioner", self.tmp, settings, "/ready")
+        server = start_server("services.provisioner", self.tmp, settings, "/ready", metrics=True)
         self.servers.append(server)
         return server
 

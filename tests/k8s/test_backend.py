@@ -101,7 +101,7 @@ async def test_two_replicas_never_hand_out_a_pod_twice(rig: Rig, api: client.Api
     # Racing claims met the resourceVersion precondition and moved on to other candidates.
     conflicts = 0.0
     for server in (first, second):
-        for line in httpx.get(server.url + "/metrics").text.splitlines():
+        for line in httpx.get(server.metrics_url).text.splitlines():
             if line.startswith('pingpod_rejections_total{reason="claim_conflict"}'):
                 conflicts += float(line.split()[-1])
     assert conflicts > 0

@@ -28,7 +28,7 @@ BURST, PER_MINUTE, WS_PER_IP = 6, 6, 4
 
 
 def replicas_seen(server: Server) -> int:
-    text = httpx.get(server.url + "/metrics", timeout=5).text
+    text = httpx.get(server.metrics_url, timeout=5).text
     match = re.search(r"^pingpod_provisioner_replicas (\S+)$", text, re.MULTILINE)
     return int(float(match.group(1))) if match else 0
 

@@ -27,7 +27,9 @@ def start_provisioner(tmp_path: Path) -> Iterator[StartProvisioner]:
             "RATE_LIMIT_BURST": "100",
             "CLAIM_TIMEOUT": COLD_CLAIM_WAIT,
         }
-        server = start_server("services.provisioner", tmp_path, {**defaults, **env}, "/ready")
+        server = start_server(
+            "services.provisioner", tmp_path, {**defaults, **env}, "/ready", metrics=True
+        )
         servers.append(server)
         return server
 
@@ -49,6 +51,7 @@ def provisioner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "CLAIM_TIMEOUT": COLD_CLAIM_WAIT,
         },
         "/ready",
+        metrics=True,
     )
     server.wait_pool(4)
     yield server

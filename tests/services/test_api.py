@@ -132,8 +132,8 @@ def test_pool_health_ready(provisioner: Server) -> None:
         assert client.get("/ready").status_code == 200
 
 
-def metric_samples(client: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    text = client.get("/metrics").text
+def metric_samples(server: Server) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = httpx.get(server.metrics_url, timeout=10).text
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
         for family in text_string_to_metric_families(text)
@@ -145,13 +145,13 @@ def test_metrics_follow_claims_kills_and_rejections(start_provisioner: StartProv
     server = start_provisioner(MAX_SESSIONS="1", POOL_SIZE="2")
     server.wait_pool(2)
     with server.client() as client:
-        samples = metric_samples(client)
+        samples = metric_samples(server)
 
         def grew(name: str, by: float = 1, **labels: str) -> bool:
             """Whether `name{labels}` grew by `by` since the last look (which it updates)."""
             key = (name, frozenset(labels.items()))
             before = samples.get(key, 0.0)
-            samples.update(metric_samples(client))
+            samples.update(metric_samples(server))
             return samples.get(key, 0.0) == before + by
 
         claimed = client.post("/session").json()
@@ -173,7 +173,7 @@ def test_metrics_follow_claims_kills_and_rejections(start_provisioner: StartProv
             return bool(pod.get("ready")) and pod.get("name") != first_pod
 
         wait_until(replaced_and_ready)
-        samples.update(metric_samples(client))
+        samples.update(metric_samples(server))
         assert samples.get(replaced, 0.0) == replacements + 1
 
         full = client.post("/session")

@@ -195,6 +195,7 @@ def series(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Series]:
         tmp_path_factory.mktemp("dashboard"),
         {"POOL_SIZE": "2", "MAX_SESSIONS": "1", "CLAIM_TIMEOUT": "30"},
         "/ready",
+        metrics=True,  # the scrape is on the metrics port, as the PodMonitor's
     )
     try:
         server.wait_pool(2)
@@ -203,7 +204,7 @@ def series(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Series]:
         # last pong may still miss it, so wait until both directions show.
         deadline = time.monotonic() + 10
         while True:
-            scraped = scrape_series(httpx.get(server.url + "/metrics", timeout=10).text)
+            scraped = scrape_series(httpx.get(server.metrics_url, timeout=10).text)
             directions = scraped.get("pingpod_relayed_messages_total", {}).get("direction", set())
             if directions >= {"up", "down"} or time.monotonic() > deadline:
                 break

@@ -96,7 +96,6 @@ def test_cache_policy_by_kind_of_response(server: Server) -> None:
             client.get("/pool"),
             client.get("/health"),
             client.get("/ready"),
-            client.get("/metrics"),
             client.get("/openapi.json"),
             client.put("/pool"),  # 405
             client.get(f"/session/{sid}/ws"),  # 426

@@ -26,10 +26,10 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
-def claims(url: str) -> dict[str, float]:
-    """pingpod_claims_total and pingpod_rejections_total by label, from /metrics."""
+def claims(metrics_url: str) -> dict[str, float]:
+    """pingpod_claims_total and pingpod_rejections_total by label, from the metrics port."""
     found: dict[str, float] = {}
-    for family in text_string_to_metric_families(httpx.get(url + "/metrics").text):
+    for family in text_string_to_metric_families(httpx.get(metrics_url).text):
         for sample in family.samples:
             if sample.name in ("pingpod_claims_total", "pingpod_rejections_total"):
                 label = sample.labels.get("path") or sample.labels.get("reason", "")
@@ -82,7 +82,7 @@ def test_fuzzing_finds_no_server_error_and_no_schema_violation(
     assert server.proc.poll() is None, "the provisioner died under fuzzing"
     assert httpx.get(server.url + "/health").json() == {"status": "ok"}
     assert httpx.get(server.url + "/ready").status_code == 200
-    counts = claims(server.url)
+    counts = claims(server.metrics_url)
     # Sessions were really claimed (fuzzing was not only refusals)...
     assert (
         counts.get("pingpod_claims_total:warm", 0) + counts.get("pingpod_claims_total:cold", 0) > 0

@@ -19,7 +19,7 @@ FOREIGN = ("https://evil.example", "null", "http://127.0.0.1:1", "")
 
 def metric(server: Server, name: str, **labels: str) -> float:
     """The sum of the samples of `name` with these labels."""
-    text = httpx.get(server.url + "/metrics").text
+    text = httpx.get(server.metrics_url).text
     return sum(
         sample.value
         for family in text_string_to_metric_families(text)

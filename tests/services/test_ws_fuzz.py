@@ -79,7 +79,7 @@ def gateway_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]
         "RATE_LIMIT_BURST": "100",
         "CLAIM_TIMEOUT": "30",
     }
-    server = start_diag_server(tmp_path_factory.mktemp("gateway"), env, "/ready")
+    server = start_diag_server(tmp_path_factory.mktemp("gateway"), env, "/ready", metrics=True)
     urls = [server.ws + new_session(server)["ws_url"] for _ in range(2)]
     server.wait_pool(2)  # the pool back to full: nothing starting while we count
     yield Target("gateway", server, urls, GATEWAY_RATE, greets=True)

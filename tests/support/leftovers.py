@@ -50,7 +50,7 @@ def snapshot(target: Target) -> Snapshot:
     tasks = collections.Counter(httpx.get(target.server.url + DIAG_PATH).json()["names"])
     gauge: float | None = None
     if target.greets:
-        for line in httpx.get(target.server.url + "/metrics").text.splitlines():
+        for line in httpx.get(target.server.metrics_url).text.splitlines():
             if line.startswith("pingpod_websockets_open "):
                 gauge = float(line.split()[1])
     return Snapshot(fds, tasks, gauge)

@@ -32,10 +32,18 @@ class Server:
     port: int
     log: Path
     env: dict[str, str] = field(default_factory=dict)
+    metrics_port: int | None = None  # the provisioner's METRICS_PORT, when it has one
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """The Prometheus scrape, on the metrics port (never the public one)."""
+        if self.metrics_port is None:
+            raise ValueError("started without a metrics port (start_server(metrics=True))")
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
     def ws(self) -> str:
@@ -61,12 +69,23 @@ class Server:
         return self.proc.wait(timeout)
 
 
-def start_server(module: str, tmp: Path, env: dict[str, str], ready: str = "/health") -> Server:
+def start_server(
+    module: str,
+    tmp: Path,
+    env: dict[str, str],
+    ready: str = "/health",
+    *,
+    metrics: bool = False,
+) -> Server:
+    """Start `module` on a free port; `metrics`: a provisioner with a free METRICS_PORT."""
     port = free_port()
     log = tmp / f"{module.rsplit('.', 1)[-1]}-{port}.log"
     settings = {"FRONTEND_DIR": str(tmp / "no-frontend"), **env}
+    if metrics and "METRICS_PORT" not in env:
+        settings["METRICS_PORT"] = str(free_port())
+    metrics_port = int(settings.get("METRICS_PORT", "0")) or None  # 0: no metrics listener
     proc = launch(module, port=port, log=log, env=settings, ready_path=ready)
-    return Server(proc=proc, port=port, log=log, env=env)
+    return Server(proc=proc, port=port, log=log, env=env, metrics_port=metrics_port)
 
 
 StartProvisioner = Callable[..., Server]  # the `start_provisioner` fixture: env overrides

@@ -42,9 +42,11 @@ class Target:
         return client
 
 
-def start_diag_server(tmp: Path, env: dict[str, str], ready: str) -> Server:
+def start_diag_server(
+    tmp: Path, env: dict[str, str], ready: str, *, metrics: bool = False
+) -> Server:
     """The service `DIAG_SERVICE` names, with the test-only `GET /_diag/tasks`."""
-    return start_server("tests.support.diag_server", tmp, env, ready)
+    return start_server("tests.support.diag_server", tmp, env, ready, metrics=metrics)
 
 
 @dataclass
