@@ -34,6 +34,12 @@ class AppSettings:
     # Node labels every pod of the app (provisioner and echo) must match, sorted by key:
     # pairs rather than a dict, so the settings stay immutable and hashable.
     node_selector: tuple[tuple[str, str], ...] = ()
+    # With autoscaling: the HorizontalPodAutoscaler's maximum, provisioner_replicas
+    # being its minimum (and the Deployment's count when created). None: a fixed count.
+    provisioner_max_replicas: int | None = None
+    # Echo pods tolerate the session NodePool's taint (Karpenter on AWS), so they,
+    # and only they, may run on session nodes.
+    session_nodes: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +74,24 @@ class MonitoringSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AutoscalingSettings:
+    """Auto-scaling on AWS: Karpenter's session nodes (infra/karpenter.py) and metrics-server.
+
+    The provisioner's HorizontalPodAutoscaler is the App's (``AppSettings``).
+    """
+
+    karpenter_chart_version: str
+    metrics_server_chart_version: str
+    # The NodePool's cpu limit (sessionNodesMaxCpu): vCPUs of session nodes at most.
+    session_nodes_max_cpu: int
+    # karpenter.sh/capacity-type values the NodePool may buy (the profile's).
+    session_capacity_types: tuple[str, ...]
+    # Controller replicas: one per system node, two at most (the chart keeps them
+    # on separate nodes).
+    controller_replicas: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class LocalSettings:
     """The app-only stack: images built elsewhere, the current kubeconfig."""
 
@@ -89,3 +113,5 @@ class StackConfig:
     aws: AwsSettings | None
     local: LocalSettings | None
     monitoring: MonitoringSettings = MonitoringSettings(enabled=False, chart_version="")
+    # Set with autoscaling on in mode "aws"; None otherwise.
+    autoscaling: AutoscalingSettings | None = None

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
+from infra.session_nodes import session_toleration
+
 if TYPE_CHECKING:
     from infra.settings import AppSettings
 
@@ -81,7 +83,11 @@ def restricted_container_security() -> dict[str, Any]:
 
 
 def echo_pod_template(
-    image: str, *, arm64_only: bool, node_selector: Iterable[tuple[str, str]] = ()
+    image: str,
+    *,
+    arm64_only: bool,
+    node_selector: Iterable[tuple[str, str]] = (),
+    session_nodes: bool = False,
 ) -> dict[str, Any]:
     """The echo pod template (API shape) the provisioner wraps in ReplicaSets.
 
@@ -89,7 +95,9 @@ def echo_pod_template(
     and the ReplicaSet around it; everything about the pod itself is decided
     here, next to the NetworkPolicy and the quota that depend on it. Its
     ``nodeSelector`` is the stack's ``node_selector`` plus, with ``arm64_only``,
-    ``kubernetes.io/arch: arm64``; with neither the field is left out.
+    ``kubernetes.io/arch: arm64``; with neither the field is left out. With
+    ``session_nodes`` the pod tolerates the session NodePool's taint
+    (``infra/session_nodes.py``): it may run there, and nothing else may.
     """
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
@@ -104,6 +112,8 @@ def echo_pod_template(
         selector[ARCH_LABEL] = "arm64"
     if selector:
         spec["nodeSelector"] = selector
+    if session_nodes:
+        spec["tolerations"] = [session_toleration()]
     return {"metadata": {"labels": dict(ECHO_LABELS)}, "spec": spec}
 
 
@@ -158,11 +168,12 @@ def quota_hard(settings: AppSettings) -> dict[str, str]:
     """The namespace's ResourceQuota: the cost backstop whatever the provisioner does.
 
     Pods: every session, the warm pool, ``QUOTA_MARGIN_PODS`` in flight, the
-    provisioner replicas and one surge replica of a rolling update. CPU and
-    memory: the same pods at their requests and limits.
+    provisioner replicas (the HorizontalPodAutoscaler's maximum when it is on)
+    and one surge replica of a rolling update. CPU and memory: the same pods at
+    their requests and limits.
     """
     echo = settings.max_sessions + settings.pool_size + QUOTA_MARGIN_PODS
-    prov = settings.provisioner_replicas + 1
+    prov = (settings.provisioner_max_replicas or settings.provisioner_replicas) + 1
     return {
         "pods": str(echo + prov),
         "requests.cpu": f"{echo * ECHO_CPU_REQUEST_M + prov * PROVISIONER_CPU_REQUEST_M}m",
