@@ -237,7 +237,8 @@ def test_network_policies_admit_only_the_provisioner(objects: list[dict[str, Any
 def test_quota_caps_pods_cpu_and_memory(stack_run: StackRun, objects: list[dict[str, Any]]) -> None:
     hard = one(objects, "ResourceQuota")["spec"]["hard"]
     env = env_of(one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0])
-    replicas = one(objects, "Deployment")["spec"]["replicas"]
+    # The most provisioners there can be: the HorizontalPodAutoscaler's maximum.
+    replicas = one(objects, "HorizontalPodAutoscaler")["spec"]["maxReplicas"]
     sessions, pool = int(env["MAX_SESSIONS"]), int(env["POOL_SIZE"])
     assert int(hard["pods"]) == sessions + pool + replicas + 1 + QUOTA_MARGIN_PODS
     assert set(hard) == {"pods", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"}
