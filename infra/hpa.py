@@ -31,6 +31,8 @@ SCALE_OUT_CPU_M: Final = PROVISIONER_CPU_LIMIT_M // 2
 # after ten minutes below the target (a demo's visitors come in bursts).
 SCALE_DOWN_WINDOW_SECONDS: Final = 600
 SCALE_DOWN_PERIOD_SECONDS: Final = 120
+# On the Deployment: who sets spec.replicas (replicas_owner).
+REPLICAS_ANNOTATION: Final = "pingpod.dev/replicas-set-by"
 
 
 def provisioner_autoscaler(
@@ -72,6 +74,16 @@ def provisioner_autoscaler(
         ),
         opts=scope.opts(deployment),
     )
+
+
+def replicas_owner(settings: AppSettings) -> str:
+    """Who sets the Deployment's replica count, for its ``REPLICAS_ANNOTATION``.
+
+    The annotation also makes switching autoscaling an update of the Deployment:
+    Pulumi diffs inputs, not the live object, and without a changed input the
+    count the HPA left would stay after the switch to a fixed one.
+    """
+    return "horizontal-pod-autoscaler" if settings.provisioner_max_replicas else "pulumi"
 
 
 def replicas_options(settings: AppSettings) -> pulumi.ResourceOptions:

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.app_scope import Scope
-from infra.hpa import replicas_options
+from infra.hpa import REPLICAS_ANNOTATION, replicas_options, replicas_owner
 from infra.rbac import SERVICE_ACCOUNT_NAME
 from infra.settings import AppSettings
 from infra.workload import (
@@ -127,7 +127,10 @@ def provisioner_deployment(
             name=PROVISIONER_NAME,
             namespace=scope.namespace,
             labels={**PART_OF, **PROVISIONER_LABELS},
-            annotations={PATCH_FORCE_ANNOTATION: "true"},
+            annotations={
+                PATCH_FORCE_ANNOTATION: "true",
+                REPLICAS_ANNOTATION: replicas_owner(settings),
+            },
         ),
         spec=k8s.apps.v1.DeploymentSpecArgs(
             replicas=settings.provisioner_replicas,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from infra.config_reader import ConfigError
-from infra.hpa import SCALE_DOWN_WINDOW_SECONDS, SCALE_OUT_CPU_M
+from infra.hpa import REPLICAS_ANNOTATION, SCALE_DOWN_WINDOW_SECONDS, SCALE_OUT_CPU_M
 from infra.provisioner import PATCH_FORCE_ANNOTATION
 from infra.session_nodes import SESSION_TAINT, SESSION_TAINT_KEY
 from tests.infra.harness import StackMocks, StackRun, run_program, run_stack, stack_config
@@ -89,11 +89,16 @@ def test_pulumi_leaves_the_replica_count_to_the_hpa(stack_run: StackRun, fixed: 
     deployment = stack_run.one(DEPLOYMENT)
     assert deployment.ignore_changes == ("spec.replicas",)
     annotations = to_api(deployment.inputs)["metadata"]["annotations"]
-    assert annotations == {PATCH_FORCE_ANNOTATION: "true"}
-    # Off: the count is the program's, applied whoever wrote it last.
+    assert annotations == {
+        PATCH_FORCE_ANNOTATION: "true",
+        REPLICAS_ANNOTATION: "horizontal-pod-autoscaler",
+    }
+    # Off: the count is the program's, applied whoever wrote it last, and the
+    # switch is an update of the Deployment (its annotation changes).
     deployment = fixed.one(DEPLOYMENT)
     assert deployment.ignore_changes == ()
-    assert to_api(deployment.inputs)["metadata"]["annotations"] == {PATCH_FORCE_ANNOTATION: "true"}
+    annotations = to_api(deployment.inputs)["metadata"]["annotations"]
+    assert annotations == {PATCH_FORCE_ANNOTATION: "true", REPLICAS_ANNOTATION: "pulumi"}
 
 
 def test_echo_pods_and_only_they_tolerate_session_nodes(prod: StackRun) -> None:
