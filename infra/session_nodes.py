@@ -8,8 +8,8 @@ echo pod template (``infra/workload.py``) tolerates the taint, and
 Session nodes carry a taint that only echo pods tolerate, so nothing else
 lands on them: the provisioner, the load balancer controller, CoreDNS,
 Karpenter and metrics-server stay on the managed node group (the system
-group). Echo pods are not pinned to session nodes: they use the system
-group's spare room first (the warm pool lives there when nobody visits), and
+group). Echo pods are not pinned to session nodes: they may use the system
+group's spare room too (the warm pool lives there when nobody visits), and
 Karpenter adds a node only when an echo pod cannot be scheduled anywhere.
 """
 
