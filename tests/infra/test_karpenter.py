@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pulumi
+import pulumi_kubernetes as k8s
 import pytest
 
-from infra.karpenter import CHART, CRD_CHART, NAMESPACE, SERVICE_ACCOUNT
+from infra.karpenter import CHART, CRD_CHART, NAMESPACE, SERVICE_ACCOUNT, Karpenter, KarpenterArgs
 from infra.karpenter_policy import INTERRUPTION_EVENTS, controller_policy, queue_policy
 from infra.keys import DEFAULTS
 from infra.lbc_policy import POD_IDENTITY_TRUST
@@ -15,7 +17,8 @@ from infra.metrics_server import CHART_REPO as METRICS_CHART_REPO
 from infra.metrics_server import chart_values as metrics_values
 from infra.nodes import AUTOSCALING_REQUESTS
 from infra.session_nodes import SESSION_INSTANCE_TYPES, SESSION_TAINT
-from tests.infra.harness import ACCOUNT, REGION, Recorded, StackRun, run_stack
+from infra.settings import AutoscalingSettings
+from tests.infra.harness import ACCOUNT, REGION, Recorded, StackRun, run_function, run_stack
 from tests.infra.render import to_api
 
 CLUSTER = "pingpod-prod"
@@ -223,3 +226,38 @@ def test_metrics_server_chart(prod: StackRun) -> None:
     cpu, memory = AUTOSCALING_REQUESTS["metrics-server"]
     assert args["values"]["resources"]["requests"] == {"cpu": f"{cpu}m", "memory": f"{memory}Mi"}
     assert release.depends_on(prod.one("eks:index:ManagedNodeGroup"))
+
+
+def test_component_on_its_own_sets_its_outputs() -> None:
+    captured: dict[str, Karpenter] = {}
+
+    def program() -> None:
+        captured["karpenter"] = Karpenter(
+            "k",
+            KarpenterArgs(
+                cluster_name="c",
+                subnet_ids=["subnet-a"],
+                security_group_id="sg-1",
+                public_nodes=False,
+                disk_size_gib=20,
+                settings=AutoscalingSettings(
+                    karpenter_chart_version="1.15.2",
+                    metrics_server_chart_version="3.13.1",
+                    session_nodes_max_cpu=2,
+                    session_capacity_types=("spot",),
+                    controller_replicas=1,
+                ),
+                k8s_provider=k8s.Provider("test-k8s", kubeconfig="{}"),
+            ),
+        )
+
+    run = run_function(program)
+    karpenter = captured["karpenter"]
+    for attr in ("node_pool", "interruption_queue", "node_role_name"):
+        assert isinstance(getattr(karpenter, attr), pulumi.Output), attr
+    assert to_api(run.one(NODE_POOL).inputs)["spec"]["limits"] == {"cpu": "2"}
+    assert all(
+        r.name.startswith("k-")
+        for r in run.resources
+        if r.parent_type == "pingpod:karpenter:Karpenter"
+    )
