@@ -96,9 +96,9 @@ def provisioner_env(settings: AppSettings) -> list[k8s.core.v1.EnvVarArgs]:
         # X-Forwarded-For so per-IP limits see the visitor's address.
         "FORWARDED_ALLOW_IPS": "*",
         "ECHO_POD_TEMPLATE": f"{TEMPLATE_DIR}/{TEMPLATE_FILE}",
-        # "Kill my gateway" needs another replica to carry the sessions meanwhile.
+        # "Kill my gateway" needs another replica to carry the sessions meanwhile:
+        # the provisioner counts its live peers itself (a roster of Leases).
         "ALLOW_GATEWAY_KILL": "true" if settings.allow_gateway_kill else "false",
-        "PROVISIONER_REPLICAS": str(settings.provisioner_replicas),
         "DRAIN_DELAY": str(GATEWAY_DRAIN_DELAY),
     }
     return [

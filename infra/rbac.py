@@ -15,9 +15,11 @@ Each rule is exactly what the Kubernetes backend does with the resource:
   and "kill my pod" is a DELETE of the session's pod (the ReplicaSet
   controller creates the replacement). It never creates pods itself.
 - ``coordination.k8s.io/leases``: leader election of the replica that
-  replenishes and reaps. A Lease holder reads its Lease (get), creates it the
-  first time (create) and renews or takes it over (update); nothing lists or
-  watches Leases.
+  replenishes and reaps: a Lease holder reads its Lease (get), creates it the
+  first time (create) and renews or takes it over (update). And the roster of
+  live replicas: each replica creates a Lease of its own, renews it (patch),
+  lists the roster's Leases to count them (list), and deletes its own at
+  shutdown or a crashed peer's long expired one (delete). Nothing watches Leases.
 
 Nothing here is cluster-scoped, nothing uses a wildcard, and there is no access
 to Secrets, ConfigMaps, Services, Jobs or the ReplicaSet ``scale`` subresource.
@@ -53,7 +55,7 @@ PROVISIONER_RULES: Final[list[PolicyRule]] = [
     {
         "apiGroups": ["coordination.k8s.io"],
         "resources": ["leases"],
-        "verbs": ["get", "create", "update"],
+        "verbs": ["get", "list", "create", "update", "patch", "delete"],
     },
 ]
 

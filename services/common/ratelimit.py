@@ -2,6 +2,11 @@
 
 Used for per-connection message rates (echo, gateway), per-client-IP session
 creation and the pool's refill cap. No I/O, so it is tested without sockets.
+
+Per-address budgets are the deployment's, not each replica's: with `shares`
+replicas behind a load balancer that spreads one address's requests evenly,
+each spends its share, so the address gets the configured budget in total
+(give or take each replica's rounding) however many replicas serve.
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ class TokenBucket:
             return 0.0
         return (cost - self.tokens) / self.rate
 
+    def resize(self, rate: float, burst: float, now: float) -> None:
+        """New limits from `now` on (what was earned so far, at the old rate, is kept)."""
+        self._refill(now)
+        self.rate, self.burst = rate, burst
+        self.tokens = min(self.tokens, burst)
+
     def available(self, now: float) -> int:
         self._refill(now)
         return math.floor(self.tokens)
@@ -53,15 +64,18 @@ class KeyedLimiter:
         self.max_keys = max_keys
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
-    def take(self, key: str, now: float) -> float:
+    def take(self, key: str, now: float, *, shares: int = 1) -> float:
+        """Take one from `key`'s bucket, this replica being one of `shares`."""
+        rate, burst = self.rate / shares, max(1.0, self.burst / shares)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = TokenBucket(rate=self.rate, burst=self.burst)
+            bucket = TokenBucket(rate=rate, burst=burst)
             self._buckets[key] = bucket
             if len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(key)
+            bucket.resize(rate, burst, now)
         return bucket.take(now)
 
 
@@ -72,9 +86,10 @@ class ConnectionCounter:
         self.limit = limit
         self._open: dict[str, int] = {}
 
-    def acquire(self, key: str) -> bool:
+    def acquire(self, key: str, *, shares: int = 1) -> bool:
+        """Count one more of `key`'s connections, this replica being one of `shares`."""
         count = self._open.get(key, 0)
-        if count >= self.limit:
+        if count >= max(1, math.ceil(self.limit / shares)):
             return False
         self._open[key] = count + 1
         return True

@@ -132,7 +132,10 @@ class SessionAPI:
         tag="sessions",
     )
     async def create(self, request: Request) -> JSONResponse:
-        wait = self.limiter.take(client_ip(request), time.monotonic())
+        # The budget is the deployment's: this replica spends its share of it.
+        wait = self.limiter.take(
+            client_ip(request), time.monotonic(), shares=self.backend.replicas()
+        )
         if wait > 0:
             self.metrics.rejections.labels("rate_limited").inc()
             raise LimitExceeded(

@@ -84,10 +84,11 @@ def create_app(
     backend = backend or make_backend(settings, metrics)
     drain = drain or Drain()
     feed = PoolFeed(settings, backend, metrics)
+    metrics.replicas.set_function(backend.replicas)
     # "Kill my gateway": only where it is offered does this replica ever drain itself.
     replica_drain = (
         ReplicaDrain(delay=settings.drain_delay, stop=drain.request_exit, on_closing=[feed.end_all])
-        if settings.gateway_kill_offered
+        if settings.gateway_kill_allowed
         else None
     )
     api = SessionAPI(settings, backend, metrics, replica_drain=replica_drain)

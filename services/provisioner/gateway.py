@@ -121,7 +121,7 @@ class Gateway:
             await websocket.send_denial_response(from_error(exc))
             return
         ip = websocket.client.host if websocket.client else "unknown"
-        if not self.per_ip.acquire(ip):
+        if not self.per_ip.acquire(ip, shares=self.backend.replicas()):
             self.metrics.rejections.labels("ws_per_ip").inc()
             await websocket.send_denial_response(
                 error_response(

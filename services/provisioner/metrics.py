@@ -48,6 +48,11 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.replicas = Gauge(
+            "pingpod_provisioner_replicas",
+            "Provisioner replicas serving, as this one last counted them",
+            registry=r,
+        )
         self.sessions_ended = Counter(
             "pingpod_sessions_ended", "Sessions ended by reason", ["reason"], registry=r
         )

@@ -46,9 +46,9 @@ class Settings:
     feed_max_streams: int = 500
     feed_max_tiles: int = 200
     # "Kill my gateway" (DELETE /session/{id}/gateway): offered only when allowed,
-    # on Kubernetes, with at least two replicas to carry the sessions meanwhile.
+    # on Kubernetes, while at least two replicas serve (counted live, see
+    # backends/kubernetes/roster.py) to carry the sessions meanwhile.
     allow_gateway_kill: bool = False
-    provisioner_replicas: int = 1
     gateway_kill_interval: float = 60.0
     drain_delay: float = 15.0
     # Kubernetes backend
@@ -87,7 +87,6 @@ class Settings:
             "feed_per_ip",
             "feed_max_streams",
             "feed_max_tiles",
-            "provisioner_replicas",
         ):
             _check(getattr(self, name) >= 1, name.upper(), "an integer >= 1", getattr(self, name))
         for name in (
@@ -120,12 +119,9 @@ class Settings:
             )
 
     @property
-    def gateway_kill_offered(self) -> bool:
-        return (
-            self.allow_gateway_kill
-            and self.backend == "kubernetes"
-            and self.provisioner_replicas >= 2
-        )
+    def gateway_kill_allowed(self) -> bool:
+        """Allowed and possible here; it is offered while two replicas or more serve."""
+        return self.allow_gateway_kill and self.backend == "kubernetes"
 
     @property
     def replica(self) -> str:

@@ -107,7 +107,7 @@ class ShowcaseAPI:
 
     @operation("What this deployment offers the page", ok(200, "", FeatureConfig), tag="showcase")
     async def config(self, request: Request) -> JSONResponse:
-        body: FeatureConfig = {"gateway_kill": self.settings.gateway_kill_offered}
+        body: FeatureConfig = {"gateway_kill": self._gateway_kill_offered()}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     @operation(
@@ -120,7 +120,7 @@ class ShowcaseAPI:
         tag="showcase",
     )
     async def kill_gateway(self, request: Request) -> JSONResponse:
-        if not self.settings.gateway_kill_offered:
+        if not self._gateway_kill_offered():
             raise NotOffered(ErrorCode.GATEWAY_KILL_OFF, _why_not(self.settings))
         now = time.monotonic()
         wait = self.kills_per_ip.take(client_ip(request), now)
@@ -143,10 +143,14 @@ class ShowcaseAPI:
         body: GatewayDraining = {"gateway": "draining", "drain_delay": self.settings.drain_delay}
         return JSONResponse(body, status_code=202)
 
+    def _gateway_kill_offered(self) -> bool:
+        # Live, not configured: an autoscaler changes the replica count under us.
+        return self.settings.gateway_kill_allowed and self.backend.replicas() >= 2
+
 
 def _why_not(settings: Settings) -> str:
     if not settings.allow_gateway_kill:
         return "killing a gateway is off here (ALLOW_GATEWAY_KILL)"
     if settings.backend != "kubernetes":
         return "killing a gateway needs the Kubernetes backend"
-    return "killing a gateway needs at least two provisioner replicas (PROVISIONER_REPLICAS)"
+    return "killing a gateway needs at least two provisioner replicas serving; one serves now"

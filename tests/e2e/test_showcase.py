@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from kubernetes import client
 from playwright.sync_api import Locator, Page, expect
@@ -116,12 +117,17 @@ def two_replicas(
     env = {
         "FRONTEND_DIR": str(DIST),
         "ALLOW_GATEWAY_KILL": "true",
-        "PROVISIONER_REPLICAS": "2",
         "DRAIN_DELAY": "1",
         "POOL_SIZE": "3",
     }
     servers = [rig.start(**env), rig.start(**env)]
     servers[0].wait_pool(3)
+    for server in servers:  # each has counted the other: the button is offered
+        wait_for(
+            "two live replicas",
+            lambda s=server: httpx.get(s.url + "/config").json()["gateway_kill"],
+            timeout=15,
+        )
     proxy = RoundRobinProxy([s.port for s in servers]).start()
     try:
         yield rig, servers, proxy

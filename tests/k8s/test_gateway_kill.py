@@ -8,6 +8,7 @@ the holder through the cluster, whichever replica it was sent to."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Iterator
 
@@ -29,7 +30,6 @@ pytestmark = pytest.mark.k8s
 DRAIN_DELAY = 2.0  # seconds between /ready failing and the sockets closing
 ON = {
     "ALLOW_GATEWAY_KILL": "true",
-    "PROVISIONER_REPLICAS": "2",
     "DRAIN_DELAY": str(DRAIN_DELAY),
     "POOL_SIZE": "2",
 }
@@ -39,9 +39,15 @@ ON = {
 def replicas(rig: Rig) -> Iterator[tuple[list[Server], RoundRobinProxy]]:
     servers = [rig.start(**ON), rig.start(**ON)]
     servers[0].wait_pool(2)
+    for server in servers:  # each has counted the other (the roster of Leases)
+        wait_for("two live replicas", lambda s=server: offered(s), timeout=15)
     proxy = RoundRobinProxy([s.port for s in servers]).start()
     yield servers, proxy
     proxy.stop()
+
+
+def offered(server: Server) -> bool:
+    return bool(httpx.get(server.url + "/config", timeout=5).json()["gateway_kill"])
 
 
 def ready(server: Server) -> int:
@@ -140,16 +146,56 @@ def test_gateway_kill_bounds_and_refusals(
             )
         assert rs.metadata is not None and rs.metadata.labels is not None
 
-    # Off with one replica, or when not allowed: 403, and nothing changes.
-    single = rig.start(ALLOW_GATEWAY_KILL="true", PROVISIONER_REPLICAS="1")
-    off = rig.start(PROVISIONER_REPLICAS="2")
-    for server in (single, off):
+    # Off when not allowed: 403, and nothing changes.
+    off = rig.start()
+    for server in (off,):
         with server.client() as http:
             assert http.get("/config").json() == {"gateway_kill": False}
             refused = http.delete(f"/session/{sid}/gateway")
             assert refused.status_code == 403
             assert refused.json()["error"] == "gateway_kill_off"
             assert http.get("/ready").status_code == 200
+
+
+def roster(rig: Rig) -> set[str]:
+    """Holders of the roster's Leases (one per live or not yet collected replica)."""
+    with rig.cp.api_client() as admin:
+        leases = client.CoordinationV1Api(admin).list_namespaced_lease(
+            rig.namespace, label_selector="pingpod.dev/provisioner-roster"
+        )
+    return {
+        lease.spec.holder_identity
+        for lease in leases.items
+        if lease.spec and lease.spec.holder_identity
+    }
+
+
+def test_gateway_kill_follows_the_live_replica_count(rig: Rig) -> None:
+    """Offered from two live replicas, counted from their Leases, not configured."""
+    first = rig.start(**ON)
+    wait_for("the first replica's roster Lease", lambda: first.env["POD_NAME"] in roster(rig))
+    assert not offered(first)
+    with first.client() as http:
+        refused = http.delete("/session/no-such-session/gateway")
+        assert refused.status_code == 403
+        assert "one serves now" in refused.json()["detail"]
+
+    second = rig.start(**ON)
+    for server in (first, second):
+        wait_for("two live replicas", lambda s=server: offered(s), timeout=15)
+
+    # A replica that stops hands its Lease back: the count drops without waiting.
+    second.stop()  # SIGTERM: uvicorn's graceful shutdown, then the signal's own exit
+    assert "Traceback" not in second.log.read_text()
+    assert second.env["POD_NAME"] not in roster(rig)
+    wait_for("one live replica", lambda: not offered(first), timeout=15)
+
+    # One that crashes is counted out once its Lease expires (LEASE_DURATION 3 s).
+    third = rig.start(**ON)
+    wait_for("two live replicas again", lambda: offered(first), timeout=15)
+    third.stop(signal.SIGKILL)
+    assert third.env["POD_NAME"] in roster(rig)
+    wait_for("the crashed replica counted out", lambda: not offered(first), timeout=20)
 
 
 def test_pool_feed_follows_the_watch_cache(rig: Rig) -> None:

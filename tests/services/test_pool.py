@@ -291,6 +291,9 @@ class FakeDriver:
     async def leading(self) -> bool:
         return True
 
+    def replicas(self) -> int:
+        return 1
+
     def warm(self) -> list[tuple[Member, bool]]:
         return [(m, m.ready) for m in self.members]
 

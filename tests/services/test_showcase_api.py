@@ -42,7 +42,7 @@ def test_kill_gateway_is_refused_where_it_is_not_offered(provisioner: Server) ->
 
 
 def test_allowing_it_is_not_enough_without_kubernetes(start_provisioner: StartProvisioner) -> None:
-    server = start_provisioner(ALLOW_GATEWAY_KILL="true", PROVISIONER_REPLICAS="2")
+    server = start_provisioner(ALLOW_GATEWAY_KILL="true")
     session = new_session(server)
     with server.client() as client:
         assert client.get("/config").json() == {"gateway_kill": False}
@@ -56,8 +56,6 @@ def test_allowing_it_is_not_enough_without_kubernetes(start_provisioner: StartPr
     ("key", "value"),
     [
         ("ALLOW_GATEWAY_KILL", "maybe"),
-        ("PROVISIONER_REPLICAS", "0"),
-        ("PROVISIONER_REPLICAS", "two"),
         ("DRAIN_DELAY", "-1"),
         ("GATEWAY_KILL_INTERVAL", "0"),
     ],
@@ -68,15 +66,15 @@ def test_bad_settings_name_the_key(key: str, value: str) -> None:
     assert info.value.key == key
 
 
-def test_gateway_kill_is_offered_only_on_kubernetes_with_two_replicas() -> None:
-    def offered(**env: str) -> bool:
-        return Settings.from_env(env).gateway_kill_offered
+def test_gateway_kill_is_allowed_only_on_kubernetes() -> None:
+    # Offered too needs two live replicas: tests/k8s/test_gateway_kill.py counts them.
+    def allowed(**env: str) -> bool:
+        return Settings.from_env(env).gateway_kill_allowed
 
-    on = {"ALLOW_GATEWAY_KILL": "true", "BACKEND": "kubernetes", "PROVISIONER_REPLICAS": "2"}
-    assert offered(**on)
-    assert not offered(**{**on, "ALLOW_GATEWAY_KILL": "false"})
-    assert not offered(**{**on, "BACKEND": "local"})
-    assert not offered(**{**on, "PROVISIONER_REPLICAS": "1"})
+    on = {"ALLOW_GATEWAY_KILL": "true", "BACKEND": "kubernetes"}
+    assert allowed(**on)
+    assert not allowed(**{**on, "ALLOW_GATEWAY_KILL": "false"})
+    assert not allowed(**{**on, "BACKEND": "local"})
 
 
 async def test_session_shows_its_pods_start_phases(provisioner: Server) -> None:

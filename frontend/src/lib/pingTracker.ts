@@ -140,7 +140,7 @@ export class PingTracker {
 
   /**
    * Chart columns, oldest first: x in epoch seconds, y in ms with null for
-   * lost and in-flight pings (uPlot draws null as a gap).
+   * lost and in-flight pings (the chart draws null as a gap).
    */
   chartData(): [number[], (number | null)[]] {
     const start = Math.max(1, this.nextSeq - this.capacity);

@@ -109,6 +109,10 @@ class Backend(Protocol):
         """True when claims can be served (platform reachable, caches synced)."""
         ...
 
+    def replicas(self) -> int:
+        """Provisioner replicas serving now, this one included (at least 1)."""
+        ...
+
     async def claim(self, key: str, *, now: float, expires_at: float) -> Claim:
         """Assign a Ready pod to a new session: warm if one is free, else cold."""
         ...
@@ -183,6 +187,10 @@ class Driver(Protocol[M]):
 
     async def leading(self) -> bool:
         """Whether this replica refills, trims and reaps now."""
+        ...
+
+    def replicas(self) -> int:
+        """Provisioner replicas serving now, as last counted (no API call)."""
         ...
 
     def warm(self) -> list[tuple[M, bool]]:

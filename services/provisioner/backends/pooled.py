@@ -79,6 +79,9 @@ class PooledBackend(Generic[M]):
 
     # sessions
 
+    def replicas(self) -> int:
+        return self.driver.replicas()
+
     async def claim(self, key: str, *, now: float, expires_at: float) -> Claim:
         """A Ready pod for the session, or an error within the claim's time budget.
 

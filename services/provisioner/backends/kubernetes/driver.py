@@ -32,6 +32,7 @@ from services.provisioner.backends.kubernetes.claim import ClaimProtocol
 from services.provisioner.backends.kubernetes.client import api_client, load_template
 from services.provisioner.backends.kubernetes.leader import Leader
 from services.provisioner.backends.kubernetes.lease import LeaderLease
+from services.provisioner.backends.kubernetes.roster import ReplicaRoster
 from services.provisioner.backends.kubernetes.view import PoolView
 from services.provisioner.errors import BackendUnavailable, PodNotRunning, SessionNotFound
 from services.provisioner.pool import SessionTimes
@@ -57,6 +58,7 @@ class KubernetesDriver:
         events: SessionEvents,
         template: Obj,
         lease: LeaderLease,
+        roster: ReplicaRoster,
         idle_timeout: float = 60.0,
         cold_start_timeout: float = 20.0,
         echo_port: int = 8080,
@@ -70,6 +72,8 @@ class KubernetesDriver:
         )
         self.leader = Leader(api, lease, template=template)
         self.tick = self.leader.tick
+        self.roster = roster
+        self._counted = float("-inf")
         self.idle_timeout = idle_timeout
         self.url_template = url_template
         self.echo_port = echo_port
@@ -90,11 +94,19 @@ class KubernetesDriver:
             identity=identity,
             duration=settings.lease_duration,
         )
+        roster = ReplicaRoster(
+            api.coordination,
+            namespace=settings.namespace,
+            roster=settings.lease_name,
+            identity=identity,
+            duration=settings.lease_duration,
+        )
         return cls(
             api=api,
             events=events,
             template=template,
             lease=lease,
+            roster=roster,
             idle_timeout=settings.session_idle_timeout,
             cold_start_timeout=settings.cold_start_timeout,
             echo_port=settings.echo_port,
@@ -165,12 +177,34 @@ class KubernetesDriver:
         for cache in self._caches:
             cache.stop()
         await self.leader.release()
+        try:
+            await self.api.call(self.roster.leave)
+        except BackendUnavailable as exc:
+            log.warning("replica_leave_failed", extra={"error": exc.detail})
         self.api.close()
 
     def ready(self) -> bool:
         return bool(self._caches) and all(cache.synced for cache in self._caches)
 
+    def replicas(self) -> int:
+        return self.roster.count
+
+    async def _count_replicas(self) -> None:
+        """Renew this replica's roster Lease and recount, at the leader Lease's pace."""
+        if time.monotonic() - self._counted < self.leader.renew_every:
+            return
+        try:
+            await self.api.call(self.roster.step)
+        except ApiException as exc:  # a 403 or 409: the count stays as it was
+            log.warning("replica_count_failed", extra={"error": unavailable(exc).detail})
+            return
+        except BackendUnavailable as exc:
+            log.warning("replica_count_failed", extra={"error": exc.detail})
+            return
+        self._counted = time.monotonic()
+
     async def leading(self) -> bool:
+        await self._count_replicas()
         if not (await self.leader.leading() and self.ready()):
             return False
         if self.recycle:  # only recycling retires pods: no scan of every pod otherwise

@@ -115,6 +115,9 @@ class LocalDriver:
     async def leading(self) -> bool:
         return True  # one process, one leader
 
+    def replicas(self) -> int:
+        return 1  # the local backend's pods are this process's children: one replica
+
     # listing
 
     def warm(self) -> list[tuple[LocalPod, bool]]:
