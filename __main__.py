@@ -16,7 +16,7 @@ from infra.app import App, AppArgs
 from infra.cluster import Cluster, ClusterArgs
 from infra.config import load_config
 from infra.edge import Edge, EdgeArgs
-from infra.host import current_host, require_aws_cli
+from infra.host import current_host, require_aws_cli, require_aws_cli_version
 from infra.identity import cluster_creator
 from infra.karpenter import Karpenter, KarpenterArgs
 from infra.metrics_server import MetricsServer, MetricsServerArgs
@@ -55,7 +55,7 @@ def main() -> None:
     aws_cfg = config.aws
     if aws_cfg is None:  # load_config guarantees one of the two
         raise pulumi.RunError("mode 'aws' without AWS settings")
-    require_aws_cli(host.which)
+    require_aws_cli_version(host.version(require_aws_cli(host.which)))
     cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
     creator = cluster_creator(cluster_name)
 
@@ -69,15 +69,7 @@ def main() -> None:
             vpc_id=network.vpc_id,
             public_subnet_ids=network.public_subnet_ids,
             private_subnet_ids=network.private_subnet_ids,
-            kubernetes_version=aws_cfg.kubernetes_version,
-            instance_types=aws_cfg.node_instance_types,
-            min_size=aws_cfg.node_min_size,
-            desired_size=aws_cfg.node_desired_size,
-            max_size=aws_cfg.node_max_size,
-            disk_size_gib=aws_cfg.node_disk_size_gib,
-            capacity_type=aws_cfg.capacity_type,
-            public_nodes=aws_cfg.public_nodes,
-            cluster_admins=aws_cfg.cluster_admins,
+            settings=aws_cfg,
             creator=creator,
         ),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -13,8 +13,8 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from infra.identity import CREATOR_TAG, Principal, admins_to_grant
-from infra.keys import GRAVITON_INSTANCE_TYPE, default_integer, default_string, default_strings
-from infra.profiles import PROFILES, CapacityType
+from infra.keys import GRAVITON_INSTANCE_TYPE
+from infra.settings import AwsSettings
 
 ARM_AMI_TYPE = "AL2023_ARM_64_STANDARD"
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -31,8 +31,6 @@ NODE_POLICIES = {
 # agents that do use IMDS (aws-node, eks-pod-identity-agent) run on the host
 # network.
 IMDS_HOP_LIMIT = 1
-# Where the nodes go and how they are bought when ClusterArgs does not say.
-_DEFAULT_PROFILE = PROFILES[default_string("profile")]
 
 
 def _entry_key(arn: str) -> str:
@@ -49,21 +47,12 @@ class ClusterArgs:
     vpc_id: pulumi.Input[str]
     public_subnet_ids: pulumi.Input[Sequence[str]]
     private_subnet_ids: pulumi.Input[Sequence[str]]
-    # Unset: what a stack that sets nothing gets (the keys' defaults, as in
-    # Pulumi.yaml, and the default profile), read from there rather than
-    # copied, so the two cannot drift apart.
-    kubernetes_version: str = default_string("kubernetesVersion")
-    instance_types: Sequence[str] = default_strings("nodeInstanceTypes")
-    min_size: int = default_integer("nodeMinSize")
-    desired_size: int = default_integer("nodeDesiredSize")
-    max_size: int = default_integer("nodeMaxSize")
-    disk_size_gib: int = default_integer("nodeDiskSizeGib")
-    # The lean profile: Spot nodes in the public subnets (a public IPv4 each,
-    # from the subnet; the node security group admits only the ALB and the
-    # cluster itself). Otherwise on demand, in the private subnets.
-    capacity_type: CapacityType = _DEFAULT_PROFILE.capacity_type
-    public_nodes: bool = _DEFAULT_PROFILE.public_nodes
-    cluster_admins: Sequence[str] = field(default_factory=tuple)
+    # The stack's Kubernetes version, nodes, profile and admins, as
+    # infra.config.load_config validated them: no defaults of its own here.
+    # The lean profile puts Spot nodes in the public subnets (a public IPv4
+    # each, from the subnet; the node security group admits only the ALB and
+    # the cluster itself); otherwise they are on demand, in the private subnets.
+    settings: AwsSettings
     # Who created the cluster (infra.identity.cluster_creator): EKS made them
     # admin then, so no entry is declared for them, and the cluster is tagged
     # with them. None: every admin gets an entry and no tag is set.
@@ -75,7 +64,7 @@ class Cluster(pulumi.ComponentResource):
 
     No default node group: ``skip_default_node_group`` drops pulumi-eks's
     self-managed x86 group. Nodes live in the private subnets (the public ones
-    in the lean profile, see ``ClusterArgs.public_nodes``), pods get VPC IPs
+    in the lean profile, see ``AwsSettings.public_nodes``), pods get VPC IPs
     through the VPC CNI with prefix delegation (so a small node holds ~100 session
     pods: EKS sets each managed node's maxPods itself, 110 under 30 vCPUs) and
     its network policy agent (so NetworkPolicies are enforced).
@@ -96,7 +85,8 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("pingpod:cluster:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        for instance_type in args.instance_types:
+        settings = args.settings
+        for instance_type in settings.node_instance_types:
             if not GRAVITON_INSTANCE_TYPE.match(instance_type):
                 raise ValueError(
                     f"{instance_type!r} is not a Graviton instance type; "
@@ -106,7 +96,7 @@ class Cluster(pulumi.ComponentResource):
         cluster = eks.Cluster(
             f"{name}-eks",
             name=args.cluster_name,
-            version=args.kubernetes_version,
+            version=settings.kubernetes_version,
             vpc_id=args.vpc_id,
             public_subnet_ids=args.public_subnet_ids,
             private_subnet_ids=args.private_subnet_ids,
@@ -169,7 +159,7 @@ class Cluster(pulumi.ComponentResource):
                 aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                     device_name="/dev/xvda",
                     ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=args.disk_size_gib,
+                        volume_size=settings.node_disk_size_gib,
                         volume_type="gp3",
                         encrypted="true",
                         delete_on_termination="true",
@@ -190,13 +180,13 @@ class Cluster(pulumi.ComponentResource):
             cluster=cluster,
             node_role=node_role,
             ami_type=ARM_AMI_TYPE,
-            instance_types=list(args.instance_types),
-            capacity_type=args.capacity_type,
-            subnet_ids=args.public_subnet_ids if args.public_nodes else args.private_subnet_ids,
+            instance_types=list(settings.node_instance_types),
+            capacity_type=settings.capacity_type,
+            subnet_ids=args.public_subnet_ids if settings.public_nodes else args.private_subnet_ids,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=args.min_size,
-                desired_size=args.desired_size,
-                max_size=args.max_size,
+                min_size=settings.node_min_size,
+                desired_size=settings.node_desired_size,
+                max_size=settings.node_max_size,
             ),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=launch_template.id,
@@ -242,8 +232,8 @@ class Cluster(pulumi.ComponentResource):
 
     def _access_entries(self, args: ClusterArgs) -> dict[str, eks.AccessEntryArgs]:
         """An admin access entry for every clusterAdmins principal but the creator."""
-        granted = admins_to_grant(args.cluster_admins, args.creator)
-        for arn in args.cluster_admins:
+        granted = admins_to_grant(args.settings.cluster_admins, args.creator)
+        for arn in args.settings.cluster_admins:
             if arn not in granted:
                 pulumi.log.info(
                     f"clusterAdmins: no access entry for {arn}: it created the cluster, "

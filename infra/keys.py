@@ -4,9 +4,10 @@ What a ``pingpod:*`` key is, apart from how it is read (``infra.config_reader``)
 and which settings it feeds (``infra.config``). ``DEFAULTS`` mirrors the
 ``config:`` schema in ``Pulumi.yaml`` (a test keeps the two equal): the CLI
 applies that schema, the mocks and ``infra.cost`` do not, so the program falls
-back on these. Components whose arguments have defaults (``ClusterArgs``,
-``NetworkArgs``) take them from here too, through the typed ``default_*``
-readers, rather than keeping copies of their own.
+back on these. Components whose arguments have defaults (``NetworkArgs``,
+``EdgeArgs``) take them from here too, through the typed ``default_*``
+readers, rather than keeping copies of their own; ``ClusterArgs`` has none and
+takes the validated ``AwsSettings``.
 """
 
 from __future__ import annotations
@@ -131,6 +132,6 @@ REMOVED_KEYS: Final[Mapping[str, str]] = {
     "nodeMaxPods": (
         "EKS writes its own kubelet maxPods into every managed node that runs an EKS AMI, "
         "and that value wins over a launch template's; with VPC CNI prefix delegation it is "
-        '110 on nodes under 30 vCPUs such as t4g.medium (README, "Deploy to AWS")'
+        "110 on nodes under 30 vCPUs such as t4g.medium (docs/configuration.md)"
     ),
 }

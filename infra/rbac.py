@@ -12,8 +12,10 @@ Each rule is exactly what the Kubernetes backend does with the resource:
   list by label, never a get), creates warm members, claims one with a PATCH guarded by
   ``resourceVersion``, and deletes a session's ReplicaSet when it ends.
 - ``""/pods``: the backend watches pods to see readiness and node placement,
-  and "kill my pod" is a DELETE of the session's pod (the ReplicaSet
-  controller creates the replacement). It never creates pods itself.
+  "kill my pod" is a DELETE of the session's pod (the ReplicaSet
+  controller creates the replacement), and a warm claim PATCHes the claimed
+  pod's ``karpenter.sh/do-not-disrupt`` annotation (node autoscaling leaves
+  its node alone). It never creates pods itself.
 - ``coordination.k8s.io/leases``: leader election of the replica that
   replenishes and reaps: a Lease holder reads its Lease (get), creates it the
   first time (create) and renews or takes it over (update). And the roster of
@@ -50,7 +52,7 @@ PROVISIONER_RULES: Final[list[PolicyRule]] = [
     {
         "apiGroups": [""],
         "resources": ["pods"],
-        "verbs": ["list", "watch", "delete"],
+        "verbs": ["list", "watch", "patch", "delete"],
     },
     {
         "apiGroups": ["coordination.k8s.io"],

@@ -21,7 +21,9 @@ from typing import Any, Final
 # The NodePool's and the EC2NodeClass's name.
 NODE_POOL: Final = "sessions"
 NODE_CLASS_GROUP: Final = "karpenter.k8s.aws"
-SESSION_TAINT_KEY: Final = "pingpod.dev/sessions"
+# The taint the test control plane's NodePools carry too
+# (scripts/controlplane/karpenter/manifests.py, ECHO_TAINT).
+SESSION_TAINT_KEY: Final = "pingpod.dev/echo"
 SESSION_TAINT: Final = {"key": SESSION_TAINT_KEY, "value": "true", "effect": "NoSchedule"}
 # Echo pods are memory-bound (32 MiB requested, 10m of CPU): a t4g.small holds
 # about 44 of them and a t4g.medium about 101 for twice the price, the cheapest

@@ -92,6 +92,17 @@ class Component:
     download_all: bool = True
     # Extra files whose content is part of the build's inputs.
     inputs: tuple[Path, ...] = field(default=())
+    # Files of the module (paths inside it) copied beside the binaries, by base name:
+    # what running them needs from the release (CRDs), without the module cache.
+    files: tuple[str, ...] = ()
+    # GOTOOLCHAIN for this component only (e.g. "go1.27.3"), for a module that asks for a
+    # newer Go than the one on PATH: go fetches that toolchain through the module proxy.
+    toolchain: str | None = None
+
+    @property
+    def go_env(self) -> dict[str, str]:
+        """The environment its go commands add to ``go_env()``."""
+        return {"GOTOOLCHAIN": self.toolchain} if self.toolchain else {}
 
     @property
     def version(self) -> str:
@@ -103,6 +114,10 @@ class Component:
 
     def binary(self, name: str) -> Path:
         return self.bin_dir / name
+
+    def file(self, path: str) -> Path:
+        """Where the copy of ``path`` (one of ``files``) is."""
+        return self.bin_dir / Path(path).name
 
 
 def go_env() -> dict[str, str]:
@@ -165,6 +180,7 @@ def _origin(comp: Component, log_file: Path) -> Origin:
         cwd=comp.module_dir,
         log_file=log_file,
         what=f"go mod download {comp.module}@{module_version_}",
+        env=comp.go_env,
     )
     meta = json.loads(out)
     tag_time = ""
@@ -182,8 +198,10 @@ def _origin(comp: Component, log_file: Path) -> Origin:
 def fingerprint(comp: Component) -> str:
     """Changes whenever the inputs of a build change (module files, binaries, build format)."""
     digest = hashlib.sha256(f"{BUILD_FORMAT}:{comp.binaries}".encode())
-    if comp.release:
-        digest.update(comp.release.encode())
+    # Only when set: the fingerprints (and so the cached builds) of the others stay as they were.
+    for extra in (comp.release, comp.toolchain, " ".join(comp.files)):
+        if extra:
+            digest.update(extra.encode())
     for path in (comp.module_dir / "go.mod", comp.module_dir / "go.sum", *comp.inputs):
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -199,8 +217,10 @@ def stamp(comp: Component) -> dict[str, object]:
 
 
 def is_built(comp: Component) -> bool:
-    return stamp(comp).get("fingerprint") == fingerprint(comp) and all(
-        comp.binary(name).is_file() for name, _ in comp.binaries
+    return (
+        stamp(comp).get("fingerprint") == fingerprint(comp)
+        and all(comp.binary(name).is_file() for name, _ in comp.binaries)
+        and all(comp.file(path).is_file() for path in comp.files)
     )
 
 
@@ -217,9 +237,14 @@ def file_lock(lock_path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _go_version() -> str:
+def _go_version(comp: Component) -> str:
     return subprocess.run(
-        [_go(), "version"], capture_output=True, text=True, check=True, env=go_env()
+        [_go(), "version"],
+        cwd=comp.module_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**go_env(), **comp.go_env},
     ).stdout.strip()
 
 
@@ -237,7 +262,13 @@ def build_component(comp: Component, log: Log = print) -> dict[str, float]:
     start = time.monotonic()
     if comp.download_all:
         log(f"[{comp.name} {comp.version}] downloading modules (go mod download)")
-        run_go(["mod", "download"], cwd=comp.module_dir, log_file=log_file, what="go mod download")
+        run_go(
+            ["mod", "download"],
+            cwd=comp.module_dir,
+            log_file=log_file,
+            what="go mod download",
+            env=comp.go_env,
+        )
     origin = _origin(comp, log_file)
     timings["download"] = time.monotonic() - start
     ldflags = " ".join(["-s", "-w", *comp.ldflags(origin)])
@@ -264,10 +295,14 @@ def build_component(comp: Component, log: Log = print) -> dict[str, float]:
             cwd=work_dir,
             log_file=log_file,
             what=f"go build {package}",
+            env=comp.go_env,
         )
         tmp.replace(comp.binary(name))
         timings[name] = time.monotonic() - start
         log(f"[{comp.name} {comp.version}] built {name} in {timings[name]:.1f}s")
+
+    for path in comp.files:
+        shutil.copyfile(origin.dir / path, comp.file(path))
 
     record = {
         "fingerprint": fingerprint(comp),
@@ -275,7 +310,7 @@ def build_component(comp: Component, log: Log = print) -> dict[str, float]:
         "module_version": module_version(comp.module_dir / "go.mod", comp.module),
         "version": comp.version,
         "commit": origin.commit,
-        "go": _go_version(),
+        "go": _go_version(comp),
         "seconds": {k: round(v, 1) for k, v in timings.items()},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -4,56 +4,54 @@
  * the server's `{error, detail}` body and, for 429, the Retry-After delay.
  */
 
-import type { PodPhases } from './lib/anatomy';
+import type {
+  ErrorCode,
+  FeatureConfig,
+  PodStatus,
+  PoolCounts,
+  SessionCreated,
+  SessionStatus as ServerSessionStatus,
+} from './lib/contract.gen';
 import { parseRetryAfter } from './lib/http';
 
-export interface PodInfo {
-  name: string;
-  node: string;
-  /** Epoch seconds. */
-  started_at: number;
-}
+// The bodies as the page reads them: the fields it uses, picked from the
+// server's types (lib/contract.gen.ts, generated from its OpenAPI document).
 
-export interface CreatedSession {
-  session_id: string;
-  ws_url: string;
-  pod: PodInfo;
-  warm: boolean;
-  assign_ms: number;
-}
+export type CreatedSession = Pick<
+  SessionCreated,
+  'session_id' | 'ws_url' | 'pod' | 'warm' | 'assign_ms'
+>;
 
-export interface SessionStatus {
-  session_id?: string;
+export type SessionPod = Pick<PodStatus, 'name' | 'node' | 'started_at' | 'phase' | 'ready'> &
+  Partial<Pick<PodStatus, 'phases'>>;
+
+export interface SessionStatus
+  extends Pick<ServerSessionStatus, 'replacements' | 'created_at' | 'expires_at'>,
+    Partial<Pick<ServerSessionStatus, 'session_id'>> {
   /** null while the session has no pod (between a pod's death and its replacement). */
-  pod: (PodInfo & { phase: string; ready: boolean; phases?: PodPhases | null }) | null;
-  replacements: number;
-  /** Epoch seconds. */
-  created_at: number;
-  expires_at: number;
+  pod: SessionPod | null;
 }
 
 /** GET /config: what this deployment offers the page. */
-export interface PageConfig {
-  /** Whether "Kill my gateway" is offered (Kubernetes, two replicas or more, allowed). */
-  gateway_kill: boolean;
-}
+export type PageConfig = FeatureConfig;
 
-export interface PoolStatus {
-  warm: number;
-  starting: number;
-  assigned: number;
-  target: number;
-  capacity: number;
-}
+export type PoolStatus = PoolCounts;
+
+/**
+ * An error's code: the server's `error` (ErrorCode), `network` when it could
+ * not be reached, `http_<status>` when the answer carried no code (a proxy's
+ * error page, say).
+ */
+export type ApiErrorCode = ErrorCode | 'network' | `http_${number}`;
 
 export class ApiError extends Error {
   readonly status: number;
-  readonly code: string;
+  readonly code: ApiErrorCode;
   readonly detail: string;
   /** Seconds to wait before retrying (429/503), else null. */
   readonly retryAfterSec: number | null;
 
-  constructor(status: number, code: string, detail: string, retryAfterSec: number | null) {
+  constructor(status: number, code: ApiErrorCode, detail: string, retryAfterSec: number | null) {
     super(detail);
     this.name = 'ApiError';
     this.status = status;
@@ -68,12 +66,14 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 async function toError(res: Response): Promise<ApiError> {
-  let code = `http_${res.status}`;
+  let code: ApiErrorCode = `http_${res.status}`;
   let detail = res.statusText || `HTTP ${res.status}`;
   try {
     const body: unknown = await res.json();
     if (isRecord(body)) {
-      if (typeof body.error === 'string') code = body.error;
+      // The provisioner serving this page sends only its own codes: no list to check
+      // against is shipped (it would only grow the bundle).
+      if (typeof body.error === 'string') code = body.error as ErrorCode;
       if (typeof body.detail === 'string' && body.detail) detail = body.detail;
     }
   } catch {

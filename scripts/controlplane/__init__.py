@@ -9,13 +9,26 @@ from __future__ import annotations
 
 from .build import BuildError, ensure_built
 from .cluster import ControlPlane, ControlPlaneError, default_dir
-from .components import COMPONENTS, CONTAINERD, ETCD, K8S, KWOK, NODE, NODE_COMPONENTS, versions
+from .components import (
+    AUTOSCALING_COMPONENTS,
+    COMPONENTS,
+    CONTAINERD,
+    ETCD,
+    K8S,
+    KARPENTER,
+    KWOK,
+    NODE,
+    NODE_COMPONENTS,
+    versions,
+)
 
 __all__ = [
+    "AUTOSCALING_COMPONENTS",
     "COMPONENTS",
     "CONTAINERD",
     "ETCD",
     "K8S",
+    "KARPENTER",
     "KWOK",
     "NODE",
     "NODE_COMPONENTS",

@@ -12,7 +12,7 @@ from scripts.gobuild import build_command
 
 from .build import BuildError, ensure_built
 from .cluster import ControlPlane, ControlPlaneError, default_dir
-from .components import COMPONENTS, NODE_COMPONENTS
+from .components import AUTOSCALING_COMPONENTS, COMPONENTS, NODE_COMPONENTS
 
 
 def _log(msg: str) -> None:
@@ -20,7 +20,12 @@ def _log(msg: str) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    ok = build_command("controlplane", lambda: ensure_built(force=args.force, log=_log), _log)
+    components = (*COMPONENTS, *NODE_COMPONENTS)
+    if args.autoscaling:
+        components += AUTOSCALING_COMPONENTS
+    ok = build_command(
+        "controlplane", lambda: ensure_built(components, force=args.force, log=_log), _log
+    )
     return 0 if ok else 1
 
 
@@ -72,7 +77,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_versions(_: argparse.Namespace) -> int:
-    for comp in (*COMPONENTS, *NODE_COMPONENTS):
+    for comp in (*COMPONENTS, *NODE_COMPONENTS, *AUTOSCALING_COMPONENTS):
         print(f"{comp.name} {comp.version} {comp.bin_dir}")
     return 0
 
@@ -88,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("build", help="build missing binaries into the cache")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.add_argument(
+        "--autoscaling",
+        action="store_true",
+        help="also Karpenter's kwok provider (node autoscaling; fetches the Go toolchain "
+        "its module asks for)",
+    )
     p.set_defaults(func=cmd_build)
 
     dir_help = f"state directory (default {default_dir()})"

@@ -14,7 +14,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -237,7 +237,22 @@ class ControlPlane:
         with (self.log_dir / "teardown.log").open("a") as out:
             out.write(note + "\n")
 
-    # -- one component at a time (chaos tests) ----------------------------------------------
+    # -- add-ons and one component at a time (chaos tests) ----------------------------------
+
+    def run_component(self, name: str, argv: list[str], env: Mapping[str, str]) -> None:
+        """Start another process beside the cluster's own (an add-on such as Karpenter):
+        logged to ``logs/<name>.log``, listed in the state file, stopped before the others."""
+        self._launcher.spawn(name, argv, env)
+
+    def component_running(self, name: str) -> bool:
+        return any(ref.name == name and self._launcher.running(ref) for ref in self.procs)
+
+    def log_tail(self, name: str, lines: int = 25) -> str:
+        try:
+            text = (self.log_dir / f"{name}.log").read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
 
     def stop_component(self, name: str, grace: float = 10.0) -> None:
         """Stop one running component (SIGTERM, then SIGKILL after ``grace`` seconds; 0

@@ -16,10 +16,12 @@ BUILD_MODULES = HERE / "build"
 KWOK_STAGES = HERE / "kwok" / "stages.yaml"
 
 __all__ = [
+    "AUTOSCALING_COMPONENTS",
     "COMPONENTS",
     "CONTAINERD",
     "ETCD",
     "K8S",
+    "KARPENTER",
     "KWOK",
     "KWOK_STAGES",
     "NODE",
@@ -114,11 +116,36 @@ CONTAINERD = Component(
     ),
     ldflags=_containerd_version_flags,
 )
+# Karpenter with its kwok cloud provider: it turns pending pods into NodeClaims and Node
+# objects (no machines), which our kwok then keeps Ready. v1.15.0 asks for go 1.26.9, newer
+# than the Go on PATH may be, so this one build runs a toolchain fetched by version.
+KARPENTER = Component(
+    name="karpenter",
+    module="sigs.k8s.io/karpenter",
+    module_dir=BUILD_MODULES / "karpenter",
+    binaries=(("karpenter-kwok", "sigs.k8s.io/karpenter/kwok"),),
+    ldflags=lambda origin: [f"-X sigs.k8s.io/karpenter/pkg/operator.Version={origin.version}"],
+    toolchain="go1.27.3",
+    files=(
+        *(
+            f"kwok/charts/crds/{crd}.yaml"
+            for crd in (
+                "autoscaling.x-k8s.io_capacitybuffers",
+                "karpenter.sh_nodeclaims",
+                "karpenter.sh_nodeoverlays",
+                "karpenter.sh_nodepools",
+            )
+        ),
+        "kwok/apis/crds/karpenter.kwok.sh_kwoknodeclasses.yaml",
+    ),
+)
 # Quick ones first, so a broken toolchain or proxy shows up before the long k8s build.
 COMPONENTS: tuple[Component, ...] = (ETCD, KWOK, K8S)
 # What a real node adds (``up --real-node``).
 NODE_COMPONENTS: tuple[Component, ...] = (CONTAINERD, NODE)
+# What the autoscaling tests add (node autoscaling on fake nodes).
+AUTOSCALING_COMPONENTS: tuple[Component, ...] = (KARPENTER,)
 
 
 def versions() -> dict[str, str]:
-    return {c.name: c.version for c in (*COMPONENTS, *NODE_COMPONENTS)}
+    return {c.name: c.version for c in (*COMPONENTS, *NODE_COMPONENTS, *AUTOSCALING_COMPONENTS)}

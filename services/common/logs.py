@@ -10,6 +10,8 @@ from pythonjsonlogger.json import JsonFormatter
 # What uvicorn logs as an error with a traceback although a client caused it: a
 # text frame that is not UTF-8 (it closes the socket with 1007, as it should).
 _CLIENT_FAULTS = {("uvicorn.error", "Invalid UTF-8 sequence received from client.")}
+# What LOG_LEVEL may be: the names logging accepts (upper case only).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _client_fault_as_info(record: logging.LogRecord) -> bool:

@@ -9,7 +9,8 @@ import sys
 
 from services.common import logs
 from services.common.serve import Drain, run
-from services.echo.app import EchoSettings, create_app
+from services.echo.app import create_app
+from services.echo.settings import EchoSettings
 
 PR_SET_PDEATHSIG = 1
 
@@ -24,21 +25,20 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def main() -> None:
-    if parent := os.environ.get("ECHO_PARENT_PID"):
-        _die_with_parent(int(parent))
-    logs.configure(os.environ.get("LOG_LEVEL", "WARNING"))
     try:
         settings = EchoSettings.from_env()
     except ValueError as exc:
         sys.exit(f"echo: configuration error: {exc}")
+    if settings.echo_parent_pid is not None:
+        _die_with_parent(settings.echo_parent_pid)
+    logs.configure(settings.log_level)
     drain = Drain()
-    fd = os.environ.get("LISTEN_FD")
     run(
         create_app(settings, drain),
-        host=os.environ.get("HOST", "0.0.0.0"),
+        host=settings.host,
         port=settings.port,
         drain=drain,
-        listen_fd=int(fd) if fd else None,
+        listen_fd=settings.listen_fd,
         ws_max_size=settings.max_frame_bytes,
         grace=settings.grace_seconds,
     )

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import socket
 import time
-from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,28 +16,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from services.common.ratelimit import TokenBucket
 from services.common.serve import Drain
 from services.common.wire import CloseCode
+from services.echo.settings import EchoSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class EchoSettings:
-    pod: str
-    node: str
-    port: int = 8080
-    max_frame_bytes: int = 4096
-    max_messages_per_second: float = 100.0
-    grace_seconds: float = 5.0
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> EchoSettings:
-        env = dict(os.environ if environ is None else environ)
-        host = socket.gethostname()
-        try:
-            port = int(env.get("PORT", "8080"))
-        except ValueError:
-            raise ValueError(f"PORT must be an integer, got {env['PORT']!r}") from None
-        return cls(pod=env.get("POD_NAME") or host, node=env.get("NODE_NAME") or host, port=port)
 
 
 def _error(code: str, detail: str) -> str:
@@ -72,8 +50,8 @@ def pong_for(text: str, settings: EchoSettings) -> str:
             "type": "pong",
             "seq": seq,
             "t": sent,
-            "pod": settings.pod,
-            "node": settings.node,
+            "pod": settings.pod_name,
+            "node": settings.node_name,
             "server_ts": time.time() * 1000,
         },
         separators=(",", ":"),
@@ -84,7 +62,7 @@ def create_app(settings: EchoSettings, drain: Drain | None = None) -> Starlette:
     drain = drain or Drain()
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "pod": settings.pod})
+        return JSONResponse({"status": "ok", "pod": settings.pod_name})
 
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()

@@ -139,7 +139,9 @@ class SessionAPI:
         if wait > 0:
             self.metrics.rejections.labels("rate_limited").inc()
             raise LimitExceeded(
-                "rate_limited", "too many new sessions from your address; wait and retry", wait
+                ErrorCode.RATE_LIMITED,
+                "too many new sessions from your address; wait and retry",
+                wait,
             )
         session_id = new_session_id()
         key = session_key(session_id)
@@ -232,15 +234,19 @@ class SessionAPI:
     @operation(
         "Readiness: the backend is reachable and its caches are synced",
         ok(200, "ready for claims", Readiness),
-        fail(503, ErrorCode.NOT_READY),
+        fail(
+            503,
+            ErrorCode.NOT_READY,
+            ErrorCode.DRAINING,
+            description="`not_ready` (the backend is not reachable or not synced), "
+            "`draining` (this replica is restarting: kill my gateway)",
+        ),
         tag="operations",
     )
     async def ready(self, request: Request) -> JSONResponse:
         if self.replica_drain is not None and self.replica_drain.draining:
             # First step of a drain: the load balancer stops routing here.
-            return JSONResponse(
-                {"error": "draining", "detail": "this replica is restarting"}, status_code=503
-            )
+            return error_response(503, ErrorCode.DRAINING, "this replica is restarting")
         if self.backend.ready():
             body: Readiness = {"status": "ready"}
             return JSONResponse(body)

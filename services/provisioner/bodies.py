@@ -1,4 +1,4 @@
-"""The JSON bodies of the API and the gateway's frames, as types.
+"""The JSON bodies of the API, the gateway's frames and the pool feed's events, as types.
 
 Handlers build these TypedDicts (pyright checks every key and type), and
 `openapi.py` derives the document's JSON schemas from the same classes with
@@ -9,12 +9,13 @@ be added here, where the schema sees it.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import ConfigDict, Field, with_config
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from services.common.wire import GatewayEvent
+from services.provisioner.backends.base import MemberState
 from services.provisioner.errors import ErrorCode
 
 _CLOSED = ConfigDict(extra="forbid")
@@ -186,3 +187,44 @@ class GatewayDraining(TypedDict):
 
     gateway: Literal["draining"]
     drain_delay: Annotated[float, Field(description="seconds before its sockets close")]
+
+
+# The pool feed (`GET /pool/feed`, server-sent events; `poolfeed.py`).
+
+FeedSeq = Annotated[
+    int, Field(description="+1 per diff: a gap means a message was missed (reconnect)", ge=0)
+]
+FeedTotal = Annotated[int, Field(description="every pool pod, shown or not", ge=0)]
+
+
+@with_config(_CLOSED)
+class FeedTile(TypedDict):
+    """A pool pod on the page's grid: its name and state, never its session."""
+
+    pod: str
+    state: MemberState
+
+
+@with_config(_CLOSED)
+class FeedSnapshot(TypedDict):
+    """`event: snapshot`, first on every stream: every tile shown, oldest pod first."""
+
+    seq: FeedSeq
+    at: EpochMs
+    tiles: list[FeedTile]
+    total: FeedTotal
+
+
+@with_config(_CLOSED)
+class FeedDiff(TypedDict):
+    """`event: diff`: what changed since the previous message."""
+
+    seq: FeedSeq
+    at: EpochMs
+    set: Annotated[list[FeedTile], Field(description="tiles added or whose state changed")]
+    remove: Annotated[list[str], Field(description="pods no longer shown")]
+    total: FeedTotal
+
+
+# Each event's name and the type of its `data:` line (JSON).
+FEED_EVENTS: Final[dict[str, Any]] = {"snapshot": FeedSnapshot, "diff": FeedDiff}

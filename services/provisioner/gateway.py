@@ -28,8 +28,14 @@ from services.common.wire import CloseCode, GatewayEvent
 from services.provisioner.access import origin_allowed
 from services.provisioner.backends.base import Backend, Endpoint
 from services.provisioner.backends.events import EventKind, SessionEvent
+from services.provisioner.bodies import EventFrame
 from services.provisioner.drain import ReplicaDrain
-from services.provisioner.errors import BackendUnavailable, ProvisionerError, SessionNotFound
+from services.provisioner.errors import (
+    BackendUnavailable,
+    ErrorCode,
+    ProvisionerError,
+    SessionNotFound,
+)
 from services.provisioner.metrics import Metrics
 from services.provisioner.responses import error_response, from_error
 from services.provisioner.sessions import (
@@ -105,7 +111,9 @@ class Gateway:
         ):
             self.metrics.rejections.labels("origin").inc()
             await websocket.send_denial_response(
-                error_response(403, "origin_not_allowed", "this origin may not open the gateway")
+                error_response(
+                    403, ErrorCode.ORIGIN_NOT_ALLOWED, "this origin may not open the gateway"
+                )
             )
             return
         try:
@@ -126,7 +134,7 @@ class Gateway:
             await websocket.send_denial_response(
                 error_response(
                     429,
-                    "too_many_connections",
+                    ErrorCode.TOO_MANY_CONNECTIONS,
                     f"at most {self.settings.ws_per_ip} WebSockets per address",
                     {"Retry-After": "5"},
                 )
@@ -207,9 +215,14 @@ class Relay:
 
     async def _send_event(self, event: GatewayEvent, pod: str, at: float | None = None) -> None:
         at_ms = (at if at is not None else self.gw.clock()) * 1000
-        frame = {"type": "event", "event": event, "pod": pod, "at": round(at_ms, 3)}
-        # Which replica relays this socket: the page shows a move to another one.
-        frame["gateway"] = self.gw.settings.replica
+        frame: EventFrame = {
+            "type": "event",
+            "event": event,
+            "pod": pod,
+            "at": round(at_ms, 3),
+            # Which replica relays this socket: the page shows a move to another one.
+            "gateway": self.gw.settings.replica,
+        }
         await self.ws.send_text(json.dumps(frame))
 
     async def _restarting(self, drain: ReplicaDrain) -> tuple[int, str]:

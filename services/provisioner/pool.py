@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from services.common.ratelimit import TokenBucket
-from services.provisioner.errors import LimitExceeded
+from services.provisioner.errors import ErrorCode, LimitExceeded
 from services.provisioner.sessions import EndReason, end_reason
 from services.provisioner.settings import Settings
 
@@ -169,7 +169,7 @@ class PoolCore:
     def check_capacity(self, assigned: int) -> None:
         if assigned >= self.max_sessions:
             raise LimitExceeded(
-                "at_capacity",
+                ErrorCode.AT_CAPACITY,
                 f"all {self.max_sessions} session slots are in use; try again shortly",
                 retry_after=5,
             )
@@ -183,7 +183,7 @@ class PoolCore:
         """
         if self.cold >= self.max_cold_starts:
             raise LimitExceeded(
-                "pool_empty",
+                ErrorCode.POOL_EMPTY,
                 "every warm pod is taken and new ones are starting; try again in a moment",
                 retry_after=1,
             )
@@ -199,7 +199,7 @@ class PoolCore:
     def cold_too_slow(self) -> LimitExceeded:
         """The answer to a cold claim whose budget ran out: shed, not queued."""
         return LimitExceeded(
-            "pool_empty",
+            ErrorCode.POOL_EMPTY,
             "no pod became free within the claim's time; try again in a moment",
             retry_after=1,
         )

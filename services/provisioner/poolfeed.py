@@ -7,7 +7,7 @@ message, and every open stream gets that message. Tiles carry pod names and
 states only: no session id or key, so the feed is the same for everyone and
 the page marks its own pod by name.
 
-Messages (`data:` is JSON; docs/architecture.md, "The pool feed"):
+Messages (`data:` is JSON, typed in `bodies.py`; docs/architecture.md, "The pool feed"):
 
 - `event: snapshot`, first on every stream:
   `{"seq", "at", "tiles": [{"pod", "state"}], "total"}`, oldest pod first;
@@ -38,6 +38,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.common.ratelimit import ConnectionCounter
 from services.provisioner.backends.base import Backend, MemberState, PoolMember
+from services.provisioner.bodies import FeedDiff, FeedSnapshot, FeedTile
 from services.provisioner.errors import BackendUnavailable, ErrorCode, LimitExceeded
 from services.provisioner.metrics import Metrics
 from services.provisioner.settings import Settings
@@ -52,11 +53,11 @@ RECONNECT_MS = 1000  # what EventSource waits before reconnecting
 _SAFETY_WAKE = 5.0  # re-read the pool this often even without a change signal
 
 
-def shown(members: list[PoolMember], limit: int) -> dict[str, str]:
+def shown(members: list[PoolMember], limit: int) -> dict[str, MemberState]:
     """The tiles: at most `limit`, those not warm first, in creation order."""
     picked = sorted(members, key=lambda m: (m.state == MemberState.WARM, m.created, m.pod))
     picked = sorted(picked[:limit], key=lambda m: (m.created, m.pod))
-    return {m.pod: m.state.value for m in picked}
+    return {m.pod: m.state for m in picked}
 
 
 class FeedStream:
@@ -113,7 +114,7 @@ class PoolFeed:
         self.per_ip = ConnectionCounter(settings.feed_per_ip)
         self.streams: set[FeedStream] = set()
         self.seq = 0
-        self.tiles: dict[str, str] = {}
+        self.tiles: dict[str, MemberState] = {}
         self.total = 0
         self.ending = False  # this replica is going away: no new streams
         self._task: asyncio.Task[None] | None = None
@@ -147,20 +148,33 @@ class PoolFeed:
         tiles = shown(members, self.max_tiles)
         if tiles == self.tiles and len(members) == self.total:
             return
-        changed = [{"pod": p, "state": s} for p, s in tiles.items() if self.tiles.get(p) != s]
+        changed: list[FeedTile] = [
+            {"pod": p, "state": s} for p, s in tiles.items() if self.tiles.get(p) != s
+        ]
         removed = [p for p in self.tiles if p not in tiles]
         self.seq += 1
         self.tiles, self.total = tiles, len(members)
-        body = {"seq": self.seq, "at": self._at(), "set": changed, "remove": removed}
-        message = ServerSentEvent(event="diff", data=json.dumps({**body, "total": self.total}))
+        body: FeedDiff = {
+            "seq": self.seq,
+            "at": self._at(),
+            "set": changed,
+            "remove": removed,
+            "total": self.total,
+        }
+        message = ServerSentEvent(event="diff", data=json.dumps(body))
         for stream in list(self.streams):
             stream.push(message)
             if stream.dropped:
                 self.close_stream(stream, "backlog")
 
     def snapshot(self) -> ServerSentEvent:
-        tiles = [{"pod": p, "state": s} for p, s in self.tiles.items()]
-        body = {"seq": self.seq, "at": self._at(), "tiles": tiles, "total": self.total}
+        tiles: list[FeedTile] = [{"pod": p, "state": s} for p, s in self.tiles.items()]
+        body: FeedSnapshot = {
+            "seq": self.seq,
+            "at": self._at(),
+            "tiles": tiles,
+            "total": self.total,
+        }
         return ServerSentEvent(event="snapshot", data=json.dumps(body), retry=RECONNECT_MS)
 
     def _at(self) -> float:

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 
 from starlette.responses import JSONResponse
 
-from services.provisioner.errors import LimitExceeded, ProvisionerError
+from services.provisioner.errors import ErrorCode, LimitExceeded, ProvisionerError
 
 
 def error_response(
-    status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
+    status: int, code: ErrorCode, detail: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 

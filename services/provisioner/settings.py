@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from services.common.env import EnvError, read_env
+from services.common.logs import LOG_LEVELS
 from services.provisioner.errors import ConfigError
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -16,7 +17,11 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Every field maps to the upper-case env var of the same name (see docs/configuration.md)."""
+    """Every field maps to the upper-case env var of the same name.
+
+    ``services.common.env`` reads them; docs/configuration.md lists them with
+    their defaults (tests/services keeps the table equal to the fields).
+    """
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -93,7 +98,6 @@ class Settings:
             "session_idle_timeout",
             "session_max_lifetime",
             "rate_limit_per_minute",
-            "ws_max_messages_per_second",
             "refill_per_second",
             "cold_start_timeout",
             "claim_timeout",
@@ -102,6 +106,14 @@ class Settings:
         ):
             _check(getattr(self, name) > 0, name.upper(), "a number > 0", getattr(self, name))
         _check(self.drain_delay >= 0, "DRAIN_DELAY", "a number >= 0", self.drain_delay)
+        # The rate is also the burst, and a token bucket's burst must hold one message.
+        _check(
+            self.ws_max_messages_per_second >= 1,
+            "WS_MAX_MESSAGES_PER_SECOND",
+            "a number >= 1",
+            self.ws_max_messages_per_second,
+        )
+        _check(self.log_level in LOG_LEVELS, "LOG_LEVEL", " or ".join(LOG_LEVELS), self.log_level)
         try:
             self.echo_url_template.format(ip="10.0.0.1", port=8080)
         except (KeyError, IndexError, ValueError):
@@ -131,41 +143,13 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read settings from env vars; raises ConfigError naming the bad key."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for field in fields(cls):
-            key = field.name.upper()
-            raw = env.get(key)
-            if raw is None or raw == "":
-                continue
-            values[field.name] = _parse(key, raw, field.default)
+        try:
+            values = read_env(cls, os.environ if environ is None else environ)
+        except EnvError as exc:
+            raise ConfigError(exc.key, exc.expected, exc.got) from None
+        if "allowed_origins" in values:  # an origin has no path, not even "/"
+            values["allowed_origins"] = tuple(o.rstrip("/") for o in values["allowed_origins"])
         return cls(**values)
-
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-def _parse(key: str, raw: str, default: object) -> object:
-    if isinstance(default, bool):  # before int: a bool is an int
-        if raw.strip().lower() not in _TRUE + _FALSE:
-            raise ConfigError(key, "true or false", raw)
-        return raw.strip().lower() in _TRUE
-    if isinstance(default, int):
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(key, "an integer", raw) from None
-    if isinstance(default, float):
-        try:
-            return float(raw)
-        except ValueError:
-            raise ConfigError(key, "a number", raw) from None
-    if isinstance(default, tuple):
-        return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
-    if isinstance(default, Path):
-        return Path(raw)
-    return raw
 
 
 def _check(ok: bool, key: str, expected: str, got: object) -> None:

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from services.common.ratelimit import KeyedLimiter
 from services.provisioner.api import client_ip
 from services.provisioner.backends.base import Backend
-from services.provisioner.bodies import FeatureConfig, GatewayDraining
+from services.provisioner.bodies import FEED_EVENTS, FeatureConfig, GatewayDraining
 from services.provisioner.errors import ErrorCode, LimitExceeded, NotOffered
 from services.provisioner.metrics import Metrics
 from services.provisioner.openapi import fail, ok, operation
@@ -28,41 +28,6 @@ from services.provisioner.sessions import session_key
 from services.provisioner.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# One event's data, a JSON object (schema checkers read the stream event by event).
-_TILE = {
-    "type": "object",
-    "properties": {
-        "pod": {"type": "string"},
-        "state": {"enum": ["warm", "starting", "assigned", "terminating"]},
-    },
-    "required": ["pod", "state"],
-}
-FEED_MESSAGE = {
-    "type": "object",
-    "properties": {
-        "seq": {"type": "integer", "minimum": 0},
-        "at": {"type": "number"},
-        "total": {"type": "integer", "minimum": 0},
-        "tiles": {"type": "array", "items": _TILE},
-        "set": {"type": "array", "items": _TILE},
-        "remove": {"type": "array", "items": {"type": "string"}},
-    },
-    "required": ["seq", "at", "total"],
-}
-# One event as a stream reader parses it: its name, and its data as JSON text.
-FEED_EVENT = {
-    "type": "object",
-    "properties": {
-        "event": {"enum": ["snapshot", "diff"]},
-        "data": {
-            "type": "string",
-            "contentMediaType": "application/json",
-            "contentSchema": FEED_MESSAGE,
-        },
-    },
-    "required": ["event", "data"],
-}
 
 _KILLS_PER_IP = 2  # gateway kills per address per GATEWAY_KILL_INTERVAL (one per session)
 
@@ -93,13 +58,12 @@ class ShowcaseAPI:
             "`event: snapshot` (every tile), then `event: diff` (tiles set and pods removed),"
             " at most one message per 250 ms; tiles name pods and states, never sessions",
             media_type="text/event-stream",
-            schema=FEED_EVENT,
+            events=FEED_EVENTS,
         ),
         fail(429, ErrorCode.TOO_MANY_STREAMS, description="FEED_PER_IP or FEED_MAX_STREAMS"),
         fail(503, ErrorCode.BACKEND_UNAVAILABLE, description="this replica is restarting"),
-        description="Data lines are JSON: snapshot `{seq, at, tiles, total}`, diff "
-        "`{seq, at, set, remove, total}`; a tile is `{pod, state}` with state warm, "
-        "starting, assigned or terminating. A stream that falls behind is ended.",
+        description="Each event's `data:` line is JSON: `FeedSnapshot` or `FeedDiff`. "
+        "A stream that falls behind is ended.",
         tag="showcase",
     )
     async def pool_feed(self, request: Request) -> Response:

@@ -56,11 +56,14 @@ PROJECT = "pingpod"
 TODAY = date(2026, 11, 23)
 
 
-def fake_host(*, aws_cli: bool = True, today: date = TODAY) -> Host:
-    """A machine on ``today``, with or without the AWS CLI on PATH."""
+def fake_host(*, aws_cli: bool = True, today: date = TODAY, aws_version: str = "2.27.0") -> Host:
+    """A machine on ``today``, with or without the AWS CLI (of ``aws_version``) on PATH."""
     return Host(
         today=lambda: today,
         which=lambda name: f"/usr/local/bin/{name}" if aws_cli or name != "aws" else None,
+        version=lambda path: (
+            f"aws-cli/{aws_version} Python/3.13.4 Linux/6.8.0 exe/x86_64.debian.12"
+        ),
     )
 
 

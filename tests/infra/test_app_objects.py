@@ -70,7 +70,7 @@ def test_role_has_no_wildcards_and_no_extra_powers(objects: list[dict[str, Any]]
     }
     assert granted == {
         ("apps", "replicasets"): {"list", "watch", "create", "patch", "delete"},
-        ("", "pods"): {"list", "watch", "delete"},
+        ("", "pods"): {"list", "watch", "patch", "delete"},
         ("coordination.k8s.io", "leases"): {"get", "list", "create", "update", "patch", "delete"},
     }
 

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
 from infra.cluster import Cluster, ClusterArgs
+from infra.config import load_config
 from infra.edge import Edge, EdgeArgs
 from infra.identity import CREATOR_TAG, principal
-from tests.infra.harness import ACCOUNT, run_function
+from infra.settings import AwsSettings
+from tests.infra.harness import ACCOUNT, TODAY, run_function
+
+
+class _Keys:
+    """The keys mode 'aws' requires, and nothing else."""
+
+    def get(self, key: str) -> str | None:
+        return {"mode": "aws", "domain": "demo.example.org", "hostedZoneId": "Z123"}.get(key)
+
+
+def aws_settings(**changes: Any) -> AwsSettings:
+    """What a stack that sets only the keys mode 'aws' requires gets, with ``changes``."""
+    aws = load_config(_Keys(), today=TODAY, warn=lambda _: None).aws
+    assert aws is not None
+    return dataclasses.replace(aws, **changes)
 
 
 def _edge(ip_address_type: str) -> None:
@@ -55,7 +74,7 @@ def test_cluster_rejects_x86_instance_types() -> None:
                 vpc_id="vpc-1",
                 public_subnet_ids=["a"],
                 private_subnet_ids=["b"],
-                instance_types=("t4g.medium", "m6i.large"),
+                settings=aws_settings(node_instance_types=("t4g.medium", "m6i.large")),
             ),
         )
 
@@ -74,7 +93,7 @@ def test_cluster_admin_access_entries() -> None:
                 vpc_id="vpc-1",
                 public_subnet_ids=["a"],
                 private_subnet_ids=["b"],
-                cluster_admins=arns,
+                settings=aws_settings(cluster_admins=arns),
             ),
         )
 
@@ -107,7 +126,7 @@ def test_cluster_leaves_out_its_creator_and_tags_the_cluster() -> None:
                 vpc_id="vpc-1",
                 public_subnet_ids=["a"],
                 private_subnet_ids=["b"],
-                cluster_admins=arns,
+                settings=aws_settings(cluster_admins=arns),
                 creator=creator,
             ),
         )
@@ -124,7 +143,11 @@ def test_outputs_are_set_on_components() -> None:
         cluster = Cluster(
             "c",
             ClusterArgs(
-                cluster_name="c", vpc_id="vpc-1", public_subnet_ids=["a"], private_subnet_ids=["b"]
+                cluster_name="c",
+                vpc_id="vpc-1",
+                public_subnet_ids=["a"],
+                private_subnet_ids=["b"],
+                settings=aws_settings(),
             ),
         )
         captured["cluster"] = cluster

@@ -1,4 +1,4 @@
-"""python -m infra.cost: itemized, summed, in the README as it prints, bad input refused."""
+"""python -m infra.cost: itemized, summed, in docs/cost.md as it prints, bad input refused."""
 
 from __future__ import annotations
 
@@ -31,10 +31,10 @@ def run_cost(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def readme_block(name: str) -> str:
+def cost_md_block(name: str) -> str:
     text = (REPO / "docs" / "cost.md").read_text()
     found = re.search(rf"<!-- cost:{name}:begin -->\n(.*?)<!-- cost:{name}:end -->", text, re.S)
-    assert found, f"README has no cost:{name} block"
+    assert found, f"docs/cost.md has no cost:{name} block"
     return found.group(1)
 
 
@@ -42,10 +42,10 @@ def readme_block(name: str) -> str:
     ("name", "args"),
     [("standard", ["--stack", "prod"]), ("lean", ["--stack", "prod", "--profile", "lean"])],
 )
-def test_readme_shows_the_table_as_the_command_prints_it(name: str, args: list[str]) -> None:
+def test_cost_md_shows_the_table_as_the_command_prints_it(name: str, args: list[str]) -> None:
     result = run_cost(*args)
     assert result.returncode == 0, result.stderr
-    assert readme_block(name) == result.stdout
+    assert cost_md_block(name) == result.stdout
     priced = estimate("prod", profile=name, on=TODAY)
     lines = result.stdout.splitlines()
     # The prod stack scales: the floor, then the ceiling last.

@@ -209,9 +209,9 @@ def test_node_budget_uses_the_requests_the_program_sets(prod: StackRun) -> None:
     assert requests == {"cpu": f"{controller.cpu_m}m", "memory": f"{controller.memory_mib}Mi"}
 
 
-def test_readme_node_budget_is_what_the_command_prints(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cost_md_node_budget_is_what_the_command_prints(capsys: pytest.CaptureFixture[str]) -> None:
     nodes_main([])
     printed = capsys.readouterr().out
-    readme = (REPO / "docs" / "cost.md").read_text()
-    block = re.search(r"<!-- nodes:begin -->\n(.*?)<!-- nodes:end -->", readme, re.S)
+    cost_md = (REPO / "docs" / "cost.md").read_text()
+    block = re.search(r"<!-- nodes:begin -->\n(.*?)<!-- nodes:end -->", cost_md, re.S)
     assert block and block.group(1) == printed

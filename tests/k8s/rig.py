@@ -90,12 +90,17 @@ def grant_provisioner_role(api: client.ApiClient, namespace: str) -> None:
 
 
 def make_rig(
-    cp: ControlPlane, api: client.ApiClient, namespace: str, tmp: Path, echo: Server
+    cp: ControlPlane,
+    api: client.ApiClient,
+    namespace: str,
+    tmp: Path,
+    echo: Server,
+    pod_template: dict[str, Any] | None = None,
 ) -> Rig:
     grant_provisioner_role(api, namespace)
     token = cp.service_account_token(namespace, SERVICE_ACCOUNT_NAME, create=True)
     template = tmp / "echo-pod.json"
-    template.write_text(json.dumps(ECHO_TEMPLATE))
+    template.write_text(json.dumps(pod_template or ECHO_TEMPLATE))
     return Rig(
         cp=cp,
         namespace=namespace,

@@ -77,7 +77,11 @@ async def test_the_replica_holding_the_socket_drains_and_the_session_carries_on(
 
             # First /ready fails while the socket is still open and relaying...
             wait_for("the holder's /ready to fail", lambda: ready(holder) == 503, timeout=10)
-            assert httpx.get(holder.url + "/ready").json()["error"] == "draining"
+            draining = httpx.get(holder.url + "/ready").json()["error"]
+            assert draining == "draining"
+            doc = httpx.get(holder.url + "/openapi.json").json()
+            refusal = doc["paths"]["/ready"]["get"]["responses"]["503"]["content"]
+            assert draining in refusal["application/json"]["schema"]["properties"]["error"]["enum"]
             wait_for("the proxy to stop routing to it", lambda: holder.port not in proxy.ready)
             await until(ws, lambda f: f.get("type") == "pong")  # still relaying
             assert ready(other) == 200

@@ -123,8 +123,9 @@ async def test_tiles_are_bounded_and_show_sessions_first(
         async with open_feed(client, "/pool/feed") as feed:
             tiles = Tiles(await feed.next())
             mine = session["pod"]["name"]
-            await follow(feed, tiles, lambda t: t.tiles.get(mine) == "assigned")
-            assert len(tiles.tiles) == 2 and tiles.total >= 5
+            # The refill's new pod may be counted a message after the claim shows.
+            await follow(feed, tiles, lambda t: t.tiles.get(mine) == "assigned" and t.total >= 5)
+            assert len(tiles.tiles) == 2
 
 
 async def test_streams_per_address_are_bounded(start_provisioner: StartProvisioner) -> None:

@@ -1,27 +1,16 @@
 /**
- * WebSocket close codes (docs/architecture.md, "HTTP / WebSocket contract"),
- * as the server defines them (services/common/wire.py, `CloseCode`), and what
- * the page does when the gateway's socket closes with each.
+ * WebSocket close codes (docs/api.md, "WebSocket frames and close codes"):
+ * the server's, `CloseCode` of its OpenAPI document (generated, each
+ * explained there), and what the page does when the gateway's socket closes
+ * with each.
  */
+
+import { CloseCode as ServerCloseCode } from './contract.gen';
 
 export const CloseCode = {
   /** The page's own close: the session is over. */
   NORMAL: 1000,
-  /** The server is shutting down. */
-  GOING_AWAY: 1001,
-  /** A binary frame. */
-  UNSUPPORTED_DATA: 1003,
-  /** Too many messages per second. */
-  POLICY_VIOLATION: 1008,
-  /** A frame over the server's MAX_FRAME_BYTES. */
-  MESSAGE_TOO_BIG: 1009,
-  INTERNAL_ERROR: 1011,
-  /** This gateway replica is restarting ("kill my gateway"): reconnect, to another one. */
-  SERVICE_RESTART: 1012,
-  /** Unknown, ended or deleted session. */
-  SESSION_ENDED: 4404,
-  /** Ended by the idle timeout or the lifetime. */
-  SESSION_EXPIRED: 4408,
+  ...ServerCloseCode,
 } as const;
 
 export type CloseAction =

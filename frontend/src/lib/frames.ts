@@ -4,33 +4,27 @@
  * ignored rather than trusted.
  */
 
-/**
- * The gateway's event names, `{"type":"event","event":<name>,"pod":…,"at":ms}`,
- * as the server defines them (services/common/wire.py, `GatewayEvent`).
- */
-export const GATEWAY_EVENTS = [
-  /** The session's pod is being deleted. */
-  'pod_killed',
-  /** Its replacement exists (not yet Ready). */
-  'pod_replaced',
-  /** The gateway's connection to the pod closed: pings get no pong until upstream_ready. */
-  'upstream_lost',
-  /** The gateway is connected to a pod (the first time too). */
-  'upstream_ready',
-  /** The session's lifetime ends soon. */
-  'session_expiring',
-] as const;
+import { GatewayEvent, type EventFrame, type PongFrame } from './contract.gen';
 
-export type GatewayEvent = (typeof GATEWAY_EVENTS)[number];
+/**
+ * The gateway's event names, `{"type":"event","event":<name>,"pod":…,"at":ms}`:
+ * `GatewayEvent` of the provisioner's OpenAPI document (generated), each
+ * explained there.
+ */
+export { GatewayEvent };
+export const GATEWAY_EVENTS: readonly GatewayEvent[] = Object.values(GatewayEvent);
 
 export function isGatewayEvent(name: string): name is GatewayEvent {
   return (GATEWAY_EVENTS as readonly string[]).includes(name);
 }
 
+/** Fields `K` of a server frame, and fields `O` that may be missing or malformed (then dropped). */
+type Parsed<T, K extends keyof T, O extends keyof T> = Pick<T, K> & Partial<Pick<T, O>>;
+
 export type GatewayFrame =
-  | { type: 'pong'; seq: number; pod?: string; node?: string }
+  | Parsed<PongFrame, 'type' | 'seq', 'pod' | 'node'>
   /** `at`: epoch ms by the server's clock; `gateway`: the provisioner replica relaying the socket. */
-  | { type: 'event'; event: GatewayEvent; pod?: string; at?: number; gateway?: string }
+  | Parsed<EventFrame, 'type' | 'event', 'pod' | 'at' | 'gateway'>
   /** An event name this page does not know (a newer gateway): shown by its name. */
   | { type: 'unknown_event'; name: string; pod?: string }
   | { type: 'error'; text: string };

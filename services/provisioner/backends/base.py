@@ -173,7 +173,12 @@ class Driver(Protocol[M]):
     """
 
     tick: float  # seconds between reconcile passes
-    unready_detail: str  # why claims fail while `ready()` is False
+
+    @property
+    def unready_detail(self) -> str:
+        """Why claims fail while `ready()` is False."""
+        ...
+
     # Pod starts the driver runs at once, or None when starts cost it nothing to
     # speak of (the cluster runs them). With a bound, `claim_cold` starts no pod of
     # its own: it waits for the next member `start_member` makes Ready.

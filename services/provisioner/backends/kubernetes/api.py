@@ -47,6 +47,9 @@ class KubeApi:
         self.apps = client.AppsV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
         self.coordination = client.CoordinationV1Api(api_client)
+        self.version = client.VersionApi(api_client)
+        # Called on every answer, errors included: the API server is alive.
+        self.heard: Callable[[], None] = lambda: None
         # Our own ReplicaSet writes and deletes, for the watch cache to apply at once.
         self.written: Callable[[Obj], None] = lambda rs: None
         self.deleted: Callable[[str], None] = lambda name: None
@@ -64,10 +67,12 @@ class KubeApi:
         """Run a blocking client call in the API thread pool; transport trouble -> 503."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(
+            result = await loop.run_in_executor(
                 self._executor, functools.partial(fn, *args, **kwargs)
             )
         except ApiException as exc:
+            if (exc.status or 500) < 500:  # a 5xx may come from a server that cannot reach etcd
+                self.heard()
             if exc.status in _EXPECTED:
                 raise
             raise unavailable(exc) from exc
@@ -75,8 +80,10 @@ class KubeApi:
             raise BackendUnavailable(
                 f"the Kubernetes API is unreachable: {type(exc).__name__}"
             ) from exc
+        self.heard()
+        return result
 
-    async def patch_rs(self, name: str, patch: Obj) -> Obj:
+    async def patch_rs(self, name: str, patch: Obj, *, request_timeout: float = API_TIMEOUT) -> Obj:
         response = await self.call(
             self.apps.patch_namespaced_replica_set,
             name,
@@ -84,7 +91,7 @@ class KubeApi:
             patch,
             _content_type=MERGE_PATCH,
             _preload_content=False,
-            _request_timeout=API_TIMEOUT,
+            _request_timeout=request_timeout,
         )
         updated = body_of(response)
         self.written(updated)
@@ -93,13 +100,13 @@ class KubeApi:
     async def annotate_rs(self, name: str, annotations: dict[str, str]) -> Obj:
         return await self.patch_rs(name, {"metadata": {"annotations": annotations}})
 
-    async def create_rs(self, manifest: Obj) -> Obj:
+    async def create_rs(self, manifest: Obj, *, request_timeout: float = API_TIMEOUT) -> Obj:
         response = await self.call(
             self.apps.create_namespaced_replica_set,
             self.namespace,
             manifest,
             _preload_content=False,
-            _request_timeout=API_TIMEOUT,
+            _request_timeout=request_timeout,
         )
         created = body_of(response)
         self.written(created)
@@ -127,6 +134,17 @@ class KubeApi:
                 self.deleted(name)
             raise
         self.deleted(name)
+
+    async def annotate_pod(self, name: str, annotations: dict[str, str]) -> None:
+        await self.call(
+            self.core.patch_namespaced_pod,
+            name,
+            self.namespace,
+            {"metadata": {"annotations": annotations}},
+            _content_type=MERGE_PATCH,
+            _preload_content=False,  # the watch brings the pod: no model to build
+            _request_timeout=API_TIMEOUT,
+        )
 
     async def delete_pod(self, name: str) -> None:
         await self.call(

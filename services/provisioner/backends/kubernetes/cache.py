@@ -38,6 +38,7 @@ class WatchCache:
         on_sync: Callable[[], None],
         store: dict[str, Obj] | None = None,
         watch_timeout: int = 60,
+        heard: Callable[[], None] = lambda: None,
     ) -> None:
         self.kind = kind
         self.objects: dict[str, Obj] = {} if store is None else store
@@ -49,6 +50,7 @@ class WatchCache:
         self._on_change = on_change
         self._on_sync = on_sync
         self._watch_timeout = watch_timeout
+        self._heard = heard  # anything from the API, bookmarks too (`health.ApiHealth`)
         self._deleted: set[str] = set()  # deleted by us, until the watch says so too
         self._stop = threading.Event()
         self._watch: watch.Watch | None = None
@@ -125,13 +127,16 @@ class WatchCache:
                 if exc.status == 410:  # our resourceVersion is too old: list again
                     version = None
                     continue
-                version = self._failed(exc, backoff)
+                self._failed(exc, backoff)
+                version = None  # the cache is unsynced now: list again
                 backoff = min(backoff * 2, 5.0)
             except Exception as exc:
-                version = self._failed(exc, backoff)
+                self._failed(exc, backoff)
+                version = None
                 backoff = min(backoff * 2, 5.0)
 
     def _failed(self, exc: Exception, backoff: float) -> None:
+        """Log, mark the cache unsynced, and wait ``backoff`` seconds (less if stopped)."""
         if self._stop.is_set():
             return
         log.warning("watch_failed", extra={"kind": self.kind, "error": str(exc)[:200]})
@@ -152,6 +157,7 @@ class WatchCache:
             _request_timeout=10,
         )
         body = json.loads(response.data)
+        self._heard()
         items = body.get("items") or []
         self._to_loop(self._replace, items)
         return body["metadata"]["resourceVersion"]
@@ -170,6 +176,7 @@ class WatchCache:
         ):
             if self._stop.is_set():
                 break
+            self._heard()
             event = cast(dict[str, Any], raw)
             kind = event["type"]
             obj = event["object"]

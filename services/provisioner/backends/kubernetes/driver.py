@@ -30,10 +30,12 @@ from services.provisioner.backends.kubernetes.api import KubeApi, unavailable
 from services.provisioner.backends.kubernetes.cache import Change, WatchCache
 from services.provisioner.backends.kubernetes.claim import ClaimProtocol
 from services.provisioner.backends.kubernetes.client import api_client, load_template
+from services.provisioner.backends.kubernetes.health import ApiHealth
 from services.provisioner.backends.kubernetes.leader import Leader
 from services.provisioner.backends.kubernetes.lease import LeaderLease
 from services.provisioner.backends.kubernetes.roster import ReplicaRoster
 from services.provisioner.backends.kubernetes.view import PoolView
+from services.provisioner.backends.tasks import Tasks
 from services.provisioner.errors import BackendUnavailable, PodNotRunning, SessionNotFound
 from services.provisioner.pool import SessionTimes
 from services.provisioner.sessions import EndReason, touch_interval
@@ -48,7 +50,6 @@ _DRAIN_REQUEST_FRESH = 30.0
 
 
 class KubernetesDriver:
-    unready_detail = "not in sync with the Kubernetes API; try again shortly"
     max_starts: int | None = None  # a start is one API create; the cluster runs the pod
 
     def __init__(
@@ -61,19 +62,27 @@ class KubernetesDriver:
         roster: ReplicaRoster,
         idle_timeout: float = 60.0,
         cold_start_timeout: float = 20.0,
+        claim_timeout: float = 10.0,
         echo_port: int = 8080,
         url_template: str = "ws://{ip}:{port}/ws",
         recycle: bool = False,
     ) -> None:
         self.api = api
         self.view = PoolView(events)
+        self._tasks = Tasks()  # the claims' follow-up writes
         self.claims = ClaimProtocol(
-            api, self.view, template=template, cold_start_timeout=cold_start_timeout
+            api,
+            self.view,
+            template=template,
+            cold_start_timeout=cold_start_timeout,
+            claim_timeout=claim_timeout,
+            tasks=self._tasks,
         )
+        self.health = ApiHealth(self._probe)
+        api.heard = self.health.heard
         self.leader = Leader(api, lease, template=template)
         self.tick = self.leader.tick
         self.roster = roster
-        self._counted = float("-inf")
         self.idle_timeout = idle_timeout
         self.url_template = url_template
         self.echo_port = echo_port
@@ -109,6 +118,7 @@ class KubernetesDriver:
             roster=roster,
             idle_timeout=settings.session_idle_timeout,
             cold_start_timeout=settings.cold_start_timeout,
+            claim_timeout=settings.claim_timeout,
             echo_port=settings.echo_port,
             url_template=settings.echo_url_template,
             recycle=settings.session_end == "recycle",
@@ -132,6 +142,7 @@ class KubernetesDriver:
         self._caches = [replicasets, pods]
         for cache in self._caches:
             cache.start()
+        self.health.start()
         self.api.written, self.api.deleted = replicasets.put, replicasets.forget
 
     def _replicasets_synced(self) -> None:
@@ -142,6 +153,8 @@ class KubernetesDriver:
 
     def _on_replicaset(self, kind: str, rs: Obj, previous: Obj | None) -> None:
         self.view.on_replicaset(kind, rs, previous)
+        if kind != "DELETED" and self.claims.collect(rs):
+            return
         # A new gateway-drain annotation is a request for the replica holding the
         # session's socket: every replica sees it, that one acts (`Relay`).
         if kind == "DELETED" or previous is None:
@@ -171,11 +184,14 @@ class KubernetesDriver:
             store=store,
             on_change=on_change,
             on_sync=on_sync,
+            heard=self.health.heard,
         )
 
     async def close(self) -> None:
+        await self.health.aclose()
         for cache in self._caches:
             cache.stop()
+        await self._tasks.close(grace=2.0)
         await self.leader.release()
         try:
             await self.api.call(self.roster.leave)
@@ -184,27 +200,23 @@ class KubernetesDriver:
         self.api.close()
 
     def ready(self) -> bool:
-        return bool(self._caches) and all(cache.synced for cache in self._caches)
+        synced = bool(self._caches) and all(cache.synced for cache in self._caches)
+        return synced and self.health.healthy()
+
+    @property
+    def unready_detail(self) -> str:
+        if not self.health.healthy():
+            return "the Kubernetes API is not answering; try again shortly"
+        return "not in sync with the Kubernetes API; try again shortly"
+
+    async def _probe(self, request_timeout: float) -> None:
+        await self.api.call(self.api.version.get_code, _request_timeout=request_timeout)
 
     def replicas(self) -> int:
         return self.roster.count
 
-    async def _count_replicas(self) -> None:
-        """Renew this replica's roster Lease and recount, at the leader Lease's pace."""
-        if time.monotonic() - self._counted < self.leader.renew_every:
-            return
-        try:
-            await self.api.call(self.roster.step)
-        except ApiException as exc:  # a 403 or 409: the count stays as it was
-            log.warning("replica_count_failed", extra={"error": unavailable(exc).detail})
-            return
-        except BackendUnavailable as exc:
-            log.warning("replica_count_failed", extra={"error": exc.detail})
-            return
-        self._counted = time.monotonic()
-
     async def leading(self) -> bool:
-        await self._count_replicas()
+        await self.roster.keep(self.api, every=self.leader.renew_every)
         if not (await self.leader.leading() and self.ready()):
             return False
         if self.recycle:  # only recycling retires pods: no scan of every pod otherwise
@@ -304,7 +316,10 @@ class KubernetesDriver:
             current = ko.current_pod(pods)
             retired = sorted(ko.name_of(p) for p in pods)
             version = rs["metadata"]["resourceVersion"]
-            patch = {"metadata": {"resourceVersion": version, **ko.release(reason, retired)}}
+            patch = {
+                "metadata": {"resourceVersion": version, **ko.release(reason, retired)},
+                "spec": ko.pod_protection(False),  # the next pod is warm
+            }
             try:
                 await self.api.patch_rs(name, patch)
             except ApiException as exc:

@@ -32,6 +32,9 @@ END_REASON = _ANNOTATION + "end-reason"
 RETIRED = _ANNOTATION + "retired-pods"
 SESSION_ANNOTATIONS = (CREATED_AT, EXPIRES_AT, LAST_ACTIVE, REPLACEMENTS)
 GATEWAY_DRAIN = _ANNOTATION + "gateway-drain"  # epoch seconds of a "kill my gateway" request
+# Karpenter does not disrupt a node by choice (consolidation, drift) while a pod on it
+# carries this: a session's pods carry it, warm pods do not (those may be moved).
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
 POOL_SELECTOR = f"{NAME_LABEL}=echo,{MANAGED_BY_LABEL}=pingpod-provisioner"
 POD_SELECTOR = f"{NAME_LABEL}=echo,{SLOT_LABEL}"
@@ -59,6 +62,8 @@ def pool_replicaset(template: Obj, *, name: str, session: Obj | None = None) -> 
     if session is not None:
         labels |= session["labels"]
         annotations |= session["annotations"]
+        pod_annotations = {**pod_metadata.get("annotations", {}), DO_NOT_DISRUPT: "true"}
+        pod_metadata["annotations"] = pod_annotations
     return {
         "apiVersion": "apps/v1",
         "kind": "ReplicaSet",
@@ -82,6 +87,12 @@ def assignment(key: str, *, now: float, expires_at: float) -> Obj:
             REPLACEMENTS: "0",
         },
     }
+
+
+def pod_protection(on: bool) -> Obj:
+    """The ReplicaSet spec merge patch that makes the pods it starts from now on a
+    session's (``DO_NOT_DISRUPT``), or warm again; its current pod is patched apart."""
+    return {"template": {"metadata": {"annotations": {DO_NOT_DISRUPT: "true" if on else None}}}}
 
 
 def release(reason: str, retired: list[str]) -> Obj:

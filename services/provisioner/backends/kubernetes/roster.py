@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from services.provisioner.backends.kubernetes.api import KubeApi, unavailable
+from services.provisioner.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 TIMEOUT = 10  # seconds, per API request
@@ -55,6 +59,21 @@ class ReplicaRoster:
         self.duration = duration
         self.name = replica_lease_name(roster, identity)
         self.count = 1  # this replica alone, until the first list says otherwise
+        self._counted = float("-inf")
+
+    async def keep(self, api: KubeApi, *, every: float) -> None:
+        """Renew and recount through `api` when `every` seconds have passed since the last."""
+        if time.monotonic() - self._counted < every:
+            return
+        try:
+            await api.call(self.step)
+        except ApiException as exc:  # a 403 or 409: the count stays as it was
+            log.warning("replica_count_failed", extra={"error": unavailable(exc).detail})
+            return
+        except BackendUnavailable as exc:
+            log.warning("replica_count_failed", extra={"error": exc.detail})
+            return
+        self._counted = time.monotonic()
 
     def step(self) -> int:
         """Renew this replica's Lease and count the live ones (blocking)."""
