@@ -186,6 +186,7 @@ def _echo_template(scope: Scope, args: AppArgs) -> tuple[pulumi.Output[str], k8s
                 arm64_only=args.settings.echo_arm64_only,
                 node_selector=args.settings.node_selector,
                 session_nodes=args.settings.session_nodes,
+                node_lost_seconds=args.settings.node_lost_seconds,
             ),
             indent=2,
             sort_keys=True,

@@ -169,6 +169,7 @@ def _load_app(read: Reader, aws: AwsSettings | None) -> AppSettings:
         echo_arm64_only=arm64_only,
         allow_gateway_kill=read.boolean("allowGatewayKill"),
         node_selector=node_selector,
+        node_lost_seconds=read.integer("nodeLostSeconds", minimum=5, maximum=300, unit=" seconds"),
     )
 
 

@@ -32,6 +32,7 @@ DEFAULTS: Final[dict[str, object]] = {
     "echoArm64Only": False,
     "allowGatewayKill": False,
     "nodeSelector": {},
+    "nodeLostSeconds": 30,
     "domain": "",
     "hostedZoneId": "",
     "vpcCidr": "10.0.0.0/16",

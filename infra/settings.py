@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from infra.keys import default_integer
 from infra.profiles import CapacityType
 
 Mode = Literal["aws", "app"]
@@ -34,6 +35,8 @@ class AppSettings:
     # Node labels every pod of the app (provisioner and echo) must match, sorted by key:
     # pairs rather than a dict, so the settings stay immutable and hashable.
     node_selector: tuple[tuple[str, str], ...] = ()
+    # How long an echo pod stays on a NotReady or unreachable node before it is evicted.
+    node_lost_seconds: int = default_integer("nodeLostSeconds")
     # With autoscaling: the HorizontalPodAutoscaler's maximum, provisioner_replicas
     # being its minimum (and the Deployment's count when created). None: a fixed count.
     provisioner_max_replicas: int | None = None

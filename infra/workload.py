@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
+from infra.keys import default_integer
 from infra.session_nodes import session_toleration
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ PROVISIONER_READY_PATH: Final = "/ready"
 APP_UID: Final = 10001  # the images' numeric non-root user
 # The node label echoArm64Only selects on.
 ARCH_LABEL: Final = "kubernetes.io/arch"
+# The taints the node lifecycle controller puts on a node that reports NotReady, or
+# that has stopped reporting at all (node-monitor-grace-period, 50 s by default).
+NODE_LOST_TAINTS: Final = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 # The echo pod template: a ConfigMap, mounted as TEMPLATE_DIR/TEMPLATE_FILE.
 TEMPLATE_CONFIGMAP: Final = "echo-pod-template"
 TEMPLATE_DIR: Final = "/etc/pingpod"
@@ -82,11 +86,25 @@ def restricted_container_security() -> dict[str, Any]:
     }
 
 
+def node_lost_tolerations(seconds: int) -> list[dict[str, Any]]:
+    """Stay on a NotReady or unreachable node for ``seconds``, then be evicted.
+
+    Without these, the DefaultTolerationSeconds admission plugin gives every pod
+    300 s: a visitor's pod on a lost node (a Spot interruption, a crashed kubelet)
+    would wait five minutes before its ReplicaSet replaced it elsewhere.
+    """
+    return [
+        {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds}
+        for key in NODE_LOST_TAINTS
+    ]
+
+
 def echo_pod_template(
     image: str,
     *,
     arm64_only: bool,
     node_selector: Iterable[tuple[str, str]] = (),
+    node_lost_seconds: int = default_integer("nodeLostSeconds"),
     session_nodes: bool = False,
 ) -> dict[str, Any]:
     """The echo pod template (API shape) the provisioner wraps in ReplicaSets.
@@ -95,8 +113,9 @@ def echo_pod_template(
     and the ReplicaSet around it; everything about the pod itself is decided
     here, next to the NetworkPolicy and the quota that depend on it. Its
     ``nodeSelector`` is the stack's ``node_selector`` plus, with ``arm64_only``,
-    ``kubernetes.io/arch: arm64``; with neither the field is left out. With
-    ``session_nodes`` the pod tolerates the session NodePool's taint
+    ``kubernetes.io/arch: arm64``; with neither the field is left out. Its
+    tolerations evict it ``node_lost_seconds`` after its node is lost; with
+    ``session_nodes`` it also tolerates the session NodePool's taint
     (``infra/session_nodes.py``): it may run there, and nothing else may.
     """
     spec: dict[str, Any] = {
@@ -106,6 +125,7 @@ def echo_pod_template(
         "terminationGracePeriodSeconds": 5,
         "securityContext": restricted_pod_security(),
         "containers": [_echo_container(image)],
+        "tolerations": node_lost_tolerations(node_lost_seconds),
     }
     selector = dict(node_selector)
     if arm64_only:
@@ -113,7 +133,7 @@ def echo_pod_template(
     if selector:
         spec["nodeSelector"] = selector
     if session_nodes:
-        spec["tolerations"] = [session_toleration()]
+        spec["tolerations"].append(session_toleration())
     return {"metadata": {"labels": dict(ECHO_LABELS)}, "spec": spec}
 
 

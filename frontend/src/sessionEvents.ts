@@ -52,7 +52,7 @@ export class SessionEvents {
         this.onPong(frame.seq, frame.pod, frame.node);
         break;
       case 'event':
-        this.onEvent(frame.event, frame.pod, frame.at, frame.gateway);
+        this.onEvent(frame.event, frame.pod, frame.at, frame.gateway, frame.reason);
         break;
       case 'unknown_event':
         this.ctx.timeline.unknownEvent(frame.name, frame.pod);
@@ -122,6 +122,7 @@ export class SessionEvents {
     pod: string | undefined,
     at: number | undefined,
     gateway: string | undefined,
+    reason: string | undefined,
   ): void {
     const ctx = this.ctx;
     const patch: Partial<SessionView> = {};
@@ -129,7 +130,7 @@ export class SessionEvents {
       if (ctx.view().gateway !== null) ctx.log(`Now through gateway replica ${gateway}`, 'ok');
       patch.gateway = gateway;
     }
-    ctx.timeline.gatewayEvent(event, pod, ctx.view().pod?.name ?? null);
+    ctx.timeline.gatewayEvent(event, pod, ctx.view().pod?.name ?? null, reason);
     switch (event) {
       case 'upstream_lost':
         this.pinger.upstreamLost();

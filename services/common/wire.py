@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import IntEnum, StrEnum
-from typing import Final
+from typing import Final, Literal
 
 
 class CloseCode(IntEnum):
@@ -68,3 +68,10 @@ EVENT_MEANINGS: Final[Mapping[GatewayEvent, str]] = {
     GatewayEvent.UPSTREAM_READY: "the gateway is connected to a pod (the first time too)",
     GatewayEvent.SESSION_EXPIRING: "the session's lifetime ends soon (`at`: when it ends)",
 }
+
+
+# The `reason` of a `pod_killed` frame when the cluster took the pod rather than a
+# delete (then there is none): its node stopped answering (NotReady or unreachable),
+# and the pod is evicted when its toleration of that runs out, or already was.
+KilledReason = Literal["node_lost"]
+NODE_LOST: Final[KilledReason] = "node_lost"

@@ -9,12 +9,12 @@ be added here, where the schema sees it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, NotRequired
 
 from pydantic import ConfigDict, Field, with_config
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from services.common.wire import GatewayEvent
+from services.common.wire import GatewayEvent, KilledReason
 from services.provisioner.backends.base import MemberState
 from services.provisioner.errors import ErrorCode
 
@@ -163,6 +163,15 @@ class EventFrame(TypedDict):
     pod: Annotated[str, Field(description="the pod concerned (empty for session_expiring)")]
     at: EpochMs
     gateway: Annotated[str, Field(description="the provisioner replica relaying this socket")]
+    reason: NotRequired[
+        Annotated[
+            KilledReason,
+            Field(
+                description="pod_killed only, when the cluster took the pod (none: it was "
+                "deleted): node_lost, its node stopped answering and it is, or will be, evicted"
+            ),
+        ]
+    ]
 
 
 @with_config(_CLOSED)

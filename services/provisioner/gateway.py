@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection
 
 from services.common.ratelimit import ConnectionCounter, TokenBucket
 from services.common.serve import Drain
-from services.common.wire import CloseCode, GatewayEvent
+from services.common.wire import NODE_LOST, CloseCode, GatewayEvent
 from services.provisioner.access import origin_allowed
 from services.provisioner.backends.base import Backend, Endpoint
 from services.provisioner.backends.events import EventKind, SessionEvent
@@ -213,7 +213,9 @@ class Relay:
         except BackendUnavailable as exc:
             log.warning("touch_failed", extra={"session": self.key[:12], "error": exc.detail})
 
-    async def _send_event(self, event: GatewayEvent, pod: str, at: float | None = None) -> None:
+    async def _send_event(
+        self, event: GatewayEvent, pod: str, at: float | None = None, reason: str = ""
+    ) -> None:
         at_ms = (at if at is not None else self.gw.clock()) * 1000
         frame: EventFrame = {
             "type": "event",
@@ -223,6 +225,8 @@ class Relay:
             # Which replica relays this socket: the page shows a move to another one.
             "gateway": self.gw.settings.replica,
         }
+        if event == GatewayEvent.POD_KILLED and reason == NODE_LOST:
+            frame["reason"] = reason  # the cluster took the pod: nobody asked
         await self.ws.send_text(json.dumps(frame))
 
     async def _restarting(self, drain: ReplicaDrain) -> tuple[int, str]:
@@ -325,7 +329,7 @@ class Relay:
                 self._pod_ready = asyncio.Event()
             forwarded = _FORWARDED.get(event.kind)
             if forwarded is not None:
-                await self._send_event(forwarded, event.pod, event.at)
+                await self._send_event(forwarded, event.pod, event.at, event.reason)
             upstream = self.upstream
             if event.kind == EventKind.POD_KILLED and upstream and event.pod == self.upstream_pod:
                 # Do not wait for the dying pod's connection to time out: move on now.

@@ -180,6 +180,32 @@ def test_echo_pod_template(stack_run: StackRun, objects: list[dict[str, Any]]) -
         assert spec["nodeSelector"] == {"kubernetes.io/arch": "arm64"}
     else:
         assert "nodeSelector" not in spec
+    # Evicted 30 s (nodeLostSeconds) after its node is lost, not the API server's 300 s.
+    # (prod's also tolerate the session nodes' taint: tests/infra/test_autoscaling.py.)
+    assert [t for t in spec["tolerations"] if t["effect"] == "NoExecute"] == [
+        {
+            "key": f"node.kubernetes.io/{taint}",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": 30,
+        }
+        for taint in ("not-ready", "unreachable")
+    ]
+
+
+@pytest.mark.parametrize("stack", ["prod", "local"])
+def test_node_lost_seconds_sets_the_echo_pods_tolerations(stack: str) -> None:
+    objects = app_objects(run_stack(stack, {"nodeLostSeconds": 12}))
+    for spec in (
+        echo_template(objects)["spec"],
+        echo_replicaset(objects)["spec"]["template"]["spec"],
+    ):
+        seconds = {
+            t["key"]: t["tolerationSeconds"]
+            for t in spec["tolerations"]
+            if t["effect"] == "NoExecute"
+        }
+        assert seconds == {"node.kubernetes.io/not-ready": 12, "node.kubernetes.io/unreachable": 12}
 
 
 def test_no_node_selector_on_the_provisioner_by_default(objects: list[dict[str, Any]]) -> None:

@@ -182,6 +182,14 @@ BAD_CONFIG: list[tuple[str, str, Any, str]] = [
         "pingpod:metricsServerChartVersion: expected a metrics-server chart version",
     ),
     ("prod", "namespace", "Ping_Pod", "pingpod:namespace: expected a DNS label"),
+    (
+        "prod",
+        "nodeLostSeconds",
+        4,
+        "pingpod:nodeLostSeconds: expected an integer from 5 to 300 seconds, got 4",
+    ),
+    ("local", "nodeLostSeconds", 301, "pingpod:nodeLostSeconds: expected an integer from 5 to 300"),
+    ("local", "nodeLostSeconds", "soon", "expected an integer from 5 to 300 seconds, got 'soon'"),
     ("prod", "echoArm64Only", "yes", "pingpod:echoArm64Only: expected true or false, got 'yes'"),
     (
         "prod",

@@ -15,10 +15,14 @@ from typing import Any
 from kubernetes import client
 
 from infra.rbac import ROLE_NAME, SERVICE_ACCOUNT_NAME, provisioner_role
+from infra.workload import node_lost_tolerations
 from scripts.controlplane import ControlPlane
 from scripts.servers import free_port
 from tests.services.helpers import Server, start_server
 
+# Seconds an echo pod stays on a lost node: the stack's nodeLostSeconds, shortened so
+# that test_lost_node.py waits a few seconds rather than the stack's 30.
+NODE_LOST_SECONDS = 3
 # kwok plays the kubelet: the image is never pulled.
 ECHO_TEMPLATE: dict[str, Any] = {
     "metadata": {"labels": {"app.kubernetes.io/part-of": "pingpod"}},
@@ -27,6 +31,7 @@ ECHO_TEMPLATE: dict[str, Any] = {
         "containers": [
             {"name": "echo", "image": "registry.invalid/echo:1", "ports": [{"containerPort": 8080}]}
         ],
+        "tolerations": node_lost_tolerations(NODE_LOST_SECONDS),
     },
 }
 

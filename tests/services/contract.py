@@ -175,7 +175,7 @@ class BackendContract:
                 backends.clock.now += 40
                 await backend.touch(key, backends.clock())
             ended = await next_event(events)
-        assert (ended.kind, ended.reason) == (EventKind.SESSION_ENDED, "expired")
+        assert (ended.kind, ended.reason) == (EventKind.SESSION_ENDED, "expired"), ended
         with pytest.raises(SessionNotFound) as info:
             await backend.touch(key, backends.clock())
         assert info.value.reason == "expired"

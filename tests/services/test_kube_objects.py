@@ -55,3 +55,32 @@ def test_current_pod_prefers_ready_then_newest_and_skips_terminating() -> None:
     assert ko.current_pod([dying]) is None
     assert not ko.pod_ready(dying)
     assert ko.pod_started_at(old) == 1767225600.0
+
+
+def conditions(*pairs: tuple[str, str], phase: str = "Running") -> dict[str, Any]:
+    """A pod with these (type, status) conditions; "status:reason" adds a reason."""
+    listed = []
+    for kind, value in pairs:
+        status, _, reason = value.partition(":")
+        listed.append({"type": kind, "status": status, **({"reason": reason} if reason else {})})
+    return {"metadata": {"name": "p"}, "status": {"phase": phase, "conditions": listed}}
+
+
+def test_node_lost_is_what_controllers_say_not_what_a_kubelet_says() -> None:
+    # The node lifecycle controller flips Ready alone once the node stops reporting.
+    assert ko.node_lost(conditions(("Ready", "False"), ("ContainersReady", "True")))
+    # The taint eviction controller's mark, just before it deletes the pod.
+    evicted = conditions(("Ready", "True"), ("DisruptionTarget", "True:DeletionByTaintManager"))
+    assert ko.node_lost(evicted)
+    # A kubelet sets both together: a container failing its readiness probe.
+    assert not ko.node_lost(conditions(("Ready", "False"), ("ContainersReady", "False")))
+    assert not ko.node_lost(
+        conditions(("Ready", "False:ReadinessGatesNotReady"), ("ContainersReady", "True"))
+    )
+    assert not ko.node_lost(conditions(("Ready", "True"), ("ContainersReady", "True")))
+    starting = conditions(("Ready", "False"), ("ContainersReady", "True"), phase="Pending")
+    assert not ko.node_lost(starting)
+    # Evicted through the Eviction API (a drain): a delete like any other.
+    drained = conditions(("Ready", "True"), ("DisruptionTarget", "True:EvictionByEvictionAPI"))
+    assert not ko.node_lost(drained)
+    assert not ko.node_lost({"metadata": {"name": "p"}})

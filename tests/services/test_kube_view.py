@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from services.provisioner.backends.base import MemberState
 from services.provisioner.backends.events import EventKind, SessionEvents
 from services.provisioner.backends.kubernetes import objects as ko
+from services.provisioner.backends.kubernetes import podview
 from services.provisioner.backends.kubernetes.cache import WatchCache
 from services.provisioner.backends.kubernetes.view import PoolView
 from services.provisioner.errors import SessionNotFound
@@ -141,3 +143,70 @@ def test_cache_keeps_our_own_writes_and_deletes_over_a_lagging_watch() -> None:
         ]
     finally:
         loop.close()
+
+
+def on_lost_node(name: str, slot: str) -> dict[str, Any]:
+    """What the node lifecycle controller leaves of a Ready pod on a node gone silent."""
+    lost = pod(name, slot, ready=False)
+    lost["status"]["conditions"].append({"type": "ContainersReady", "status": "True"})
+    return lost
+
+
+async def test_a_pod_on_a_lost_node_is_announced_killed_once_then_replaced() -> None:
+    view = PoolView(SessionEvents(Metrics(), clock=lambda: 5.0))
+    async with view.events.subscribe(KEY) as events:
+        add(view, "ADDED", assigned("echo-a"), store=view.replicaset_store)
+        add(view, "ADDED", pod("echo-a-1", "echo-a", ready=True), store=view.pod_store)
+        for _ in range(2):  # added, Ready
+            events.get_nowait()
+
+        add(view, "MODIFIED", on_lost_node("echo-a-1", "echo-a"), store=view.pod_store)
+        killed = events.get_nowait()
+        assert (killed.kind, killed.pod, killed.reason) == (
+            EventKind.POD_KILLED,
+            "echo-a-1",
+            "node_lost",
+        )
+        # Not claimable, not the gateway's endpoint, shown as going on the pool grid.
+        current = view.current_pod("echo-a")
+        assert current is not None and not ko.pod_ready(current)
+        tiles = podview.members(view.replicaset_store, view.pod_store)
+        assert [(t.pod, t.state) for t in tiles] == [("echo-a-1", MemberState.TERMINATING)]
+
+        # Its eviction later: said already, nothing more. Then the replacement.
+        evicted = on_lost_node("echo-a-1", "echo-a")
+        evicted["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:30Z"
+        add(view, "MODIFIED", evicted, store=view.pod_store)
+        add(view, "ADDED", pod("echo-a-2", "echo-a", ready=False), store=view.pod_store)
+        add(view, "MODIFIED", pod("echo-a-2", "echo-a", ready=True), store=view.pod_store)
+        seen = [(e.kind, e.pod, e.reason) for e in (events.get_nowait() for _ in range(2))]
+        assert seen == [
+            (EventKind.POD_REPLACED, "echo-a-2", ""),
+            (EventKind.POD_READY, "echo-a-2", ""),
+        ]
+        assert events.empty()
+
+
+async def test_a_pod_whose_node_comes_back_is_ready_again_and_may_die_again() -> None:
+    view = PoolView(SessionEvents(Metrics(), clock=lambda: 5.0))
+    async with view.events.subscribe(KEY) as events:
+        add(view, "ADDED", assigned("echo-a"), store=view.replicaset_store)
+        add(view, "ADDED", pod("echo-a-1", "echo-a", ready=True), store=view.pod_store)
+        for _ in range(2):  # added, Ready
+            events.get_nowait()
+        add(view, "MODIFIED", on_lost_node("echo-a-1", "echo-a"), store=view.pod_store)
+        add(view, "MODIFIED", on_lost_node("echo-a-1", "echo-a"), store=view.pod_store)
+        add(view, "MODIFIED", pod("echo-a-1", "echo-a", ready=True), store=view.pod_store)
+        add(
+            view,
+            "MODIFIED",
+            pod("echo-a-1", "echo-a", ready=True, deleting=True),
+            store=view.pod_store,
+        )
+        seen = [(e.kind, e.reason) for e in (events.get_nowait() for _ in range(3))]
+        assert seen == [
+            (EventKind.POD_KILLED, "node_lost"),
+            (EventKind.POD_READY, ""),  # the gateway reconnects to it
+            (EventKind.POD_KILLED, ""),  # and a kill later is news again
+        ]
+        assert events.empty()

@@ -93,6 +93,8 @@ export interface EventFrame {
   at: number;
   /** the provisioner replica relaying this socket */
   gateway: string;
+  /** pod_killed only, when the cluster took the pod (none: it was deleted): node_lost, its node stopped answering and it is, or will be, evicted */
+  reason?: 'node_lost';
 }
 
 /** `GET /config`: what the page may offer. */

@@ -41,6 +41,21 @@ describe('parseFrame', () => {
     expect(isGatewayEvent('pod_ready')).toBe(false); // the backend's, never on the wire
   });
 
+  it('keeps the reason the cluster took a pod, and drops a malformed one', () => {
+    expect(parseFrame('{"type":"event","event":"pod_killed","pod":"p","at":1,"reason":"node_lost"}')).toEqual({
+      type: 'event',
+      event: 'pod_killed',
+      pod: 'p',
+      at: 1,
+      reason: 'node_lost',
+    });
+    expect(parseFrame('{"type":"event","event":"pod_killed","pod":"p","reason":7}')).toEqual({
+      type: 'event',
+      event: 'pod_killed',
+      pod: 'p',
+    });
+  });
+
   it("keeps an event's server time and the replica that relays it", () => {
     expect(
       parseFrame('{"type":"event","event":"upstream_ready","pod":"p","at":1.5,"gateway":"g-1"}'),

@@ -23,8 +23,9 @@ type Parsed<T, K extends keyof T, O extends keyof T> = Pick<T, K> & Partial<Pick
 
 export type GatewayFrame =
   | Parsed<PongFrame, 'type' | 'seq', 'pod' | 'node'>
-  /** `at`: epoch ms by the server's clock; `gateway`: the provisioner replica relaying the socket. */
-  | Parsed<EventFrame, 'type' | 'event', 'pod' | 'at' | 'gateway'>
+  /** `at`: epoch ms by the server's clock; `gateway`: the provisioner replica relaying the socket;
+   * `reason`: why the cluster took the pod, on pod_killed (`node_lost`: its node stopped answering). */
+  | Parsed<EventFrame, 'type' | 'event', 'pod' | 'at' | 'gateway' | 'reason'>
   /** An event name this page does not know (a newer gateway): shown by its name. */
   | { type: 'unknown_event'; name: string; pod?: string }
   | { type: 'error'; text: string };
@@ -65,6 +66,8 @@ export function parseFrame(data: unknown): GatewayFrame | null {
         if (typeof m.at === 'number' && Number.isFinite(m.at)) f.at = m.at;
         const gateway = str(m.gateway);
         if (gateway !== undefined) f.gateway = gateway;
+        const reason = str(m.reason);
+        if (reason !== undefined) f.reason = reason;
       }
       return f;
     }

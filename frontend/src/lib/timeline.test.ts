@@ -74,6 +74,25 @@ describe('Timeline', () => {
     expect(since(tl)).toEqual([0, 70]);
   });
 
+  it('says when the cluster took the pod with its node, and times the move from then', () => {
+    const { tl, at } = timeline();
+    at(0).gatewayEvent('pod_killed', 'a', 'a', 'node_lost');
+    expect(tl.inIncident).toBe(true);
+    at(10).gatewayEvent('upstream_lost', 'a', 'a');
+    at(900).gatewayEvent('pod_replaced', 'b', 'a');
+    at(1200).gatewayEvent('upstream_ready', 'b', 'a');
+    at(1250).pong('b', 'a');
+    expect(texts(tl)).toEqual([
+      'Pod a lost with its node: being replaced',
+      'Gateway lost its connection to pod a',
+      'Replacement pod b created',
+      'Gateway connected to pod b',
+      'Pongs resumed from pod b',
+    ]);
+    expect(since(tl)).toEqual([0, 10, 900, 1200, 1250]);
+    expect(tl.entries[0]?.tone).toBe('warn');
+  });
+
   it('ends the incident when the kill request fails', () => {
     const { tl, at } = timeline();
     at(0).killRequested('a');

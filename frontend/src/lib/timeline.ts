@@ -38,9 +38,15 @@ export interface Clock {
 /** How each gateway event is logged, and whether it starts an incident. */
 const GATEWAY_EVENT_LOG: Record<
   GatewayEvent,
-  { text: (pod: string) => string; tone: Tone; disruption: boolean }
+  { text: (pod: string, reason: string | undefined) => string; tone: Tone; disruption: boolean }
 > = {
-  pod_killed: { text: (p) => `Pod${p} killed`, tone: 'warn', disruption: true },
+  pod_killed: {
+    // node_lost: nobody deleted it; the cluster gave up on its node and replaces it.
+    text: (p, reason) =>
+      reason === 'node_lost' ? `Pod${p} lost with its node: being replaced` : `Pod${p} killed`,
+    tone: 'warn',
+    disruption: true,
+  },
   upstream_lost: {
     text: (p) => `Gateway lost its connection to pod${p}`,
     tone: 'warn',
@@ -122,12 +128,17 @@ export class Timeline {
   }
 
   /**
-   * A gateway event. A disruption outside an incident starts one, taking
-   * `answeringPod` (the pod the page was talking to) as the pod being replaced.
+   * A gateway event (`reason`: the frame's, if any). A disruption outside an incident starts
+   * one, taking `answeringPod` (the pod the page was talking to) as the pod being replaced.
    */
-  gatewayEvent(event: GatewayEvent, pod: string | undefined, answeringPod: string | null): void {
+  gatewayEvent(
+    event: GatewayEvent,
+    pod: string | undefined,
+    answeringPod: string | null,
+    reason?: string,
+  ): void {
     const how = GATEWAY_EVENT_LOG[event];
-    const text = how.text(pod ? ` ${pod}` : '');
+    const text = how.text(pod ? ` ${pod}` : '', reason);
     if (this.incident === null && how.disruption) {
       this.begin(answeringPod, text, how.tone);
       return;

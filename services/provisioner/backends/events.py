@@ -1,11 +1,11 @@
 """Session events, produced the same way for every backend.
 
-A driver reports what it observes of a session's pods: one going (deleted or
-terminating), one added, one turning Ready, and the session ending.
-`SessionEvents` decides what that means (docs/architecture.md, "Gateway and
-events"): each pod's death is announced once, whoever saw it first; the time
-from a death to the next Ready pod is the replacement time; an ending is
-announced once and remembered, so a late request learns why.
+A driver reports what it observes of a session's pods: one going (deleted,
+terminating, or lost with its node), one added, one turning Ready, and the
+session ending. `SessionEvents` decides what that means (docs/architecture.md,
+"Gateway and events"): each pod's death is announced once, whoever saw it
+first; the time from a death to the next Ready pod is the replacement time;
+an ending is announced once and remembered, so a late request learns why.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ class SessionEvent:
     kind: EventKind
     pod: str
     at: float  # epoch seconds
-    reason: str = ""  # for SESSION_ENDED: an EndReason value
+    # SESSION_ENDED: an EndReason value; POD_KILLED: why the cluster took it (wire.NODE_LOST)
+    reason: str = ""
 
 
 class EndedSessions:
@@ -110,13 +111,14 @@ class SessionEvents:
     ) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[SessionEvent]]:
         return self.hub.subscribe(key)
 
-    def pod_going(self, key: str, pod: str) -> None:
-        """The session's pod is deleted or terminating (reported as often as seen)."""
+    def pod_going(self, key: str, pod: str, *, reason: str = "") -> None:
+        """The session's pod is deleted, terminating or lost with its node (reported as
+        often as seen); `reason` says why, when it was not deleted on request."""
         if pod in self._announced:
             return
         self._announced.add(pod)
         self._died.setdefault(key, time.monotonic())
-        self._emit(key, EventKind.POD_KILLED, pod)
+        self._emit(key, EventKind.POD_KILLED, pod, reason)
 
     def pod_gone(self, pod: str) -> None:
         """The pod no longer exists at all: nothing more will be said of it."""
@@ -126,7 +128,8 @@ class SessionEvents:
         self._emit(key, EventKind.POD_REPLACED, pod)
 
     def pod_ready(self, key: str, pod: str) -> None:
-        """The session's pod turned Ready (once per pod)."""
+        """The session's pod turned Ready (once per pod, or again once its node is back)."""
+        self._announced.discard(pod)  # alive after all: its next death is news
         died = self._died.pop(key, None)
         if died is not None:
             self.metrics.replacement_seconds.observe(time.monotonic() - died)

@@ -88,7 +88,6 @@ class KubernetesDriver:
         self.echo_port = echo_port
         self._lookups = TokenBucket(rate=20, burst=20)  # cache misses that may ask the API
         self.recycle = recycle
-        self._stale_since: dict[str, float] = {}  # retired pods still alive, first seen
         self._caches: list[WatchCache] = []
 
     @classmethod
@@ -220,18 +219,8 @@ class KubernetesDriver:
         if not (await self.leader.leading() and self.ready()):
             return False
         if self.recycle:  # only recycling retires pods: no scan of every pod otherwise
-            await self._sweep_retired()
+            await self.leader.sweep_retired(set(self.view.stale_retired()))
         return True
-
-    async def _sweep_retired(self, grace: float = 5.0) -> None:
-        """Delete retired pods still alive `grace` seconds after they were first seen so
-        (the recycling replica died between its patch and its delete)."""
-        now, stale = time.monotonic(), set(self.view.stale_retired())
-        self._stale_since = {pod: self._stale_since.get(pod, now) for pod in stale}
-        for pod, since in list(self._stale_since.items()):
-            if now - since >= grace:
-                await self._delete_pod(pod)
-                del self._stale_since[pod]
 
     # listing, members, claims
 
@@ -292,13 +281,18 @@ class KubernetesDriver:
         if self.recycle:
             return await self._recycle(rs, key, reason)
         name = ko.name_of(rs)
+        self.view.ending.add(name)
         if reason != EndReason.DELETED:
             # Other replicas' gateways read the reason from the object they see deleted.
             await self._annotate(name, {ko.END_REASON: reason}, key=key)
         try:
             await self.api.delete_rs(name)
-        except ApiException as exc:
+        except (ApiException, BackendUnavailable) as exc:
+            if not isinstance(exc, ApiException):
+                self.view.ending.discard(name)
+                raise
             if exc.status != 404:
+                self.view.ending.discard(name)
                 raise unavailable(exc) from exc
         pod = self.view.current_pod(name)
         return ko.name_of(pod) if pod else ""

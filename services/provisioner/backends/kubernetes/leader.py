@@ -30,6 +30,7 @@ class Leader:
         self.template = template
         self.renew_every = max(0.5, lease.duration / 3)
         self._renewed = float("-inf")
+        self._stale_since: dict[str, float] = {}  # retired pods still alive, first seen
 
     @property
     def tick(self) -> float:
@@ -67,3 +68,17 @@ class Leader:
         except ApiException as exc:
             if exc.status not in (404, 409):  # gone already, or claimed meanwhile
                 raise unavailable(exc) from exc
+
+    async def sweep_retired(self, stale: set[str], grace: float = 5.0) -> None:
+        """Delete retired pods still alive `grace` seconds after they were first seen so
+        (the recycling replica died between its patch and its delete)."""
+        now = time.monotonic()
+        self._stale_since = {pod: self._stale_since.get(pod, now) for pod in stale}
+        for pod, since in list(self._stale_since.items()):
+            if now - since >= grace:
+                try:
+                    await self.api.delete_pod(pod)
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise unavailable(exc) from exc
+                del self._stale_since[pod]

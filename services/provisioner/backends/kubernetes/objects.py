@@ -150,6 +150,37 @@ def pod_ready(pod: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+def _condition(pod: Obj, kind: str) -> Obj:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == kind), {})
+
+
+def node_lost(pod: Obj) -> bool:
+    """Whether the control plane says the pod's node is lost (NotReady or unreachable).
+
+    Two marks, both written by controllers, never by the pod's kubelet:
+    - Ready False while ContainersReady stays True: what the node lifecycle
+      controller writes on every pod of a node that has not reported for its grace
+      period (`MarkPodsNotReady`, pkg/controller/util/node/controller_utils.go). A
+      kubelet derives Ready from ContainersReady, or from readiness gates with a
+      reason of their own (`GeneratePodReadyCondition`, pkg/kubelet/status/generate.go);
+    - the DisruptionTarget condition, reason DeletionByTaintManager, that the taint
+      eviction controller writes just before it deletes a pod whose NoExecute
+      toleration ran out (the node's not-ready or unreachable taint).
+    """
+    ready = _condition(pod, "Ready")
+    marked = (
+        (pod.get("status") or {}).get("phase") == "Running"
+        and ready.get("status") == "False"
+        and ready.get("reason") != "ReadinessGatesNotReady"
+        and _condition(pod, "ContainersReady").get("status") == "True"
+    )
+    evicted = _condition(pod, "DisruptionTarget")
+    return marked or (
+        evicted.get("status") == "True" and evicted.get("reason") == "DeletionByTaintManager"
+    )
+
+
 def replicaset_ready(rs: Obj) -> bool:
     """Whether the ReplicaSet controller has recorded its pod as Ready (status is current)."""
     status = rs.get("status") or {}

@@ -65,6 +65,8 @@ def pod_phases(pod: Obj) -> PodPhases:
 def member_state(pod: Obj, rs: Obj | None) -> MemberState:
     if ko.terminating(pod) or (rs is not None and ko.terminating(rs)):
         return MemberState.TERMINATING
+    if ko.node_lost(pod):  # evicted once its toleration runs out: as good as gone
+        return MemberState.TERMINATING
     if not ko.pod_ready(pod):
         # Without its ReplicaSet in the cache: a new pod whose ReplicaSet's watch
         # event has not arrived yet (the two caches are separate watches).

@@ -2,10 +2,10 @@
 
 The caches fill `replicaset_store` and `pod_store` (on the event loop); this
 keeps the indexes the driver reads (session -> ReplicaSet, slot -> pods) and
-reports what it sees of session pods to `SessionEvents`: a pod deleted or
-terminating, a new pod in the ReplicaSet, that pod Ready, the ReplicaSet
-gone. Every replica sees the same changes in the same watch, whichever
-replica made them.
+reports what it sees of session pods to `SessionEvents`: a pod deleted,
+terminating or on a lost node, a new pod in the ReplicaSet, that pod Ready,
+the ReplicaSet gone. Every replica sees the same changes in the same watch,
+whichever replica made them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from services.common.wire import NODE_LOST
 from services.provisioner.backends.base import PodInfo, SessionInfo
 from services.provisioner.backends.events import SessionEvents
 from services.provisioner.backends.kubernetes import objects as ko
@@ -33,6 +34,9 @@ class PoolView:
         # For the adaptive target: changes after the first list are news, not history.
         self.counting = False
         self._new_members: dict[str, float] = {}  # warm slot -> monotonic time first seen
+        # Sessions this replica is ending, by ReplicaSet: their pods' deletion is the end
+        # itself, not a kill (the pod watch may show it before the ReplicaSet watch does).
+        self.ending: set[str] = set()
 
     # reads
 
@@ -127,6 +131,8 @@ class PoolView:
     def on_replicaset(self, kind: str, rs: Obj, previous: Obj | None) -> None:
         name = ko.name_of(rs)
         key = ko.labels(rs).get(ko.SESSION_LABEL)
+        if kind == "DELETED" or not key:
+            self.ending.discard(name)
         if kind == "DELETED":
             self._new_members.pop(name, None)
             if key:
@@ -163,7 +169,7 @@ class PoolView:
             names.add(name)
         rs = self.replicaset_store.get(slot)
         key = ko.labels(rs).get(ko.SESSION_LABEL) if rs else None
-        if key:
+        if key and slot not in self.ending:
             self._session_pod(key, kind, pod, previous)
         self._time_new_member(slot, kind, pod)
         if kind == "DELETED":
@@ -181,8 +187,10 @@ class PoolView:
 
     def _session_pod(self, key: str, kind: str, pod: Obj, previous: Obj | None) -> None:
         name = ko.name_of(pod)
-        if kind == "DELETED" or ko.terminating(pod):
-            self.events.pod_going(key, name)
+        # A pod on a lost node is as good as gone: say so before its eviction.
+        lost = ko.node_lost(pod)
+        if kind == "DELETED" or ko.terminating(pod) or lost:
+            self.events.pod_going(key, name, reason=NODE_LOST if lost else "")
         elif kind == "ADDED":
             self.events.pod_added(key, name)
         if ko.pod_ready(pod) and not (previous is not None and ko.pod_ready(previous)):
