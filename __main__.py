@@ -18,6 +18,8 @@ from infra.config import load_config
 from infra.edge import Edge, EdgeArgs
 from infra.host import current_host, require_aws_cli, require_aws_cli_version
 from infra.identity import cluster_creator
+from infra.karpenter import Karpenter, KarpenterArgs
+from infra.metrics_server import MetricsServer, MetricsServerArgs
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.network import Network, NetworkArgs
 from infra.registry import Registry, RegistryArgs
@@ -99,6 +101,34 @@ def main() -> None:
             depends_on=[cluster.node_group],
         ),
     )
+
+    if config.autoscaling is not None:
+        # The HorizontalPodAutoscaler's figures, and session nodes for the echo pods
+        # that the system group has no room for.
+        MetricsServer(
+            "pingpod",
+            MetricsServerArgs(
+                chart_version=config.autoscaling.metrics_server_chart_version,
+                provider=cluster.provider,
+                depends_on=[cluster.node_group],
+            ),
+        )
+        karpenter = Karpenter(
+            "pingpod",
+            KarpenterArgs(
+                cluster_name=cluster.cluster_name,
+                subnet_ids=network.public_subnet_ids
+                if aws_cfg.public_nodes
+                else network.private_subnet_ids,
+                security_group_id=cluster.node_security_group_id,
+                public_nodes=aws_cfg.public_nodes,
+                disk_size_gib=aws_cfg.node_disk_size_gib,
+                settings=config.autoscaling,
+                k8s_provider=cluster.provider,
+                depends_on=[cluster.node_group, cluster.pod_identity_agent],
+            ),
+        )
+        pulumi.export("sessionNodePool", karpenter.node_pool)
 
     if config.monitoring.enabled:
         monitoring = Monitoring(

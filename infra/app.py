@@ -7,8 +7,9 @@ member, from the pod template this component publishes in a ConfigMap.
 
 Declared here: the namespace, the provisioner's RBAC, the echo template's
 ConfigMap, the provisioner's PodDisruptionBudget, Service and TargetGroupBinding.
-The provisioner's Deployment is ``infra.provisioner``'s, the quota and the
-NetworkPolicies ``infra.policies``'s; all of them children of the App.
+The provisioner's Deployment is ``infra.provisioner``'s, its
+HorizontalPodAutoscaler ``infra.hpa``'s, the quota and the NetworkPolicies
+``infra.policies``'s; all of them children of the App.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.app_scope import Scope
+from infra.hpa import provisioner_autoscaler
 from infra.policies import network_policies, resource_quota
 from infra.provisioner import provisioner_deployment
 from infra.rbac import PROVISIONER_RULES, ROLE_NAME, SERVICE_ACCOUNT_NAME, PolicyRule
@@ -101,6 +103,7 @@ class App(pulumi.ComponentResource):
             template_json,
             depends_on=[role_binding, template, service_account],
         )
+        provisioner_autoscaler(scope, args.settings, deployment)
         _disruption_budget(scope)
         service = _service(scope)
         if args.target_group_arn is not None:
@@ -182,6 +185,7 @@ def _echo_template(scope: Scope, args: AppArgs) -> tuple[pulumi.Output[str], k8s
                 image,
                 arm64_only=args.settings.echo_arm64_only,
                 node_selector=args.settings.node_selector,
+                session_nodes=args.settings.session_nodes,
                 node_lost_seconds=args.settings.node_lost_seconds,
             ),
             indent=2,

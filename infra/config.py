@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Final
 
@@ -33,8 +34,8 @@ from infra.keys import (
     PROJECT,
     REMOVED_KEYS,
 )
-from infra.nodes import INSTANCE_TYPES, budget
 from infra.profiles import PROFILES
+from infra.scaling import check_fit, scale_app, scale_aws
 from infra.settings import (
     AppSettings,
     AwsSettings,
@@ -87,6 +88,14 @@ def load_config(
     aws = _load_aws(read, today or date.today(), warn) if mode == "aws" else None
     local = _load_local(read) if mode == "app" else None
     app = _load_app(read, aws)
+    # Auto-scaling (infra/scaling.py): the provisioner's range in both modes;
+    # on AWS the system group and Karpenter's settings.
+    scaled = read.boolean("autoscaling")
+    app = scale_app(read, app, autoscaling=scaled)
+    autoscaling = None
+    if aws is not None:
+        aws, autoscaling = scale_aws(read, aws, autoscaling=scaled)
+        app = replace(app, session_nodes=autoscaling is not None)
     monitoring = MonitoringSettings(
         enabled=read.boolean("monitoring"),
         chart_version=read.string(
@@ -101,32 +110,10 @@ def load_config(
             "own install kube-prometheus-stack and import monitoring/grafana/pingpod.json"
         )
     if aws is not None:
-        _warn_if_sessions_do_not_fit(aws, app, monitoring, warn)
-    return StackConfig(mode=mode, app=app, aws=aws, local=local, monitoring=monitoring)
-
-
-def _warn_if_sessions_do_not_fit(
-    aws: AwsSettings, app: AppSettings, monitoring: MonitoringSettings, warn: Callable[[str], None]
-) -> None:
-    """maxSessions beyond what the nodes hold is allowed (claims past it are shed), not wise."""
-    instance_type = aws.node_instance_types[0]
-    if instance_type not in INSTANCE_TYPES:
-        return  # no figures for it (infra/nodes.py)
-    fit = budget(
-        instance_type,
-        aws.node_desired_size,
-        app.provisioner_replicas,
-        monitoring=monitoring.enabled,
-    ).sessions(app.pool_size)
-    if app.max_sessions > fit:
-        nodes = f"{aws.node_desired_size} x {instance_type}"
-        extra = " with monitoring" if monitoring.enabled else ""
-        warn(
-            f"{PROJECT}:maxSessions: {app.max_sessions} sessions do not fit on {nodes}{extra} "
-            f"(about {fit} do beside a warm pool of {app.pool_size}; python -m infra.nodes); "
-            "claims past that are refused while their pods cannot be scheduled. "
-            f"Set maxSessions to {fit} or less"
-        )
+        check_fit(aws, app, monitoring, autoscaling, warn)
+    return StackConfig(
+        mode=mode, app=app, aws=aws, local=local, monitoring=monitoring, autoscaling=autoscaling
+    )
 
 
 def _load_app(read: Reader, aws: AwsSettings | None) -> AppSettings:

@@ -3,10 +3,13 @@
 Reads the stack the way the program does (``Pulumi.yaml``'s defaults, then
 ``Pulumi.<stack>.yaml``, parsed and checked by ``infra.config.load_config``),
 prices what it would create with ``infra/prices.py`` and prints one Markdown
-table row per item. The last line is ``total: $N/month``: the sum of the
-items, unrounded, rounded to whole dollars (half up). Bad input (an unknown
-stack, profile or region, an unreadable file, a bad key) is one line on
-stderr and exit code 2.
+table row per item. With autoscaling off the last line is ``total: $N/month``:
+the sum of the items, unrounded, rounded to whole dollars (half up). With
+autoscaling on, that sum is the floor (``floor: $N/month``: the system nodes
+alone), and a second table prices the session nodes Karpenter may add up to
+the NodePool's cpu limit, at Spot and at on-demand prices; the last line is
+the ceiling, both ways. Bad input (an unknown stack, profile or region, an
+unreadable file, a bad key) is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from infra.prices import (
     SPOT_SHARE,
     RegionPrices,
 )
+from infra.session_nodes import SESSION_INSTANCE_TYPES, SESSION_NODE_VCPUS
 from infra.settings import AwsSettings, StackConfig
 from infra.support import EKS_VERSIONS
 
@@ -56,22 +60,52 @@ class Item:
 
 
 @dataclass(frozen=True)
+class CeilingItem:
+    """What the session nodes add at the NodePool's limit, bought on Spot or on demand."""
+
+    what: str
+    spot: float
+    on_demand: float
+
+
+@dataclass(frozen=True)
+class SessionNodes:
+    """Karpenter's session nodes at the NodePool's limit (autoscaling on)."""
+
+    max_cpu: int
+    capacity_types: tuple[str, ...]
+    items: tuple[CeilingItem, ...]
+
+
+def dollars(amount: float) -> int:
+    """Whole dollars, half up."""
+    return int(Decimal(str(amount)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
 class Estimate:
     stack: str
     profile: str
     region: str
     items: tuple[Item, ...]
+    session_nodes: SessionNodes | None = None
 
     @property
     def total(self) -> float:
+        """The items: everything, or with autoscaling on the floor (no session node)."""
         return sum(item.monthly for item in self.items)
 
     @property
     def rounded_total(self) -> int:
-        return int(Decimal(str(self.total)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return dollars(self.total)
+
+    def ceiling(self, bought: str) -> float:
+        """The floor plus every session node the limit allows, all ``spot`` or all ``on_demand``."""
+        extra = self.session_nodes.items if self.session_nodes else ()
+        return self.total + sum(getattr(item, bought) for item in extra)
 
     def lines(self) -> list[str]:
-        return [
+        lines = [
             f"stack {self.stack}, profile {self.profile}, region {self.region}: prices of "
             f"{PRICES_DATE} (infra/prices.py), {HOURS_PER_MONTH} hours a month, Spot at "
             f"{SPOT_SHARE:.0%} of on-demand",
@@ -80,7 +114,28 @@ class Estimate:
             "|---|---:|",
             *(f"| {item.what} | ${item.monthly:,.2f} |" for item in self.items),
             "",
-            f"total: ${self.rounded_total}/month",
+        ]
+        nodes = self.session_nodes
+        if nodes is None:
+            return [*lines, f"total: ${self.rounded_total}/month"]
+        on_demand = "on-demand" in nodes.capacity_types
+        bought = "Spot, on demand when EC2 has no Spot" if on_demand else "Spot only"
+        return [
+            *lines,
+            f"floor: ${self.rounded_total}/month (the system nodes alone, no session node)",
+            "",
+            f"Session nodes at the NodePool's limit, {nodes.max_cpu} vCPUs (sessionNodesMaxCpu), "
+            f"each priced as the largest type it allows; it buys {bought}:",
+            "",
+            "| item | monthly on Spot | monthly on demand |",
+            "|---|---:|---:|",
+            *(
+                f"| {item.what} | ${item.spot:,.2f} | ${item.on_demand:,.2f} |"
+                for item in nodes.items
+            ),
+            "",
+            f"ceiling: ${dollars(self.ceiling('spot'))}/month on Spot, "
+            f"${dollars(self.ceiling('on_demand'))}/month on demand",
         ]
 
 
@@ -169,8 +224,53 @@ def estimate(
             f"(regions: {', '.join(sorted(PRICES))})"
         )
     return Estimate(
-        stack, config.aws.profile, region, _items(config, config.aws, prices, on, region)
+        stack,
+        config.aws.profile,
+        region,
+        _items(config, config.aws, prices, on, region),
+        _session_nodes(config, config.aws, prices, region),
     )
+
+
+def _session_nodes(
+    config: StackConfig, aws: AwsSettings, p: RegionPrices, region: str
+) -> SessionNodes | None:
+    """The NodePool's limit as nodes, each the priciest type it allows: the most it can add."""
+    scaling = config.autoscaling
+    if scaling is None:
+        return None
+    missing = [t for t in SESSION_INSTANCE_TYPES if t not in p.instance_hour]
+    if missing:
+        raise CostError(f"no price for {', '.join(missing)} in {region} in infra/prices.py")
+    hours = HOURS_PER_MONTH
+    nodes = scaling.session_nodes_max_cpu // SESSION_NODE_VCPUS
+    priciest = max(SESSION_INSTANCE_TYPES, key=lambda t: p.instance_hour[t])
+    on_demand = p.instance_hour[priciest]
+    spot = on_demand * SPOT_SHARE
+    volumes = nodes * aws.node_disk_size_gib * p.gp3_gb_month
+    items = [
+        CeilingItem(
+            f"{nodes} x {priciest} ({usd(spot)}/h Spot, {usd(on_demand)}/h on demand)",
+            nodes * spot * hours,
+            nodes * on_demand * hours,
+        ),
+        CeilingItem(
+            f"node volumes, {nodes} x {aws.node_disk_size_gib} GiB gp3 "
+            f"({usd(p.gp3_gb_month)}/GB-month)",
+            volumes,
+            volumes,
+        ),
+    ]
+    if aws.public_nodes:
+        addresses = nodes * p.public_ipv4_hour * hours
+        items.append(
+            CeilingItem(
+                f"public IPv4 addresses, {nodes} ({usd(p.public_ipv4_hour)}/h each)",
+                addresses,
+                addresses,
+            )
+        )
+    return SessionNodes(scaling.session_nodes_max_cpu, scaling.session_capacity_types, tuple(items))
 
 
 def _items(
@@ -193,9 +293,11 @@ def _items(
     else:
         node_hour, bought = on_demand, f"on demand ({usd(on_demand)}/h)"
     disk = aws.node_disk_size_gib
+    # With autoscaling the node group is the system group (infra/profiles.py).
+    group = "system nodes, " if config.autoscaling is not None else ""
     items = [
         Item(f"EKS control plane ({support} support, {usd(eks_hour)}/h)", eks_hour * hours),
-        Item(f"{nodes} x {instance_type} {bought}", nodes * node_hour * hours),
+        Item(f"{group}{nodes} x {instance_type} {bought}", nodes * node_hour * hours),
         Item(
             f"node volumes, {nodes} x {disk} GiB gp3 ({usd(p.gp3_gb_month)}/GB-month)",
             nodes * disk * p.gp3_gb_month,

@@ -52,6 +52,13 @@ DEFAULTS: Final[dict[str, object]] = {
     "echoImage": "",
     "provisionerImage": "",
     "kubeContext": "",
+    # Auto-scaling (docs/autoscaling.md): Karpenter's session nodes and metrics-server
+    # on AWS, the provisioner's HorizontalPodAutoscaler in both modes.
+    "autoscaling": True,
+    "provisionerMaxReplicas": 4,
+    "sessionNodesMaxCpu": 4,
+    "karpenterChartVersion": "1.15.2",
+    "metricsServerChartVersion": "3.13.1",
 }
 
 

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from infra.profiles import SYSTEM_INSTANCE_TYPE
+from infra.session_nodes import SESSION_INSTANCE_TYPES, SESSION_NODE_VCPUS
 from infra.workload import (
     ECHO_CPU_REQUEST_M,
     ECHO_MEMORY_REQUEST_MI,
@@ -115,6 +117,29 @@ MONITORING_REQUESTS: Final = {
 }
 
 
+# Auto-scaling's pods on the system group (infra/karpenter.py and
+# infra/metrics_server.py set these requests): (CPU millicores, memory MiB).
+# Karpenter's chart asks for 1 CPU and 1 GiB, sized for large clusters; here it
+# watches a dozen nodes at most and one NodePool of two instance types, and idles
+# between batches, so 100m. Memory holds the region's instance types and prices
+# it caches, hence 256 MiB rather than less (a limit of 1 GiB leaves it room).
+# metrics-server's chart asks for 100m and 200 MiB, sized for 100 nodes.
+AUTOSCALING_REQUESTS: Final = {
+    "karpenter": (100, 256),
+    "metrics-server": (50, 64),
+}
+
+
+def autoscaling_pods(karpenter_replicas: int) -> tuple[Pods, ...]:
+    """Karpenter's controllers and metrics-server, or nothing with autoscaling off (0)."""
+    if karpenter_replicas == 0:
+        return ()
+    return tuple(
+        Pods(name, karpenter_replicas if name == "karpenter" else 1, cpu, memory)
+        for name, (cpu, memory) in AUTOSCALING_REQUESTS.items()
+    )
+
+
 def _pod(name: str, *containers: str) -> Pods:
     cpu = sum(MONITORING_REQUESTS[c][0] for c in containers)
     memory = sum(MONITORING_REQUESTS[c][1] for c in containers)
@@ -137,6 +162,8 @@ class Budget:
     fixed: tuple[Pods, ...]
     echo_pods: int
     limit: str  # "pods", "cpu" or "memory"
+    # The fixed pods alone ask for more than the nodes have.
+    overcommitted: bool = False
 
     def sessions(self, pool_size: int) -> int:
         """Sessions that can hold a pod while the warm pool is full."""
@@ -155,17 +182,44 @@ def app_pods(provisioner_replicas: int) -> tuple[Pods, ...]:
 
 
 def budget(
-    instance_type: str, nodes: int, provisioner_replicas: int, *, monitoring: bool
+    instance_type: str,
+    nodes: int,
+    provisioner_replicas: int,
+    *,
+    monitoring: bool,
+    karpenter_replicas: int = 0,
 ) -> Budget:
     """Echo pods that fit on ``nodes`` x ``instance_type``, requests counted over all nodes.
 
-    Summing over nodes is optimistic by at most one echo pod per node (pods
-    do not split); the scheduler spreads them.
+    ``provisioner_replicas`` is the most that can run (the HorizontalPodAutoscaler's
+    maximum when it is on); ``karpenter_replicas`` adds auto-scaling's pods
+    (Karpenter's controllers and metrics-server), 0 for none. Summing over nodes
+    is optimistic by at most one echo pod per node (pods do not split); the
+    scheduler spreads them.
     """
-    node = INSTANCE_TYPES[instance_type]
-    fixed = (*SYSTEM_PODS, *app_pods(provisioner_replicas))
+    fixed = (*SYSTEM_PODS, *app_pods(provisioner_replicas), *autoscaling_pods(karpenter_replicas))
     if monitoring:
         fixed = (*fixed, *MONITORING_PODS)
+    return _fit(instance_type, nodes, fixed)
+
+
+def session_node_budget(instance_type: str) -> Budget:
+    """Echo pods one Karpenter session node holds: only the DaemonSets run beside them."""
+    return _fit(instance_type, 1, tuple(p for p in SYSTEM_PODS if p.per_node))
+
+
+def session_nodes_echo_pods(max_cpu: int) -> int:
+    """Echo pods the session nodes hold at the NodePool's cpu limit, at the least.
+
+    The limit buys ``max_cpu`` / 2 nodes (every allowed type has 2 vCPUs), each
+    at least a t4g.small; Karpenter picks a t4g.medium when more pods wait.
+    """
+    smallest = min(session_node_budget(t).echo_pods for t in SESSION_INSTANCE_TYPES)
+    return max_cpu // SESSION_NODE_VCPUS * smallest
+
+
+def _fit(instance_type: str, nodes: int, fixed: tuple[Pods, ...]) -> Budget:
+    node = INSTANCE_TYPES[instance_type]
 
     def total(field: str) -> int:
         return sum((p.count * nodes if p.per_node else p.count) * getattr(p, field) for p in fixed)
@@ -178,24 +232,27 @@ def budget(
         // ECHO_MEMORY_REQUEST_MI,
     }
     limit = min(room, key=lambda k: room[k])
-    return Budget(instance_type, nodes, fixed, max(room[limit], 0), limit)
+    return Budget(instance_type, nodes, fixed, max(room[limit], 0), limit, room[limit] < 0)
 
 
-def table(budgets: Sequence[Budget], pool_size: int) -> list[str]:
-    """docs/cost.md's node budget table, one Markdown row per budget."""
+def _count(pods: Pods, nodes: int) -> int:
+    return pods.count * nodes if pods.per_node else pods.count
+
+
+def table(rows: Sequence[tuple[str, Budget]], pool_size: int) -> list[str]:
+    """docs/cost.md's node budget table, one Markdown row per (stack, budget)."""
     lines = [
-        "| nodes | max pods | allocatable CPU / memory | fixed pods | echo pods that fit "
-        f"| sessions (pool of {pool_size}) |",
-        "|---|---|---|---|---|---|",
+        "| stack | nodes | provisioners | allocatable CPU / memory | fixed pods "
+        f"| echo pods that fit | sessions (pool of {pool_size}) |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for b in budgets:
+    for stack, b in rows:
         node = INSTANCE_TYPES[b.instance_type]
-        fixed = sum(p.count * b.nodes if p.per_node else p.count for p in b.fixed)
-        fixed_mem = sum(
-            (p.count * b.nodes if p.per_node else p.count) * p.memory_mib for p in b.fixed
-        )
+        fixed = sum(_count(p, b.nodes) for p in b.fixed)
+        fixed_mem = sum(_count(p, b.nodes) * p.memory_mib for p in b.fixed)
+        provisioners = sum(p.count for p in b.fixed if p.name == "provisioner")
         lines.append(
-            f"| {b.nodes} x {b.instance_type} | {node.max_pods} "
+            f"| {stack} | {b.nodes} x {b.instance_type} | {provisioners} "
             f"| {node.allocatable_cpu_m}m / {node.allocatable_memory_mib} MiB each "
             f"| {fixed} ({fixed_mem} MiB requested) | {b.echo_pods} (by {b.limit}) "
             f"| {b.sessions(pool_size)} |"
@@ -203,24 +260,50 @@ def table(budgets: Sequence[Budget], pool_size: int) -> list[str]:
     return lines
 
 
+def session_table() -> list[str]:
+    """What one session node holds, per instance type the NodePool allows."""
+    lines = [
+        "| session node | max pods | allocatable CPU / memory | DaemonSet pods "
+        "| echo pods that fit |",
+        "|---|---|---|---|---|",
+    ]
+    for instance_type in SESSION_INSTANCE_TYPES:
+        node, b = INSTANCE_TYPES[instance_type], session_node_budget(instance_type)
+        lines.append(
+            f"| {instance_type} | {node.max_pods} "
+            f"| {node.allocatable_cpu_m}m / {node.allocatable_memory_mib} MiB "
+            f"| {sum(p.count for p in b.fixed)} | {b.echo_pods} (by {b.limit}) |"
+        )
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.nodes", description="What fits on the nodes, as a Markdown table."
+        prog="python -m infra.nodes", description="What fits on the nodes, as Markdown tables."
     )
     parser.add_argument("--pool", type=int, default=4)
-    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--replicas", type=int, default=2, help="fixed provisioners, or the least")
+    parser.add_argument(
+        "--max-replicas", type=int, default=4, help="the most provisioners (autoscaling, standard)"
+    )
     args = parser.parse_args(argv)
-    rows = [
-        budget(t, n, args.replicas, monitoring=m)
-        for t, n, m in (
-            ("t4g.medium", 2, False),
-            ("t4g.medium", 2, True),
-            ("t4g.small", 1, False),
-            ("t4g.small", 1, True),
-            ("t4g.medium", 1, False),
-        )
+    # (stack, instance type, nodes, monitoring, Karpenter replicas, provisioners)
+    scenarios = [
+        ("standard, autoscaling", SYSTEM_INSTANCE_TYPE, 2, False, 2, args.max_replicas),
+        ("standard, autoscaling, monitoring", SYSTEM_INSTANCE_TYPE, 2, True, 2, args.max_replicas),
+        # Lean with monitoring and autoscaling is refused: its pods alone do not fit.
+        ("lean, autoscaling", SYSTEM_INSTANCE_TYPE, 1, False, 1, args.replicas),
+        ("standard, fixed", "t4g.medium", 2, False, 0, args.replicas),
+        ("standard, fixed, monitoring", "t4g.medium", 2, True, 0, args.replicas),
+        ("lean, fixed", "t4g.small", 1, False, 0, args.replicas),
+        ("lean, fixed, monitoring", "t4g.small", 1, True, 0, args.replicas),
+        ("a t4g.medium, fixed", "t4g.medium", 1, False, 0, args.replicas),
     ]
-    print("\n".join(table(rows, args.pool)))
+    rows = [
+        (stack, budget(t, n, prov, monitoring=m, karpenter_replicas=k))
+        for stack, t, n, m, k, prov in scenarios
+    ]
+    print("\n".join([*table(rows, args.pool), "", *session_table()]))
 
 
 if __name__ == "__main__":

@@ -28,12 +28,23 @@ class Profile:
     # these types and this many nodes, whatever the stack sets.
     instance_types: tuple[str, ...] | None = None
     nodes: int | None = None
+    # With autoscaling on, the managed node group is the system group: this many
+    # SYSTEM_INSTANCE_TYPE nodes (bought and placed as above) whatever the node keys
+    # say, and Karpenter adds session nodes beside it (docs/autoscaling.md).
+    system_nodes: int = 2
+    # How Karpenter may buy session nodes (karpenter.sh/capacity-type values): Spot,
+    # and on demand when EC2 has no Spot capacity of the allowed types.
+    session_capacity_types: tuple[str, ...] = ("spot", "on-demand")
 
 
 # One t4g.small holds everything that must run (kube-system, the load balancer
 # controller, two provisioners, the warm pool) with room for about 20 sessions
 # (python -m infra.nodes); a t4g.medium would double the node's cost.
 LEAN_INSTANCE_TYPE: Final = "t4g.small"
+# The system group's nodes with autoscaling: the provisioner, the load balancer
+# controller, CoreDNS, Karpenter and metrics-server fit on one (python -m infra.nodes),
+# with room left for the warm pool and the first sessions.
+SYSTEM_INSTANCE_TYPE: Final = "t4g.small"
 
 PROFILES: Final = {
     "standard": Profile(
@@ -46,5 +57,7 @@ PROFILES: Final = {
         capacity_type="SPOT",
         instance_types=(LEAN_INSTANCE_TYPE,),
         nodes=1,
+        system_nodes=1,
+        session_capacity_types=("spot",),
     ),
 }

@@ -18,10 +18,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.app_scope import Scope
+from infra.hpa import REPLICAS_ANNOTATION, replicas_options, replicas_owner
 from infra.rbac import SERVICE_ACCOUNT_NAME
 from infra.settings import AppSettings
 from infra.workload import (
     APP_UID,
+    PART_OF,
     PROVISIONER_CPU_LIMIT_M,
     PROVISIONER_CPU_REQUEST_M,
     PROVISIONER_HEALTH_PATH,
@@ -47,6 +49,11 @@ TEMPLATE_VOLUME: Final = "echo-template"
 TMP_VOLUME: Final = "tmp"
 # On the provisioner's pods: a new echo template rolls them (they read it at start).
 TEMPLATE_HASH_ANNOTATION: Final = "pingpod.dev/echo-template-sha256"
+# On the Deployment: Pulumi's server-side apply takes the fields it declares even
+# when another field manager wrote them last. That matters for spec.replicas when
+# autoscaling is switched off: the HPA's manager still owns the count, and a plain
+# apply of the fixed count would fail with a conflict instead of setting it.
+PATCH_FORCE_ANNOTATION: Final = "pulumi.com/patchForce"
 
 # The readiness probe: a replica that fails /ready this many times, this often,
 # leaves the Service's endpoints, and the load balancer controller deregisters it.
@@ -112,10 +119,22 @@ def provisioner_deployment(
     template_json: pulumi.Output[str],
     depends_on: Sequence[pulumi.Resource],
 ) -> k8s.apps.v1.Deployment:
-    """The provisioner: rolled one surge pod at a time, never below the replica count."""
+    """The provisioner: rolled one surge pod at a time, never below the replica count.
+
+    Created with ``provisioner_replicas``; with autoscaling on, the count is the
+    HorizontalPodAutoscaler's from then on (``infra.hpa.replicas_options``).
+    """
     return k8s.apps.v1.Deployment(
         f"{scope.prefix}-provisioner",
-        metadata=scope.meta(PROVISIONER_NAME, PROVISIONER_LABELS),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=PROVISIONER_NAME,
+            namespace=scope.namespace,
+            labels={**PART_OF, **PROVISIONER_LABELS},
+            annotations={
+                PATCH_FORCE_ANNOTATION: "true",
+                REPLICAS_ANNOTATION: replicas_owner(settings),
+            },
+        ),
         spec=k8s.apps.v1.DeploymentSpecArgs(
             replicas=settings.provisioner_replicas,
             revision_history_limit=3,
@@ -128,7 +147,7 @@ def provisioner_deployment(
             ),
             template=_provisioner_pod(settings, image, template_json),
         ),
-        opts=scope.opts(*depends_on),
+        opts=pulumi.ResourceOptions.merge(scope.opts(*depends_on), replicas_options(settings)),
     )
 
 

@@ -37,6 +37,12 @@ class AppSettings:
     node_selector: tuple[tuple[str, str], ...] = ()
     # How long an echo pod stays on a NotReady or unreachable node before it is evicted.
     node_lost_seconds: int = default_integer("nodeLostSeconds")
+    # With autoscaling: the HorizontalPodAutoscaler's maximum, provisioner_replicas
+    # being its minimum (and the Deployment's count when created). None: a fixed count.
+    provisioner_max_replicas: int | None = None
+    # Echo pods tolerate the session NodePool's taint (Karpenter on AWS), so they,
+    # and only they, may run on session nodes.
+    session_nodes: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +77,24 @@ class MonitoringSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AutoscalingSettings:
+    """Auto-scaling on AWS: Karpenter's session nodes (infra/karpenter.py) and metrics-server.
+
+    The provisioner's HorizontalPodAutoscaler is the App's (``AppSettings``).
+    """
+
+    karpenter_chart_version: str
+    metrics_server_chart_version: str
+    # The NodePool's cpu limit (sessionNodesMaxCpu): vCPUs of session nodes at most.
+    session_nodes_max_cpu: int
+    # karpenter.sh/capacity-type values the NodePool may buy (the profile's).
+    session_capacity_types: tuple[str, ...]
+    # Controller replicas: one per system node, two at most (the chart keeps them
+    # on separate nodes).
+    controller_replicas: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class LocalSettings:
     """The app-only stack: images built elsewhere, the current kubeconfig."""
 
@@ -92,3 +116,5 @@ class StackConfig:
     aws: AwsSettings | None
     local: LocalSettings | None
     monitoring: MonitoringSettings = MonitoringSettings(enabled=False, chart_version="")
+    # Set with autoscaling on in mode "aws"; None otherwise.
+    autoscaling: AutoscalingSettings | None = None

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from infra.keys import default_integer
+from infra.session_nodes import session_toleration
 
 if TYPE_CHECKING:
     from infra.settings import AppSettings
@@ -107,6 +108,7 @@ def echo_pod_template(
     arm64_only: bool,
     node_selector: Iterable[tuple[str, str]] = (),
     node_lost_seconds: int = default_integer("nodeLostSeconds"),
+    session_nodes: bool = False,
 ) -> dict[str, Any]:
     """The echo pod template (API shape) the provisioner wraps in ReplicaSets.
 
@@ -115,7 +117,9 @@ def echo_pod_template(
     here, next to the NetworkPolicy and the quota that depend on it. Its
     ``nodeSelector`` is the stack's ``node_selector`` plus, with ``arm64_only``,
     ``kubernetes.io/arch: arm64``; with neither the field is left out. Its
-    tolerations evict it ``node_lost_seconds`` after its node is lost.
+    tolerations evict it ``node_lost_seconds`` after its node is lost; with
+    ``session_nodes`` it also tolerates the session NodePool's taint
+    (``infra/session_nodes.py``): it may run there, and nothing else may.
     """
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
@@ -131,6 +135,8 @@ def echo_pod_template(
         selector[ARCH_LABEL] = "arm64"
     if selector:
         spec["nodeSelector"] = selector
+    if session_nodes:
+        spec["tolerations"].append(session_toleration())
     return {"metadata": {"labels": dict(ECHO_LABELS)}, "spec": spec}
 
 
@@ -185,11 +191,12 @@ def quota_hard(settings: AppSettings) -> dict[str, str]:
     """The namespace's ResourceQuota: the cost backstop whatever the provisioner does.
 
     Pods: every session, the warm pool, ``QUOTA_MARGIN_PODS`` in flight, the
-    provisioner replicas and one surge replica of a rolling update. CPU and
-    memory: the same pods at their requests and limits.
+    provisioner replicas (the HorizontalPodAutoscaler's maximum when it is on)
+    and one surge replica of a rolling update. CPU and memory: the same pods at
+    their requests and limits.
     """
     echo = settings.max_sessions + settings.pool_size + QUOTA_MARGIN_PODS
-    prov = settings.provisioner_replicas + 1
+    prov = (settings.provisioner_max_replicas or settings.provisioner_replicas) + 1
     return {
         "pods": str(echo + prov),
         "requests.cpu": f"{echo * ECHO_CPU_REQUEST_M + prov * PROVISIONER_CPU_REQUEST_M}m",

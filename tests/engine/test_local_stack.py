@@ -1,8 +1,10 @@
 """The ``local`` stack under the real engine, on the test control plane.
 
 The steps share one stack and run in file order: preview, up, no-change preview
-and refresh, the deployed app used by a real provisioner, an in-place update,
-and destroy. Bad config runs on a stack of its own.
+and refresh, the deployed app used by a real provisioner, the provisioner scaled
+as its HorizontalPodAutoscaler would and an in-place update that keeps that
+count, autoscaling switched off (a fixed count again), and destroy. Bad config
+runs on a stack of its own.
 """
 
 from __future__ import annotations
@@ -52,7 +54,11 @@ EXPECTED_TYPES = {
     "kubernetes:core/v1:Service",
     "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     "kubernetes:apps/v1:Deployment",
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
 }
+# The replica count the tests give the provisioner, as its HPA would: within
+# Pulumi.local.yaml's 1 to 2, so the HPA controller (without metrics here) keeps it.
+SCALED_REPLICAS = 2
 CLUSTER_SCOPED = (
     ("v1", "Namespace"),
     ("rbac.authorization.k8s.io/v1", "ClusterRole"),
@@ -200,6 +206,30 @@ def test_deployed_app_serves_a_session(deployed_provisioner: str) -> None:
         assert http.get(f"/session/{sid}").status_code == 404
 
 
+def live_deployment(stack: auto.Stack, kube: dynamic.DynamicClient) -> dict[str, Any]:
+    deployment = next(o for o in kubernetes_objects(stack) if o["kind"] == "Deployment")
+    live = fetch(kube, deployment)
+    assert live is not None
+    return live
+
+
+def test_the_hpa_owns_the_replica_count(
+    stack: auto.Stack, kube: dynamic.DynamicClient, control_plane: ControlPlane
+) -> None:
+    hpa = next(o for o in kubernetes_objects(stack) if o["kind"] == "HorizontalPodAutoscaler")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, SCALED_REPLICAS)
+    live = live_deployment(stack, kube)
+    assert live["spec"]["replicas"] == 1
+    # Scale through the scale subresource, as the HPA controller does.
+    with control_plane.api_client() as api:
+        client.AppsV1Api(api).patch_namespaced_deployment_scale(
+            live["metadata"]["name"], NAMESPACE, {"spec": {"replicas": SCALED_REPLICAS}}
+        )
+    assert live_deployment(stack, kube)["spec"]["replicas"] == SCALED_REPLICAS
+    # Not a change to the program: its count is ignored while the HPA is on.
+    stack.preview(expect_no_changes=True)
+
+
 def test_pool_size_updates_in_place(stack: auto.Stack, kube: dynamic.DynamicClient) -> None:
     stack.set_config("pingpod:poolSize", auto.ConfigValue("3"))
     events = Events()
@@ -209,13 +239,28 @@ def test_pool_size_updates_in_place(stack: auto.Stack, kube: dynamic.DynamicClie
     updated = events.types(auto.OpType.UPDATE)
     assert "kubernetes:apps/v1:Deployment" in updated
 
-    deployment = next(o for o in kubernetes_objects(stack) if o["kind"] == "Deployment")
-    live = fetch(kube, deployment)
-    assert live is not None
+    live = live_deployment(stack, kube)
     env = {
         v["name"]: v.get("value") for v in live["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert env["POOL_SIZE"] == "3"
+    # The update applied everything but the count the HPA's stand-in set.
+    assert live["spec"]["replicas"] == SCALED_REPLICAS
+
+
+def test_autoscaling_off_fixes_the_replica_count(
+    stack: auto.Stack, kube: dynamic.DynamicClient
+) -> None:
+    stack.set_config("pingpod:autoscaling", auto.ConfigValue("false"))
+    events = Events()
+    stack.up(on_event=events)
+    assert events.types(auto.OpType.DELETE) == {"kubernetes:autoscaling/v2:HorizontalPodAutoscaler"}
+    assert "kubernetes:apps/v1:Deployment" in events.types(auto.OpType.UPDATE)
+    # Pulumi.local.yaml's provisionerReplicas, taken over from the other field manager.
+    live = live_deployment(stack, kube)
+    assert live["spec"]["replicas"] == 1
+    assert not [o for o in kubernetes_objects(stack) if o["kind"] == "HorizontalPodAutoscaler"]
+    stack.preview(expect_no_changes=True)
 
 
 @pytest.mark.parametrize(

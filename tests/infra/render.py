@@ -35,6 +35,7 @@ _KIND_ORDER = [
     "NetworkPolicy",
     "Service",
     "Deployment",
+    "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
     "TargetGroupBinding",
 ]

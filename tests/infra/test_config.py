@@ -139,6 +139,48 @@ BAD_CONFIG: list[tuple[str, str, Any, str]] = [
         0,
         "pingpod:provisionerReplicas: expected an integer from 1 to 10",
     ),
+    ("prod", "autoscaling", "maybe", "pingpod:autoscaling: expected true or false, got 'maybe'"),
+    # Pulumi.local.yaml has one provisioner: "Kill my gateway" needs another.
+    (
+        "local",
+        "allowGatewayKill",
+        True,
+        "pingpod:provisionerReplicas: expected at least 2 while allowGatewayKill is true",
+    ),
+    (
+        "prod",
+        "provisionerMaxReplicas",
+        1,
+        "pingpod:provisionerMaxReplicas: expected at least provisionerReplicas (2), the "
+        "HorizontalPodAutoscaler's minimum, got 1",
+    ),
+    (
+        "prod",
+        "provisionerMaxReplicas",
+        21,
+        "pingpod:provisionerMaxReplicas: expected an integer from 1 to 20, got 21",
+    ),
+    # Checked with autoscaling off too, so switching it on finds it valid.
+    ("local", "provisionerMaxReplicas", "many", "pingpod:provisionerMaxReplicas: expected an"),
+    (
+        "prod",
+        "sessionNodesMaxCpu",
+        1,
+        "pingpod:sessionNodesMaxCpu: expected an integer from 2 to 64 vCPUs, got 1",
+    ),
+    ("prod", "sessionNodesMaxCpu", 65, "pingpod:sessionNodesMaxCpu: expected an integer from 2"),
+    (
+        "prod",
+        "karpenterChartVersion",
+        "v1.15",
+        "pingpod:karpenterChartVersion: expected a Karpenter chart version like 1.15.2",
+    ),
+    (
+        "prod",
+        "metricsServerChartVersion",
+        "latest",
+        "pingpod:metricsServerChartVersion: expected a metrics-server chart version",
+    ),
     ("prod", "namespace", "Ping_Pod", "pingpod:namespace: expected a DNS label"),
     (
         "prod",

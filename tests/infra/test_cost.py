@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.cost import Estimate, estimate
+from infra.cost import Estimate, dollars, estimate
+from infra.keys import default_integer
 from infra.prices import PRICES, SPOT_SHARE
+from infra.session_nodes import SESSION_NODE_VCPUS
 from tests.infra.harness import REPO, TODAY
 
 LEAN_BUDGET = 110
@@ -44,10 +46,26 @@ def test_cost_md_shows_the_table_as_the_command_prints_it(name: str, args: list[
     result = run_cost(*args)
     assert result.returncode == 0, result.stderr
     assert cost_md_block(name) == result.stdout
+    priced = estimate("prod", profile=name, on=TODAY)
+    lines = result.stdout.splitlines()
+    # The prod stack scales: the floor, then the ceiling last.
     assert (
-        result.stdout.splitlines()[-1]
-        == f"total: ${estimate('prod', profile=name, on=TODAY).rounded_total}/month"
+        f"floor: ${priced.rounded_total}/month (the system nodes alone, no session node)" in lines
     )
+    assert lines[-1] == (
+        f"ceiling: ${dollars(priced.ceiling('spot'))}/month on Spot, "
+        f"${dollars(priced.ceiling('on_demand'))}/month on demand"
+    )
+
+
+def table_rows(printed: list[str], header: str) -> list[list[Decimal]]:
+    """The dollar columns of the Markdown table under ``header``, row by row."""
+    start = printed.index(header) + 2
+    end = printed.index("", start)
+    return [
+        [Decimal(cell.strip().lstrip("$").replace(",", "")) for cell in row.split("|")[2:-1]]
+        for row in printed[start:end]
+    ]
 
 
 @pytest.mark.parametrize("profile", ["standard", "lean"])
@@ -57,14 +75,18 @@ def test_total_is_the_sum_of_the_items(profile: str) -> None:
     assert result.rounded_total == round(Decimal(str(result.total)))
     # The printed rows add up to the printed total too (cents, then whole dollars).
     printed = run_cost("--stack", "prod", "--profile", profile).stdout.splitlines()
-    cents = [
-        Decimal(m.group(1).replace(",", ""))
-        for line in printed
-        if (m := re.search(r"\| \$([\d,.]+) \|$", line))
-    ]
+    cents = [row[0] for row in table_rows(printed, "| item | monthly |")]
     assert len(cents) == len(result.items)
     assert abs(sum(cents) - Decimal(str(result.total))) <= Decimal("0.01") * len(cents)
-    assert re.fullmatch(r"total: \$\d+/month", printed[-1])
+    # And the session nodes' rows, each way, to the ceiling.
+    assert result.session_nodes is not None
+    extra = table_rows(printed, "| item | monthly on Spot | monthly on demand |")
+    assert len(extra) == len(result.session_nodes.items)
+    for column, bought in enumerate(("spot", "on_demand")):
+        added = sum(row[column] for row in extra)
+        expected = Decimal(str(result.ceiling(bought) - result.total))
+        assert abs(added - expected) <= Decimal("0.01") * len(extra)
+    assert re.fullmatch(r"ceiling: \$\d+/month on Spot, \$\d+/month on demand", printed[-1])
 
 
 def test_lean_fits_the_budget() -> None:
@@ -73,19 +95,59 @@ def test_lean_fits_the_budget() -> None:
     assert lean.rounded_total <= LEAN_BUDGET
     standard = estimate("prod", on=TODAY)
     assert standard.profile == "standard"
-    assert lean.total < standard.total - 80
+    # No NAT gateway, one Spot node instead of two on demand.
+    assert lean.total < standard.total - 50
+    # Session nodes are Spot only in the lean profile; its Spot ceiling stays far below
+    # what the standard profile's floor costs with autoscaling off (python -m infra.cost).
+    assert lean.session_nodes is not None and lean.session_nodes.capacity_types == ("spot",)
 
 
 def test_items_follow_the_config() -> None:
     region = PRICES["eu-west-1"]
     lean = {item.what: item.monthly for item in estimate("prod", profile="lean", on=TODAY).items}
-    spot = next(v for k, v in lean.items() if k.startswith("1 x t4g.small Spot"))
+    spot = next(v for k, v in lean.items() if k.startswith("system nodes, 1 x t4g.small Spot"))
     assert spot == pytest.approx(region.instance_hour["t4g.small"] * SPOT_SHARE * 730)
     assert not [k for k in lean if k.startswith("NAT gateway")]
     assert any(k.startswith("public IPv4 addresses, 3 (ALB 2, nodes 1;") for k in lean)
     standard = {item.what for item in estimate("prod", on=TODAY).items}
-    assert "2 x t4g.medium on demand ($0.0368/h)" in standard
+    # With autoscaling the node group is the system group: two t4g.small.
+    assert "system nodes, 2 x t4g.small on demand ($0.0184/h)" in standard
     assert any(k.startswith("public IPv4 addresses, 3 (ALB 2, NAT 1;") for k in standard)
+
+
+def test_fixed_nodes_are_priced_from_the_node_keys(tmp_path: Path) -> None:
+    extra = "  pingpod:autoscaling: false\n  pingpod:nodeDesiredSize: 3\n"
+    project = copy_project(tmp_path, PROD_LIKE.format(region="eu-west-1", extra=extra))
+    fixed = estimate("test", on=TODAY, repo=project)
+    assert fixed.session_nodes is None
+    assert "3 x t4g.medium on demand ($0.0368/h)" in {item.what for item in fixed.items}
+    assert fixed.lines()[-1] == f"total: ${fixed.rounded_total}/month"
+
+
+@pytest.mark.parametrize(("profile", "public"), [("standard", False), ("lean", True)])
+def test_ceiling_is_the_limit_at_the_priciest_allowed_type(profile: str, public: bool) -> None:
+    region = PRICES["eu-west-1"]
+    priced = estimate("prod", profile=profile, on=TODAY)
+    assert priced.session_nodes is not None
+    nodes = default_integer("sessionNodesMaxCpu") // SESSION_NODE_VCPUS
+    assert nodes >= 1
+    first = priced.session_nodes.items[0]
+    assert first.what.startswith(f"{nodes} x t4g.medium ")
+    hourly = region.instance_hour["t4g.medium"]
+    assert first.on_demand == pytest.approx(nodes * hourly * 730)
+    assert first.spot == pytest.approx(nodes * hourly * SPOT_SHARE * 730)
+    # Public nodes (lean) pay for their addresses; private ones go out through the NAT.
+    addresses = [i for i in priced.session_nodes.items if i.what.startswith("public IPv4")]
+    assert len(addresses) == (1 if public else 0)
+    assert priced.total < priced.ceiling("spot") < priced.ceiling("on_demand")
+
+
+def test_ceiling_follows_the_limit(tmp_path: Path) -> None:
+    extra = "  pingpod:sessionNodesMaxCpu: 12\n"
+    project = copy_project(tmp_path, PROD_LIKE.format(region="eu-west-1", extra=extra))
+    priced = estimate("test", on=TODAY, repo=project)
+    assert priced.session_nodes is not None
+    assert priced.session_nodes.items[0].what.startswith("6 x t4g.medium ")
 
 
 def copy_project(tmp_path: Path, stack_file: str, name: str = "test") -> Path:
@@ -162,7 +224,8 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
         ),
         (
             PROD_LIKE.format(
-                region="eu-west-1", extra="  pingpod:nodeInstanceTypes: [m7g.large]\n"
+                region="eu-west-1",
+                extra="  pingpod:autoscaling: false\n  pingpod:nodeInstanceTypes: [m7g.large]\n",
             ),
             "error: pingpod:nodeInstanceTypes: no price for m7g.large in eu-west-1",
         ),
@@ -181,6 +244,6 @@ def test_unreadable_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     one_line_error(run_cost("--stack", "test", "--dir", str(project)), "error: Pulumi.test.yaml:")
 
 
-def test_estimate_lines_end_with_the_total() -> None:
+def test_estimate_lines_end_with_the_ceiling() -> None:
     result: Estimate = estimate("prod", on=TODAY)
-    assert result.lines()[-1] == f"total: ${result.rounded_total}/month"
+    assert result.lines()[-1].startswith(f"ceiling: ${dollars(result.ceiling('spot'))}/month")

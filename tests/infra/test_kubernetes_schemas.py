@@ -3,6 +3,8 @@
 The objects come from the mocks' recorded inputs (``tests/infra/render.py``),
 plus one echo ReplicaSet built from the published pod template the way the
 provisioner builds it, so the pods that carry sessions are checked too.
+Karpenter's NodePool and EC2NodeClass are checked against the parts of their
+CRDs this program uses (``tests/infra/karpenter_schemas.py``).
 """
 
 from __future__ import annotations
@@ -19,16 +21,20 @@ import pytest
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
-from tests.infra.harness import REPO, StackRun
-from tests.infra.render import app_objects
+from tests.infra.harness import REPO, StackRun, run_stack
+from tests.infra.karpenter_schemas import NODE_POOL_SCHEMA
+from tests.infra.karpenter_schemas import SCHEMAS as KARPENTER_SCHEMAS
+from tests.infra.render import app_objects, to_api
 
 KUBERNETES_VERSION = "1.36"
+KARPENTER = "pingpod:karpenter:Karpenter"
 
 # The kinds of each stack's objects (the App's, plus an echo ReplicaSet as the
 # provisioner makes it). Only prod binds the Service to an ALB target group.
 _APP_KINDS = (
     "ConfigMap",
     "Deployment",
+    "HorizontalPodAutoscaler",
     "Namespace",
     "NetworkPolicy",
     "PodDisruptionBudget",
@@ -152,6 +158,30 @@ def test_the_target_group_binding_matches_its_crd(prod: StackRun) -> None:
     stray = {**binding, "spec": {**binding["spec"], "targetGroupArn": "typo"}}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(stray, TARGET_GROUP_BINDING_SCHEMA)
+
+
+@pytest.mark.parametrize("profile", ["standard", "lean"])
+def test_karpenter_resources_match_their_crds(profile: str) -> None:
+    """The NodePool and EC2NodeClass (children of the Karpenter component, not of the App)."""
+    run = run_stack("prod", {"profile": profile})
+    objects = {
+        obj["kind"]: obj
+        for obj in (to_api(r.inputs) for r in run.kubernetes() if r.parent_type == KARPENTER)
+    }
+    assert set(objects) == set(KARPENTER_SCHEMAS)
+    for kind, obj in objects.items():
+        jsonschema.validate(obj, KARPENTER_SCHEMAS[kind])
+    # The schemas have teeth: a field the CRD lacks, or a policy it does not know, is refused.
+    pool = objects["NodePool"]
+    for broken in (
+        {**pool, "spec": {**pool["spec"], "ttlSecondsAfterEmpty": 30}},
+        {
+            **pool,
+            "spec": {**pool["spec"], "disruption": {"consolidationPolicy": "WhenUnderutilized"}},
+        },
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, NODE_POOL_SCHEMA)
 
 
 def test_checkov_finds_nothing_beyond_the_listed_skips(

@@ -37,9 +37,9 @@ def test_off_by_default(prod: StackRun) -> None:
     assert DEFAULTS["monitoring"] is False
     assert not [r for r in prod.resources if r.type == "pingpod:monitoring:Monitoring"]
     assert not prod.of_type(PODMONITOR)
-    assert [to_api(r.inputs)["chart"] for r in prod.of_type(RELEASE)] == [
-        "aws-load-balancer-controller"
-    ]
+    charts = {to_api(r.inputs)["chart"] for r in prod.of_type(RELEASE)}
+    assert "kube-prometheus-stack" not in charts
+    assert "aws-load-balancer-controller" in charts
     assert "grafanaPortForward" not in prod.outputs
 
 

@@ -11,7 +11,8 @@ import yaml
 from infra.identity import CREATOR_TAG
 from infra.keys import DEFAULTS, GRAVITON_INSTANCE_TYPE
 from infra.lbc_policy import LBC_POLICY
-from tests.infra.harness import DEPLOY_ROLE, REPO, StackRun
+from infra.profiles import SYSTEM_INSTANCE_TYPE
+from tests.infra.harness import DEPLOY_ROLE, REPO, StackRun, run_stack
 from tests.infra.render import to_api
 
 PROD = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]
@@ -31,6 +32,9 @@ def test_components_and_parents(prod: StackRun) -> None:
         "pingpod:registry:Registry",
         "pingpod:edge:Edge",
         "pingpod:app:App",
+        # autoscaling: true, the default
+        "pingpod:karpenter:Karpenter",
+        "pingpod:metrics_server:MetricsServer",
     }
     for r in prod.resources:
         if r.type.startswith("pingpod:"):
@@ -69,16 +73,23 @@ def test_cluster_api_auth_no_default_node_group(prod: StackRun) -> None:
 def test_node_group_arm64_graviton_private_subnets(prod: StackRun) -> None:
     group = inputs(prod, "eks:index:ManagedNodeGroup")
     assert group["amiType"] == "AL2023_ARM_64_STANDARD"
-    assert group["instanceTypes"] == PROD["pingpod:nodeInstanceTypes"]
+    # Autoscaling is on: the node group is the standard profile's system group.
+    assert group["instanceTypes"] == [SYSTEM_INSTANCE_TYPE]
     for instance_type in group["instanceTypes"]:
         assert GRAVITON_INSTANCE_TYPE.match(instance_type), instance_type
     assert group["subnetIds"] == ["subnet-priv-a", "subnet-priv-b"]
+    assert group["scalingConfig"] == {"minSize": 2, "desiredSize": 2, "maxSize": 2}
+    assert group["launchTemplate"]["id"] == "pingpod-node-lt-id"
+
+
+def test_fixed_node_group_follows_the_node_keys() -> None:
+    group = inputs(run_stack("prod", {"autoscaling": False}), "eks:index:ManagedNodeGroup")
+    assert group["instanceTypes"] == PROD["pingpod:nodeInstanceTypes"]
     assert group["scalingConfig"] == {
         "minSize": PROD["pingpod:nodeMinSize"],
         "desiredSize": PROD["pingpod:nodeDesiredSize"],
         "maxSize": PROD["pingpod:nodeMaxSize"],
     }
-    assert group["launchTemplate"]["id"] == "pingpod-node-lt-id"
 
 
 def test_launch_template_imdsv2_and_no_max_pods(prod: StackRun) -> None:
@@ -220,7 +231,7 @@ def test_alias_records_point_at_the_alb(prod: StackRun) -> None:
 
 
 def test_load_balancer_controller_with_pod_identity(prod: StackRun) -> None:
-    release = prod.one("kubernetes:helm.sh/v3:Release")
+    release = prod.named("pingpod-lbc")
     args = to_api(release.inputs)
     assert args["chart"] == "aws-load-balancer-controller"
     assert args["repositoryOpts"] == {"repo": "https://aws.github.io/eks-charts"}
@@ -229,7 +240,7 @@ def test_load_balancer_controller_with_pod_identity(prod: StackRun) -> None:
     assert values["clusterName"] == "pingpod-prod"
     assert values["region"] == "eu-west-1"
     assert values["vpcId"] == "vpc-0123456789abcdef0"
-    association = inputs(prod, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    association = to_api(prod.named("pingpod-lbc-identity").inputs)
     assert association["namespace"] == args["namespace"] == "kube-system"
     assert association["serviceAccount"] == values["serviceAccount"]["name"]
     policy = json.loads(prod.named("pingpod-lbc-policy").inputs["policy"])
@@ -239,12 +250,12 @@ def test_load_balancer_controller_with_pod_identity(prod: StackRun) -> None:
     # The controller is removed before the nodes and the identity it runs on.
     assert release.depends_on(prod.one("eks:index:ManagedNodeGroup"))
     assert release.depends_on(prod.one("aws:eks/addon:Addon"))
-    assert release.depends_on(prod.one("aws:eks/podIdentityAssociation:PodIdentityAssociation"))
+    assert release.depends_on(prod.named("pingpod-lbc-identity"))
 
 
 def test_target_group_binding_after_controller(prod: StackRun) -> None:
     binding = prod.one("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding")
-    assert binding.depends_on(prod.one("kubernetes:helm.sh/v3:Release"))
+    assert binding.depends_on(prod.named("pingpod-lbc"))
     assert binding.depends_on(prod.one("aws:lb/targetGroup:TargetGroup"), "spec")
     spec = to_api(binding.inputs)["spec"]
     assert spec["targetType"] == "ip"
@@ -258,7 +269,7 @@ def test_app_waits_for_the_nodes(prod: StackRun) -> None:
     # and deleted before them (so its pods can terminate).
     assert namespace.depends_on(nodes)
     for r in prod.kubernetes():
-        if r is not namespace and r.type != "kubernetes:helm.sh/v3:Release":
+        if r is not namespace and r.parent_type == "pingpod:app:App":
             assert r.depends_on(namespace, "metadata"), r.name
 
 

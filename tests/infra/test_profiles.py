@@ -9,9 +9,9 @@ import pytest
 
 from infra.config import load_config
 from infra.config_reader import ConfigError
-from infra.nodes import INSTANCE_TYPES, SYSTEM_PODS, budget
+from infra.nodes import INSTANCE_TYPES, SYSTEM_PODS, budget, session_nodes_echo_pods
 from infra.nodes import main as nodes_main
-from infra.profiles import LEAN_INSTANCE_TYPE, PROFILES
+from infra.profiles import LEAN_INSTANCE_TYPE, PROFILES, SYSTEM_INSTANCE_TYPE
 from tests.infra.harness import REPO, StackRun, run_stack, stack_config
 from tests.infra.render import to_api
 
@@ -82,6 +82,22 @@ def test_lean_changes_only_the_network_and_the_node_group(
     assert changed == {
         ("awsx:ec2:Vpc", "pingpod-vpc"),
         ("eks:index:ManagedNodeGroup", "pingpod-nodes"),
+        # Autoscaling: one Karpenter replica on the one system node, session nodes
+        # Spot only, in the public subnets.
+        ("kubernetes:helm.sh/v3:Release", "pingpod-karpenter"),
+        ("kubernetes:karpenter.sh/v1:NodePool", "pingpod-session-node-pool"),
+        ("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", "pingpod-session-node-class"),
+    }
+
+
+def test_lean_without_autoscaling_changes_only_the_network_and_the_node_group() -> None:
+    fixed_lean = inputs_by_resource(run_stack("prod", {"profile": "lean", "autoscaling": False}))
+    fixed = inputs_by_resource(run_stack("prod", {"profile": "standard", "autoscaling": False}))
+    assert set(fixed_lean) == set(fixed)
+    changed = {key for key in fixed if fixed_lean[key] != fixed[key]}
+    assert changed == {
+        ("awsx:ec2:Vpc", "pingpod-vpc"),
+        ("eks:index:ManagedNodeGroup", "pingpod-nodes"),
     }
 
 
@@ -92,8 +108,9 @@ def test_default_profile_is_standard_and_unchanged(prod: StackRun, standard: Sta
     group = to_api(prod.one("eks:index:ManagedNodeGroup").inputs)
     assert group["capacityType"] == "ON_DEMAND"
     assert group["subnetIds"] == ["subnet-priv-a", "subnet-priv-b"]
-    assert group["instanceTypes"] == ["t4g.medium"]
-    assert group["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 3}
+    # The system group (autoscaling is on by default): two, one per zone.
+    assert group["instanceTypes"] == [SYSTEM_INSTANCE_TYPE]
+    assert group["scalingConfig"] == {"minSize": 2, "desiredSize": 2, "maxSize": 2}
 
 
 def test_unknown_profile_is_a_config_error_naming_the_key() -> None:
@@ -118,18 +135,37 @@ def _prod_source(**overrides: Any) -> _Source:
 
 def test_lean_warns_when_max_sessions_cannot_fit() -> None:
     warnings: list[str] = []
-    config = load_config(_prod_source(profile="lean"), warn=warnings.append)
+    config = load_config(_prod_source(profile="lean", autoscaling=False), warn=warnings.append)
     fit = budget(LEAN_INSTANCE_TYPE, 1, 2, monitoring=False).sessions(4)
     assert config.aws is not None and config.aws.node_desired_size == 1
     (warning,) = [w for w in warnings if "maxSessions" in w]
-    assert warning.startswith("pingpod:maxSessions: 100 sessions do not fit on 1 x t4g.small")
+    assert warning.startswith("pingpod:maxSessions: 100 sessions do not fit on 1 x t4g.small (")
     assert warning.endswith(f"Set maxSessions to {fit} or less")
     # Within what fits: no warning.
     quiet: list[str] = []
-    load_config(_prod_source(profile="lean", maxSessions=fit), warn=quiet.append)
+    load_config(_prod_source(profile="lean", autoscaling=False, maxSessions=fit), warn=quiet.append)
     assert quiet == []
-    # The standard stack holds its 100 sessions.
+    # The standard stack holds its 100 sessions, scaling or not.
     load_config(_prod_source(), warn=quiet.append)
+    load_config(_prod_source(autoscaling=False), warn=quiet.append)
+    assert quiet == []
+
+
+def test_lean_with_session_nodes_counts_them() -> None:
+    """The system node (provisioners at their most) and the session nodes at the limit."""
+    warnings: list[str] = []
+    load_config(_prod_source(profile="lean"), warn=warnings.append)
+    system = budget(LEAN_INSTANCE_TYPE, 1, 4, monitoring=False, karpenter_replicas=1)
+    fit = system.echo_pods + session_nodes_echo_pods(4) - 4
+    (warning,) = warnings
+    assert warning.startswith(
+        "pingpod:maxSessions: 100 sessions do not fit on 1 x t4g.small and session nodes "
+        "of 4 vCPUs ("
+    )
+    assert warning.endswith(f"Set maxSessions to {fit} or less (or sessionNodesMaxCpu higher)")
+    # A higher limit holds them.
+    quiet: list[str] = []
+    load_config(_prod_source(profile="lean", sessionNodesMaxCpu=6), warn=quiet.append)
     assert quiet == []
 
 
@@ -161,10 +197,13 @@ def test_profiles_differ_only_where_the_docs_say() -> None:
     )
     assert standard.instance_types is None and standard.nodes is None
     assert (lean.nat_gateway, lean.public_nodes, lean.capacity_type) == (False, True, "SPOT")
+    # With autoscaling: the system group, and how session nodes are bought.
+    assert (standard.system_nodes, standard.session_capacity_types) == (2, ("spot", "on-demand"))
+    assert (lean.system_nodes, lean.session_capacity_types) == (1, ("spot",))
 
 
 def test_node_budget_uses_the_requests_the_program_sets(prod: StackRun) -> None:
-    values = to_api(prod.one("kubernetes:helm.sh/v3:Release").inputs)["values"]
+    values = to_api(prod.named("pingpod-lbc").inputs)["values"]
     controller = next(p for p in SYSTEM_PODS if p.name == "aws-load-balancer-controller")
     requests = values["resources"]["requests"]
     assert requests == {"cpu": f"{controller.cpu_m}m", "memory": f"{controller.memory_mib}Mi"}
