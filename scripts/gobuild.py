@@ -323,11 +323,19 @@ def build_component(comp: Component, log: Log = print) -> dict[str, float]:
 def ensure_built(
     components: Iterable[Component], *, log: Log = print, force: bool = False
 ) -> dict[str, dict[str, float]]:
-    """Build what the cache lacks; returns the timings of what was built."""
+    """Build what the cache lacks; returns the timings of what was built.
+
+    One lock per component, taken only when it must be built: a run that finds
+    everything cached never waits, and a background build of one component
+    (``scripts/prebuild.py``) holds up only a run that needs that one.
+    """
     built: dict[str, dict[str, float]] = {}
-    with file_lock(cache_root() / "bin" / ".lock"):
-        for comp in components:
-            if not force and is_built(comp):
+    for comp in components:
+        if not force and is_built(comp):
+            log(f"[{comp.name} {comp.version}] cached in {comp.bin_dir}")
+            continue
+        with file_lock(cache_root() / "bin" / f".lock-{comp.name}-{comp.version}"):
+            if not force and is_built(comp):  # built by whoever held the lock
                 log(f"[{comp.name} {comp.version}] cached in {comp.bin_dir}")
                 continue
             start = time.monotonic()
