@@ -57,9 +57,11 @@ def test_the_one_cluster_scoped_grant_is_reading_nodes(objects: list[dict[str, A
     binding = one(objects, "ClusterRoleBinding")
     namespace = one(objects, "Role")["metadata"]["namespace"]
     expected_role, expected_binding = node_reader(namespace)
-    assert role["rules"] == NODE_RULES == [
-        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]}
-    ]
+    assert (
+        role["rules"]
+        == NODE_RULES
+        == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]}]
+    )
     assert "namespace" not in role["metadata"] and "namespace" not in binding["metadata"]
     assert role["metadata"]["name"] == expected_role["metadata"]["name"]
     assert binding["roleRef"] == expected_binding["roleRef"]
