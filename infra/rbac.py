@@ -37,7 +37,7 @@ one cluster each have their own.
 
 from __future__ import annotations
 
-from typing import Final, TypedDict
+from typing import Any, Final, TypedDict
 
 
 class PolicyRule(TypedDict):
@@ -91,7 +91,7 @@ def _rules(rules: list[PolicyRule]) -> list[dict[str, list[str]]]:
     ]
 
 
-def node_reader(namespace: str) -> list[dict[str, object]]:
+def node_reader(namespace: str) -> list[dict[str, Any]]:
     """The ClusterRole and ClusterRoleBinding for the node strip, API-shaped (tests, tools)."""
     name = node_reader_name(namespace)
     group = "rbac.authorization.k8s.io"
