@@ -35,7 +35,7 @@ export function NodeStrip({ nodes, total, live }: Props) {
       <h2 id="nodes-title">
         Nodes <span className="muted small">{live ? plural(total, 'node') : ''}</span>
       </h2>
-      <ul className="nodes" data-testid="node-strip" aria-label="Nodes" aria-live="polite">
+      <ul className="nodes" data-testid="node-strip" aria-label="Nodes">
         {nodes.map((n) => {
           const state = n.gone ? 'gone' : STATES[n.state];
           return (
