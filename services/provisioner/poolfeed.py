@@ -55,8 +55,8 @@ SEND_TIMEOUT = 10.0  # seconds a send may be stuck (a client that stopped readin
 KEEPALIVE = 15  # seconds between SSE comments on a quiet stream (proxies, dead peers)
 RECONNECT_MS = 1000  # what EventSource waits before reconnecting
 _SAFETY_WAKE = 5.0  # re-read the pool this often even without a change signal
-# Nodes on the strip: the pool's pods fit on a few dozen nodes at its limits, and
-# a strip past this says "and N more" rather than growing every message.
+# Nodes on the strip: the public feed stays small whatever the cluster's size;
+# past this the page says "and N more" (`node_total` counts them all).
 MAX_NODES = 50
 
 

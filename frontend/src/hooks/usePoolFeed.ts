@@ -39,8 +39,8 @@ export function usePoolFeed(url = '/pool/feed'): PoolFeedView {
     let link: FeedLink = 'connecting';
     let stopped = false;
 
-    const publish = (now: FeedLink): void => {
-      link = now;
+    const publish = (state: FeedLink): void => {
+      link = state;
       if (stopped) return;
       const { tiles, total, nodes, nodeTotal } = model;
       setView({ tiles, total, nodes, nodeTotal, link });
@@ -56,6 +56,7 @@ export function usePoolFeed(url = '/pool/feed'): PoolFeedView {
           : setTimeout(() => {
               pruning = null;
               if (model.prune()) publish(link);
+              else schedulePrune(); // a timer a little early: not due yet
             }, Math.max(0, due - Date.now()));
     };
     const close = (): void => {
