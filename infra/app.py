@@ -5,7 +5,8 @@ any cluster in the current kubeconfig (``mode: app``). The echo pods are not
 declared here: the provisioner creates them at run time, one ReplicaSet per pool
 member, from the pod template this component publishes in a ConfigMap.
 
-Declared here: the namespace, the provisioner's RBAC, the echo template's
+Declared here: the namespace, the provisioner's RBAC (its Role, and a
+read-only ClusterRole on nodes for the page's node strip), the echo template's
 ConfigMap, the provisioner's PodDisruptionBudget, Service and TargetGroupBinding.
 The provisioner's Deployment is ``infra.provisioner``'s, its
 HorizontalPodAutoscaler ``infra.hpa``'s, the quota and the NetworkPolicies
@@ -25,7 +26,14 @@ from infra.app_scope import Scope
 from infra.hpa import provisioner_autoscaler
 from infra.policies import network_policies, resource_quota
 from infra.provisioner import provisioner_deployment
-from infra.rbac import PROVISIONER_RULES, ROLE_NAME, SERVICE_ACCOUNT_NAME, PolicyRule
+from infra.rbac import (
+    NODE_RULES,
+    PROVISIONER_RULES,
+    ROLE_NAME,
+    SERVICE_ACCOUNT_NAME,
+    PolicyRule,
+    node_reader_name,
+)
 from infra.settings import AppSettings
 from infra.workload import (
     PART_OF,
@@ -174,7 +182,32 @@ def _rbac(scope: Scope) -> tuple[k8s.core.v1.ServiceAccount, k8s.rbac.v1.RoleBin
         ],
         opts=scope.opts(role, service_account),
     )
+    _node_reader(scope, service_account)
     return service_account, role_binding
+
+
+def _node_reader(scope: Scope, service_account: k8s.core.v1.ServiceAccount) -> None:
+    """Read-only access to nodes, cluster-scoped, for the page's node strip (``infra.rbac``)."""
+    name = scope.namespace.apply(node_reader_name)
+    role = k8s.rbac.v1.ClusterRole(
+        f"{scope.prefix}-provisioner-nodes",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={**PART_OF, **PROVISIONER_LABELS}),
+        rules=policy_rules(NODE_RULES),
+        opts=scope.opts(),
+    )
+    k8s.rbac.v1.ClusterRoleBinding(
+        f"{scope.prefix}-provisioner-nodes-binding",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={**PART_OF, **PROVISIONER_LABELS}),
+        role_ref=k8s.rbac.v1.RoleRefArgs(
+            api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=name
+        ),
+        subjects=[
+            k8s.rbac.v1.SubjectArgs(
+                kind="ServiceAccount", name=SERVICE_ACCOUNT_NAME, namespace=scope.namespace
+            )
+        ],
+        opts=scope.opts(role, service_account),
+    )
 
 
 def _echo_template(scope: Scope, args: AppArgs) -> tuple[pulumi.Output[str], k8s.core.v1.ConfigMap]:

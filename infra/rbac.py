@@ -23,13 +23,21 @@ Each rule is exactly what the Kubernetes backend does with the resource:
   lists the roster's Leases to count them (list), and deletes its own at
   shutdown or a crashed peer's long expired one (delete). Nothing watches Leases.
 
-Nothing here is cluster-scoped, nothing uses a wildcard, and there is no access
-to Secrets, ConfigMaps, Services, Jobs or the ReplicaSet ``scale`` subresource.
+Nothing in the Role is cluster-scoped, nothing uses a wildcard, and there is no
+access to Secrets, ConfigMaps, Services, Jobs or the ReplicaSet ``scale``
+subresource.
+
+One thing is cluster-scoped, and read-only: ``""/nodes``, list and watch, in a
+ClusterRole of its own (``NODE_RULES``) bound to the same ServiceAccount. The
+page's node strip shows the nodes (name, instance type and capacity-type labels,
+Ready, deleting); the provisioner keeps a watch cache of them, never gets,
+writes or deletes one. Its name carries the namespace, so two deployments in
+one cluster each have their own.
 """
 
 from __future__ import annotations
 
-from typing import Final, TypedDict
+from typing import Any, Final, TypedDict
 
 
 class PolicyRule(TypedDict):
@@ -62,18 +70,55 @@ PROVISIONER_RULES: Final[list[PolicyRule]] = [
 ]
 
 
+NODE_RULES: Final[list[PolicyRule]] = [
+    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]},
+]
+
+
+def node_reader_name(namespace: str) -> str:
+    """The ClusterRole (and its binding) that lets ``namespace``'s provisioner read nodes."""
+    return f"{namespace}-provisioner-nodes"
+
+
+def _rules(rules: list[PolicyRule]) -> list[dict[str, list[str]]]:
+    return [
+        {
+            "apiGroups": list(r["apiGroups"]),
+            "resources": list(r["resources"]),
+            "verbs": list(r["verbs"]),
+        }
+        for r in rules
+    ]
+
+
+def node_reader(namespace: str) -> list[dict[str, Any]]:
+    """The ClusterRole and ClusterRoleBinding for the node strip, API-shaped (tests, tools)."""
+    name = node_reader_name(namespace)
+    group = "rbac.authorization.k8s.io"
+    return [
+        {
+            "apiVersion": f"{group}/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": _rules(NODE_RULES),
+        },
+        {
+            "apiVersion": f"{group}/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": group, "kind": "ClusterRole", "name": name},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT_NAME, "namespace": namespace}
+            ],
+        },
+    ]
+
+
 def provisioner_role(namespace: str) -> dict[str, object]:
     """The provisioner's Role as an API-shaped object (for tests and tools)."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": {"name": ROLE_NAME, "namespace": namespace},
-        "rules": [
-            {
-                "apiGroups": list(r["apiGroups"]),
-                "resources": list(r["resources"]),
-                "verbs": list(r["verbs"]),
-            }
-            for r in PROVISIONER_RULES
-        ],
+        "rules": _rules(PROVISIONER_RULES),
     }

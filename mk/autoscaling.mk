@@ -5,10 +5,11 @@
 #   test-autoscaling   build, then pytest tests/autoscaling: pending echo pods bring
 #                      NodeClaims and nodes, emptied nodes go, a node holding a
 #                      session stays until it ends, the NodePool limit caps the nodes
-#                      and claims past it are shed with 429
+#                      and claims past it are shed with 429; and the page (Chromium)
+#                      shows a node Karpenter adds appear on its node strip
 #   bench-autoscale    python -m bench.autoscale: a burst of claims against a small
 #                      pool, nodes added and removed (figures in docs/autoscaling.md)
-# Needs: what test-k8s needs (mk/k8s.mk).
+# Needs: what test-k8s needs (mk/k8s.mk), and the built page and Chromium (mk/frontend.mk).
 
 TEST_TARGETS += test-autoscaling
 
@@ -17,8 +18,8 @@ TEST_TARGETS += test-autoscaling
 autoscaling-build: venv
 	$(BIN)/python -m scripts.controlplane build --autoscaling
 
-test-autoscaling: autoscaling-build
-	$(BIN)/pytest tests/autoscaling
+test-autoscaling: autoscaling-build frontend-build chromium
+	PINGPOD_E2E_REQUIRED=1 PINGPOD_CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests/autoscaling
 
 bench-autoscale: autoscaling-build
 	$(BIN)/python -m bench.autoscale

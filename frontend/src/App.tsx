@@ -2,7 +2,7 @@ import { useSyncExternalStore } from 'react';
 import { KillControl } from './components/KillControl';
 import { KillGatewayControl } from './components/KillGatewayControl';
 import { PodCard } from './components/PodCard';
-import { PoolGrid } from './components/PoolGrid';
+import { PoolLive } from './components/PoolLive';
 import { PoolPanel } from './components/PoolPanel';
 import { RttChart } from './components/RttChart';
 import { SessionControls } from './components/SessionControls';
@@ -80,7 +80,7 @@ export function App({ controller }: { controller: SessionController }) {
           <StatsPanel tracker={view.tracker} windowSec={settings.statsWindowSec} active={live} />
           <PodCard view={view} />
           <PoolPanel refreshKey={`${view.phase}:${view.session?.session_id ?? ''}`} />
-          <PoolGrid mine={mine} />
+          <PoolLive mine={mine} />
         </div>
       </main>
       <footer className="foot muted small">

@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field, with_config
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from services.common.wire import GatewayEvent, KilledReason
-from services.provisioner.backends.base import MemberState
+from services.provisioner.backends.base import CapacityType, MemberState, NodeState
 from services.provisioner.errors import ErrorCode
 
 _CLOSED = ConfigDict(extra="forbid")
@@ -214,14 +214,33 @@ class FeedTile(TypedDict):
     state: MemberState
 
 
+FeedNodeTotal = Annotated[int, Field(description="every node, shown or not", ge=0)]
+
+
+@with_config(_CLOSED)
+class FeedNode(TypedDict):
+    """A node on the page's node strip (locally: this machine, the one node)."""
+
+    name: Annotated[str, Field(description="the node's name (locally: the host name)")]
+    instance_type: Annotated[
+        str, Field(description="its instance type label, e.g. t4g.small (locally: the arch)")
+    ]
+    capacity_type: CapacityType
+    state: NodeState
+    pods: Annotated[int, Field(description="pool and session pods on it", ge=0)]
+
+
 @with_config(_CLOSED)
 class FeedSnapshot(TypedDict):
-    """`event: snapshot`, first on every stream: every tile shown, oldest pod first."""
+    """`event: snapshot`, first on every stream: every tile shown, oldest pod first,
+    and every node shown, oldest first."""
 
     seq: FeedSeq
     at: EpochMs
     tiles: list[FeedTile]
     total: FeedTotal
+    nodes: list[FeedNode]
+    node_total: FeedNodeTotal
 
 
 @with_config(_CLOSED)
@@ -233,6 +252,13 @@ class FeedDiff(TypedDict):
     set: Annotated[list[FeedTile], Field(description="tiles added or whose state changed")]
     remove: Annotated[list[str], Field(description="pods no longer shown")]
     total: FeedTotal
+    nodes: NotRequired[
+        Annotated[
+            list[FeedNode],
+            Field(description="only when a node changed: every node shown, replacing the last"),
+        ]
+    ]
+    node_total: NotRequired[FeedNodeTotal]
 
 
 # Each event's name and the type of its `data:` line (JSON).

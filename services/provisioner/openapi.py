@@ -37,6 +37,12 @@ from starlette.routing import BaseRoute, Route
 
 from services.common.wire import CLOSE_MEANINGS, EVENT_MEANINGS, CloseCode, GatewayEvent
 from services.provisioner import bodies
+from services.provisioner.backends.base import (
+    CAPACITY_MEANINGS,
+    NODE_STATE_MEANINGS,
+    CapacityType,
+    NodeState,
+)
 from services.provisioner.errors import ERROR_MEANINGS, ErrorCode
 from services.provisioner.origin_guard import origin_checked
 
@@ -56,6 +62,8 @@ _MEANINGS: Mapping[type[Enum], Mapping[Any, str]] = {
     ErrorCode: {code: f"{status}: {text}" for code, (status, text) in ERROR_MEANINGS.items()},
     GatewayEvent: EVENT_MEANINGS,
     CloseCode: CLOSE_MEANINGS,
+    NodeState: NODE_STATE_MEANINGS,
+    CapacityType: CAPACITY_MEANINGS,
 }
 
 _RETRY_AFTER = {

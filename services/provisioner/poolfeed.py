@@ -1,21 +1,25 @@
-"""The pool feed: `GET /pool/feed`, the pool grid's tiles as server-sent events.
+"""The pool feed: `GET /pool/feed`, the pool grid's tiles and the nodes as server-sent events.
 
 One producer per replica reads the backend's own view of the pool
 (`Backend.pool_pods()`: the watch caches on Kubernetes, the process table
 locally) when it changes, gathering what changes within `INTERVAL` into one
 message, and every open stream gets that message. Tiles carry pod names and
 states only: no session id or key, so the feed is the same for everyone and
-the page marks its own pod by name.
+the page marks its own pod by name. Nodes (`Backend.pool_nodes()`) carry their
+name, instance type, capacity type, state and count of pool pods.
 
 Messages (`data:` is JSON, typed in `bodies.py`; docs/architecture.md, "The pool feed"):
 
 - `event: snapshot`, first on every stream:
-  `{"seq", "at", "tiles": [{"pod", "state"}], "total"}`, oldest pod first;
-- `event: diff`, then: `{"seq", "at", "set": [{"pod", "state"}], "remove": [pod], "total"}`.
+  `{"seq", "at", "tiles": [{"pod", "state"}], "total", "nodes": [node], "node_total"}`,
+  oldest pod and node first;
+- `event: diff`, then: `{"seq", "at", "set": [{"pod", "state"}], "remove": [pod], "total"}`,
+  plus `"nodes"` and `"node_total"` when a node changed: the whole short list again.
 
 `seq` goes up by one per diff; a page that sees a gap reconnects for a new
 snapshot. `total` counts every pool pod, `tiles` at most `FEED_MAX_TILES` of
-them (those not warm first). Bounds: streams per client address
+them (those not warm first), and `nodes` at most `MAX_NODES` (those holding
+pool pods first). Bounds: streams per client address
 (`FEED_PER_IP`) and in all (`FEED_MAX_STREAMS`), 429 beyond; a stream whose
 client falls `BACKLOG` messages behind ends rather than queueing more, and so
 does one whose send is stuck for `SEND_TIMEOUT` seconds (the page's
@@ -37,8 +41,8 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
 from services.common.ratelimit import ConnectionCounter
-from services.provisioner.backends.base import Backend, MemberState, PoolMember
-from services.provisioner.bodies import FeedDiff, FeedSnapshot, FeedTile
+from services.provisioner.backends.base import Backend, MemberState, NodeBrief, PoolMember
+from services.provisioner.bodies import FeedDiff, FeedNode, FeedSnapshot, FeedTile
 from services.provisioner.errors import BackendUnavailable, ErrorCode, LimitExceeded
 from services.provisioner.metrics import Metrics
 from services.provisioner.settings import Settings
@@ -51,6 +55,9 @@ SEND_TIMEOUT = 10.0  # seconds a send may be stuck (a client that stopped readin
 KEEPALIVE = 15  # seconds between SSE comments on a quiet stream (proxies, dead peers)
 RECONNECT_MS = 1000  # what EventSource waits before reconnecting
 _SAFETY_WAKE = 5.0  # re-read the pool this often even without a change signal
+# Nodes on the strip: the public feed stays small whatever the cluster's size;
+# past this the page says "and N more" (`node_total` counts them all).
+MAX_NODES = 50
 
 
 def shown(members: list[PoolMember], limit: int) -> dict[str, MemberState]:
@@ -58,6 +65,22 @@ def shown(members: list[PoolMember], limit: int) -> dict[str, MemberState]:
     picked = sorted(members, key=lambda m: (m.state == MemberState.WARM, m.created, m.pod))
     picked = sorted(picked[:limit], key=lambda m: (m.created, m.pod))
     return {m.pod: m.state for m in picked}
+
+
+def shown_nodes(nodes: list[NodeBrief], limit: int) -> list[FeedNode]:
+    """The strip: at most `limit` nodes, those holding pool pods first, oldest first."""
+    picked = sorted(nodes, key=lambda n: (n.pods == 0, n.created, n.name))
+    picked = sorted(picked[:limit], key=lambda n: (n.created, n.name))
+    return [
+        {
+            "name": n.name,
+            "instance_type": n.instance_type,
+            "capacity_type": n.capacity_type,
+            "state": n.state,
+            "pods": n.pods,
+        }
+        for n in picked
+    ]
 
 
 class FeedStream:
@@ -116,6 +139,8 @@ class PoolFeed:
         self.seq = 0
         self.tiles: dict[str, MemberState] = {}
         self.total = 0
+        self.nodes: list[FeedNode] = []
+        self.node_total = 0
         self.ending = False  # this replica is going away: no new streams
         self._task: asyncio.Task[None] | None = None
 
@@ -143,10 +168,13 @@ class PoolFeed:
             await asyncio.sleep(INTERVAL)
 
     def refresh(self) -> None:
-        """Read the pool; if the tiles changed, send every stream the difference."""
+        """Read the pool; if the tiles or nodes changed, send every stream the difference."""
         members = self.backend.pool_pods()
         tiles = shown(members, self.max_tiles)
-        if tiles == self.tiles and len(members) == self.total:
+        all_nodes = self.backend.pool_nodes()
+        nodes = shown_nodes(all_nodes, MAX_NODES)
+        nodes_changed = nodes != self.nodes or len(all_nodes) != self.node_total
+        if tiles == self.tiles and len(members) == self.total and not nodes_changed:
             return
         changed: list[FeedTile] = [
             {"pod": p, "state": s} for p, s in tiles.items() if self.tiles.get(p) != s
@@ -161,6 +189,9 @@ class PoolFeed:
             "remove": removed,
             "total": self.total,
         }
+        if nodes_changed:
+            self.nodes, self.node_total = nodes, len(all_nodes)
+            body["nodes"], body["node_total"] = nodes, self.node_total
         message = ServerSentEvent(event="diff", data=json.dumps(body))
         for stream in list(self.streams):
             stream.push(message)
@@ -174,6 +205,8 @@ class PoolFeed:
             "at": self._at(),
             "tiles": tiles,
             "total": self.total,
+            "nodes": self.nodes,
+            "node_total": self.node_total,
         }
         return ServerSentEvent(event="snapshot", data=json.dumps(body), retry=RECONNECT_MS)
 

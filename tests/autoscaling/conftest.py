@@ -19,6 +19,7 @@ from kubernetes import client
 from scripts.controlplane import AUTOSCALING_COMPONENTS, ControlPlane, ControlPlaneError
 from scripts.controlplane import karpenter as kp
 from scripts.gobuild import ensure_built
+from tests.e2e.conftest import artifacts, browser, new_page, playwright
 from tests.k8s.rig import Rig, make_rig
 from tests.support.prebuild import build_before_tests, uses_fixture
 from tests.support.servers import Server, start_server
@@ -31,6 +32,8 @@ ECHO_CPU = "500m"
 POOL_CPU_LIMIT = 8
 
 _build_error: str | None = None
+# The page in Chromium (test_node_strip.py) uses the e2e layer's fixtures.
+__all__ = ["artifacts", "browser", "new_page", "playwright"]
 
 
 @pytest.hookimpl(tryfirst=True)

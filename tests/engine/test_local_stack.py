@@ -48,6 +48,8 @@ EXPECTED_TYPES = {
     "kubernetes:core/v1:ServiceAccount",
     "kubernetes:rbac.authorization.k8s.io/v1:Role",
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
     "kubernetes:core/v1:ConfigMap",
     "kubernetes:core/v1:ResourceQuota",
     "kubernetes:policy/v1:PodDisruptionBudget",

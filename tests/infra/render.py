@@ -31,6 +31,8 @@ _KIND_ORDER = [
     "ServiceAccount",
     "Role",
     "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
     "ConfigMap",
     "NetworkPolicy",
     "Service",

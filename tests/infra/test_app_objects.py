@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra.provisioner import TEMPLATE_HASH_ANNOTATION
-from infra.rbac import PROVISIONER_RULES, provisioner_role
+from infra.rbac import NODE_RULES, PROVISIONER_RULES, node_reader, provisioner_role
 from infra.settings import AppSettings
 from infra.workload import (
     APP_UID,
@@ -49,8 +49,23 @@ def test_role_is_exactly_the_shared_rules(objects: list[dict[str, Any]]) -> None
     namespace = role["metadata"]["namespace"]
     assert role == {**provisioner_role(namespace), "metadata": role["metadata"]}
     assert role["rules"] == PROVISIONER_RULES
-    assert not by_kind(objects, "ClusterRole")
-    assert not by_kind(objects, "ClusterRoleBinding")
+
+
+def test_the_one_cluster_scoped_grant_is_reading_nodes(objects: list[dict[str, Any]]) -> None:
+    """The node strip's ClusterRole: list and watch nodes, bound to the provisioner only."""
+    role = one(objects, "ClusterRole")
+    binding = one(objects, "ClusterRoleBinding")
+    namespace = one(objects, "Role")["metadata"]["namespace"]
+    expected_role, expected_binding = node_reader(namespace)
+    assert (
+        role["rules"]
+        == NODE_RULES
+        == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]}]
+    )
+    assert "namespace" not in role["metadata"] and "namespace" not in binding["metadata"]
+    assert role["metadata"]["name"] == expected_role["metadata"]["name"]
+    assert binding["roleRef"] == expected_binding["roleRef"]
+    assert binding["subjects"] == expected_binding["subjects"]
 
 
 def test_role_has_no_wildcards_and_no_extra_powers(objects: list[dict[str, Any]]) -> None:
@@ -342,5 +357,6 @@ def test_namespace_enforces_restricted_pod_security(objects: list[dict[str, Any]
     namespace = one(objects, "Namespace")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     for obj in objects:
-        if obj["kind"] != "Namespace":
+        # Cluster-scoped: the namespace itself, and the node strip's read-only grant.
+        if obj["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding"):
             assert obj["metadata"]["namespace"] == namespace["metadata"]["name"], obj["kind"]

@@ -32,6 +32,8 @@ KARPENTER = "pingpod:karpenter:Karpenter"
 # The kinds of each stack's objects (the App's, plus an echo ReplicaSet as the
 # provisioner makes it). Only prod binds the Service to an ALB target group.
 _APP_KINDS = (
+    "ClusterRole",
+    "ClusterRoleBinding",
     "ConfigMap",
     "Deployment",
     "HorizontalPodAutoscaler",

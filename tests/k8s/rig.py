@@ -10,11 +10,11 @@ import threading
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 
-from infra.rbac import ROLE_NAME, SERVICE_ACCOUNT_NAME, provisioner_role
+from infra.rbac import ROLE_NAME, SERVICE_ACCOUNT_NAME, node_reader, provisioner_role
 from infra.workload import node_lost_tolerations
 from scripts.controlplane import ControlPlane
 from scripts.servers import free_port
@@ -77,7 +77,7 @@ class Rig:
 
 
 def grant_provisioner_role(api: client.ApiClient, namespace: str) -> None:
-    """The Role from infra/rbac.py, bound to the provisioner ServiceAccount."""
+    """The Role and the node reader from infra/rbac.py, bound to the provisioner's account."""
     rbac = client.RbacAuthorizationV1Api(api)
     # The client accepts API-shaped dicts as bodies; its stubs only name the models.
     role: Any = provisioner_role(namespace)
@@ -92,6 +92,11 @@ def grant_provisioner_role(api: client.ApiClient, namespace: str) -> None:
         ],
     }
     rbac.create_namespaced_role_binding(namespace, binding)
+    # The node strip's read-only ClusterRole, named for the namespace like the Pulumi
+    # program's. Cluster-scoped, so it outlives the namespace in the throwaway cluster.
+    cluster_role, cluster_binding = node_reader(namespace)
+    rbac.create_cluster_role(cast(Any, cluster_role))
+    rbac.create_cluster_role_binding(cast(Any, cluster_binding))
 
 
 def make_rig(

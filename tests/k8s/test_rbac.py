@@ -1,6 +1,6 @@
-"""The provisioner's Role (infra/rbac.py) against the real RBAC authorizer:
-what the backend needs is allowed (the backend tests run under it), and
-nothing else is."""
+"""The provisioner's Role and its node reader (infra/rbac.py) against the real
+RBAC authorizer: what the backend needs is allowed (the backend tests run
+under it), and nothing else is."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from infra.rbac import PROVISIONER_RULES, SERVICE_ACCOUNT_NAME
+from infra.rbac import NODE_RULES, PROVISIONER_RULES, SERVICE_ACCOUNT_NAME
 from scripts.controlplane import ControlPlane
 
 from .rig import grant_provisioner_role
@@ -60,6 +60,28 @@ def test_exactly_the_listed_verbs_are_allowed(
             assert got == expected, f"{verb} {group}/{resource}: allowed={got}"
 
 
+def test_nodes_are_read_only_and_nothing_else_cluster_wide(
+    provisioner_api: client.ApiClient,
+) -> None:
+    # Cluster-scoped: the review names no namespace.
+    (rule,) = NODE_RULES
+    for verb in ALL_VERBS:
+        expected = verb in rule["verbs"]
+        assert allowed(provisioner_api, "", "", "nodes", verb) == expected, verb
+    assert rule["verbs"] == ["list", "watch"]
+    for verb in ALL_VERBS:
+        for group, resource in [
+            ("", "nodes/status"),
+            ("", "nodes/proxy"),
+            ("", "namespaces"),
+            ("", "persistentvolumes"),
+            ("", "pods"),  # in every namespace
+            ("rbac.authorization.k8s.io", "clusterroles"),
+            ("karpenter.sh", "nodeclaims"),
+        ]:
+            assert not allowed(provisioner_api, "", group, resource, verb), (verb, resource)
+
+
 @pytest.mark.parametrize(
     ("group", "resource"),
     [
@@ -93,7 +115,10 @@ def test_the_token_is_refused_for_real(
     apps = client.AppsV1Api(provisioner_api)
     assert status_of(core.list_namespaced_secret, namespace) == 403
     assert status_of(core.read_namespaced_secret, "any", namespace) == 403
-    assert status_of(core.list_node) == 403
+    assert status_of(core.read_node, "kwok-node-0") == 403
+    assert status_of(core.patch_node, "kwok-node-0", {"metadata": {"labels": {"x": "y"}}}) == 403
+    assert status_of(core.list_namespace) == 403
+    assert status_of(core.list_pod_for_all_namespaces) == 403
     assert status_of(core.delete_collection_namespaced_pod, namespace) == 403
     pod: Any = {
         "apiVersion": "v1",
@@ -114,3 +139,5 @@ def test_the_token_is_refused_for_real(
         client.CoreV1Api(api).delete_namespace(other)
     # And what it allows works with the same token.
     assert apps.list_namespaced_replica_set(namespace).items == []
+    nodes = {n.metadata.name for n in core.list_node().items if n.metadata is not None}
+    assert {"kwok-node-0", "kwok-node-1"} <= nodes

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import itertools
 import json
+import platform
 import re
+import socket
 
 from services.provisioner.backends import make_backend
 from services.provisioner.metrics import Metrics
@@ -77,6 +79,24 @@ async def test_the_feed_shows_a_claim_the_refill_and_a_replacement(
             lambda t: replacement is not None and t.tiles.get(replacement) == "assigned",
         )
         assert tiles.total == len(tiles.tiles)
+
+
+async def test_the_machine_is_the_one_node_and_holds_every_pool_pod(
+    start_provisioner: StartProvisioner,
+) -> None:
+    server = start_provisioner(POOL_SIZE="2")
+    server.wait_pool(2)
+    host = socket.gethostname()
+    async with server.aclient() as client, open_feed(client, "/pool/feed") as feed:
+        tiles = Tiles(await feed.next())
+        assert list(tiles.nodes) == [host] and tiles.node_total == 1
+        node = tiles.nodes[host]
+        assert node["instance_type"] == platform.machine()
+        assert node["capacity_type"] == "on-demand" and node["state"] == "ready"
+        await follow(feed, tiles, lambda t: t.nodes[host]["pods"] == t.total == 2)
+        # A claim brings the refill's pod: the node's count follows the pool's.
+        await client.post("/session")
+        await follow(feed, tiles, lambda t: t.nodes[host]["pods"] == t.total >= 3)
 
 
 async def test_changes_are_sent_at_most_once_an_interval(

@@ -11,6 +11,7 @@ from services.provisioner.backends.base import (
     Claim,
     Endpoint,
     MemberState,
+    NodeBrief,
     PodInfo,
     PoolMember,
     SessionInfo,
@@ -144,6 +145,9 @@ class FakeDriver:
             )
             for m in self.members
         ]
+
+    def pool_nodes(self) -> list[NodeBrief]:
+        return []
 
     def pool_changed(self) -> asyncio.Event:
         return asyncio.Event()

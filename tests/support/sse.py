@@ -64,6 +64,8 @@ class Tiles:
         self.seq = snapshot.data["seq"]
         self.tiles = {t["pod"]: t["state"] for t in snapshot.data["tiles"]}
         self.total = snapshot.data["total"]
+        self.nodes: dict[str, dict[str, Any]] = {n["name"]: n for n in snapshot.data["nodes"]}
+        self.node_total = snapshot.data["node_total"]
 
     def apply(self, diff: Event) -> None:
         assert diff.event == "diff"
@@ -74,6 +76,9 @@ class Tiles:
         for tile in diff.data["set"]:
             self.tiles[tile["pod"]] = tile["state"]
         self.total = diff.data["total"]
+        if "nodes" in diff.data:  # only when a node changed: the whole list again
+            self.nodes = {n["name"]: n for n in diff.data["nodes"]}
+            self.node_total = diff.data["node_total"]
 
     def states(self, state: str) -> set[str]:
         return {pod for pod, s in self.tiles.items() if s == state}

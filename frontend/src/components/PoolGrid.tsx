@@ -1,4 +1,4 @@
-import { usePoolFeed } from '../hooks/usePoolFeed';
+import type { PoolFeedView } from '../hooks/usePoolFeed';
 import type { TileState } from '../lib/poolFeed';
 
 const LABELS: Record<TileState, string> = {
@@ -9,6 +9,8 @@ const LABELS: Record<TileState, string> = {
 };
 
 interface Props {
+  /** The pool feed (`usePoolFeed`), which the node strip reads too. */
+  feed: PoolFeedView;
   /** The visitor's pods (the current one and a replacement on its way), by name. */
   mine: readonly string[];
 }
@@ -17,8 +19,8 @@ interface Props {
  * Every pool pod as a tile, live from the pool feed (server-sent events).
  * The feed names no session: the page marks its own pods by name.
  */
-export function PoolGrid({ mine }: Props) {
-  const { tiles, total, link } = usePoolFeed();
+export function PoolGrid({ feed, mine }: Props) {
+  const { tiles, total, link } = feed;
   const hidden = Math.max(0, total - tiles.length);
   return (
     <section className="panel pool-live" aria-labelledby="pool-live-title">

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { parseFeedEvent, PoolTiles, type Tile } from '../lib/poolFeed';
+import { parseFeedEvent, PoolTiles, type StripNode, type Tile } from '../lib/poolFeed';
 
 export type FeedLink = 'connecting' | 'live' | 'retrying';
 
@@ -7,6 +7,10 @@ export interface PoolFeedView {
   tiles: readonly Tile[];
   /** Every pool pod (the grid shows at most about 200). */
   total: number;
+  /** The node strip, with the nodes that just left (marked gone). */
+  nodes: readonly StripNode[];
+  /** Every node (the strip shows at most 50). */
+  nodeTotal: number;
   link: FeedLink;
 }
 
@@ -20,15 +24,40 @@ const REFUSED_RETRY_MS = 5000;
  * (`seq`) reopens the stream for a new snapshot; a refused stream is retried.
  */
 export function usePoolFeed(url = '/pool/feed'): PoolFeedView {
-  const [view, setView] = useState<PoolFeedView>({ tiles: [], total: 0, link: 'connecting' });
+  const [view, setView] = useState<PoolFeedView>({
+    tiles: [],
+    total: 0,
+    nodes: [],
+    nodeTotal: 0,
+    link: 'connecting',
+  });
   useEffect(() => {
     const model = new PoolTiles();
     let source: EventSource | null = null;
     let retry: ReturnType<typeof setTimeout> | null = null;
+    let pruning: ReturnType<typeof setTimeout> | null = null;
+    let link: FeedLink = 'connecting';
     let stopped = false;
 
-    const publish = (link: FeedLink): void => {
-      if (!stopped) setView({ tiles: model.tiles, total: model.total, link });
+    const publish = (state: FeedLink): void => {
+      link = state;
+      if (stopped) return;
+      const { tiles, total, nodes, nodeTotal } = model;
+      setView({ tiles, total, nodes, nodeTotal, link });
+      schedulePrune();
+    };
+    // A node that left stays on the strip, marked gone, for a moment: then it goes.
+    const schedulePrune = (): void => {
+      if (pruning !== null) clearTimeout(pruning);
+      const due = model.nextPrune();
+      pruning =
+        due === null
+          ? null
+          : setTimeout(() => {
+              pruning = null;
+              if (model.prune()) publish(link);
+              else schedulePrune(); // a timer a little early: not due yet
+            }, Math.max(0, due - Date.now()));
     };
     const close = (): void => {
       if (retry !== null) clearTimeout(retry);
@@ -75,6 +104,7 @@ export function usePoolFeed(url = '/pool/feed'): PoolFeedView {
     return () => {
       stopped = true;
       close();
+      if (pruning !== null) clearTimeout(pruning);
       document.removeEventListener('visibilitychange', onVisibility);
     };
   }, [url]);

@@ -6,6 +6,17 @@
  * running provisioner's document gives.
  */
 
+/** How the node is bought: spot capacity can be taken back at two minutes' notice. */
+export const CapacityType = {
+  /** spot capacity: cheaper, and the cloud may take it back at 2 min notice */
+  SPOT: 'spot',
+  /** on-demand: kept until the cluster removes it (locally: this machine) */
+  ON_DEMAND: 'on-demand',
+  /** neither Karpenter's nor EKS's capacity-type label is on the node */
+  UNKNOWN: 'unknown',
+} as const;
+export type CapacityType = (typeof CapacityType)[keyof typeof CapacityType];
+
 /** The code of a WebSocket close frame the server sends. */
 export const CloseCode = {
   /** the provisioner is shutting down (graceful drain) */
@@ -115,9 +126,28 @@ export interface FeedDiff {
   remove: string[];
   /** every pool pod, shown or not */
   total: number;
+  /** only when a node changed: every node shown, replacing the last */
+  nodes?: FeedNode[];
+  /** every node, shown or not */
+  node_total?: number;
 }
 
-/** `event: snapshot`, first on every stream: every tile shown, oldest pod first. */
+/** A node on the page's node strip (locally: this machine, the one node). */
+export interface FeedNode {
+  /** the node's name (locally: the host name) */
+  name: string;
+  /** its instance type label, e.g. t4g.small (locally: the arch) */
+  instance_type: string;
+  capacity_type: CapacityType;
+  state: NodeState;
+  /** pool and session pods on it */
+  pods: number;
+}
+
+/**
+ * `event: snapshot`, first on every stream: every tile shown, oldest pod first,
+ * and every node shown, oldest first.
+ */
 export interface FeedSnapshot {
   /** +1 per diff: a gap means a message was missed (reconnect) */
   seq: number;
@@ -126,6 +156,9 @@ export interface FeedSnapshot {
   tiles: FeedTile[];
   /** every pool pod, shown or not */
   total: number;
+  nodes: FeedNode[];
+  /** every node, shown or not */
+  node_total: number;
 }
 
 /** A pool pod on the page's grid: its name and state, never its session. */
@@ -168,6 +201,17 @@ export const MemberState = {
   TERMINATING: 'terminating',
 } as const;
 export type MemberState = (typeof MemberState)[keyof typeof MemberState];
+
+/** A node as the page's node strip shows it. */
+export const NodeState = {
+  /** Ready: takes pods */
+  READY: 'ready',
+  /** not Ready: joining (not reported yet) or lost (stopped answering) */
+  NOT_READY: 'not_ready',
+  /** being removed: deleted, cordoned, or chosen by Karpenter to go */
+  LEAVING: 'leaving',
+} as const;
+export type NodeState = (typeof NodeState)[keyof typeof NodeState];
 
 /** Browser to pod, relayed as it is. */
 export interface PingFrame {

@@ -64,6 +64,47 @@ class PoolMember:
     created: float  # epoch seconds, to keep the grid in creation order
 
 
+class NodeState(StrEnum):
+    """A node as the page's node strip shows it."""
+
+    READY = "ready"  # takes pods
+    NOT_READY = "not_ready"  # joining (not Ready yet) or lost (stopped answering)
+    LEAVING = "leaving"  # being deleted or drained (Karpenter's disruption taint)
+
+
+class CapacityType(StrEnum):
+    """How the node is bought: spot capacity can be taken back at two minutes' notice."""
+
+    SPOT = "spot"
+    ON_DEMAND = "on-demand"
+    UNKNOWN = "unknown"  # no capacity-type label (a node of neither Karpenter nor EKS)
+
+
+# What each value means, for the API document (the page's generated types carry them).
+NODE_STATE_MEANINGS: dict[NodeState, str] = {
+    NodeState.READY: "Ready: takes pods",
+    NodeState.NOT_READY: "not Ready: joining (not reported yet) or lost (stopped answering)",
+    NodeState.LEAVING: "being removed: deleted, cordoned, or chosen by Karpenter to go",
+}
+CAPACITY_MEANINGS: dict[CapacityType, str] = {
+    CapacityType.SPOT: "spot capacity: cheaper, and the cloud may take it back at 2 min notice",
+    CapacityType.ON_DEMAND: "on-demand: kept until the cluster removes it (locally: this machine)",
+    CapacityType.UNKNOWN: "neither Karpenter's nor EKS's capacity-type label is on the node",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeBrief:
+    """One node: what it is and how many of the pool's pods it holds, nothing of sessions."""
+
+    name: str
+    instance_type: str
+    capacity_type: CapacityType
+    state: NodeState
+    pods: int  # pool and session pods on it (the provisioner's own)
+    created: float  # epoch seconds, to keep the strip in creation order
+
+
 @dataclass(frozen=True, kw_only=True)
 class SessionInfo:
     key: str
@@ -150,8 +191,13 @@ class Backend(Protocol):
         """Every pool pod with its state, from the backend's own view (no API call)."""
         ...
 
+    def pool_nodes(self) -> list[NodeBrief]:
+        """The nodes, each with its count of pool pods, from the backend's own view."""
+        ...
+
     def pool_changed(self) -> asyncio.Event:
-        """An event set at the next change of `pool_pods()`: take it before reading them."""
+        """An event set at the next change of `pool_pods()` or `pool_nodes()`: take it
+        before reading them."""
         ...
 
     async def drain_gateway(self, key: str) -> None:
@@ -247,8 +293,13 @@ class Driver(Protocol[M]):
         """Every pool pod with its state (warm, starting, assigned, terminating)."""
         ...
 
+    def pool_nodes(self) -> list[NodeBrief]:
+        """The nodes pool pods may run on, each with its count of them."""
+        ...
+
     def pool_changed(self) -> asyncio.Event:
-        """Set at the next change of `pool_pods()` (a new event after each change)."""
+        """Set at the next change of `pool_pods()` or `pool_nodes()` (a new event after
+        each change)."""
         ...
 
     async def drain_gateway(self, key: str, now: float) -> None:

@@ -20,6 +20,7 @@ from services.provisioner.backends.base import (
     Claim,
     Driver,
     Endpoint,
+    NodeBrief,
     PodInfo,
     PoolMember,
     SessionInfo,
@@ -156,6 +157,9 @@ class PooledBackend(Generic[M]):
 
     def pool_pods(self) -> list[PoolMember]:
         return self.driver.pool_pods()
+
+    def pool_nodes(self) -> list[NodeBrief]:
+        return self.driver.pool_nodes()
 
     def pool_changed(self) -> asyncio.Event:
         return self.driver.pool_changed()

@@ -1,4 +1,4 @@
-"""A list+watch cache of one namespaced resource kind.
+"""A list+watch cache of one resource kind, namespaced or (namespace None) cluster-scoped.
 
 The kubernetes client is blocking, so each cache runs its watch in a thread
 and hands every change to the event loop, where all cache state lives. It
@@ -31,7 +31,7 @@ class WatchCache:
         *,
         kind: str,
         list_fn: Callable[..., Any],
-        namespace: str,
+        namespace: str | None,
         label_selector: str,
         loop: asyncio.AbstractEventLoop,
         on_change: Change,
@@ -151,7 +151,7 @@ class WatchCache:
 
     def _list(self) -> str:
         response = self._list_fn(
-            self._namespace,
+            *self._scope(),
             label_selector=self._selector,
             _preload_content=False,
             _request_timeout=10,
@@ -162,11 +162,15 @@ class WatchCache:
         self._to_loop(self._replace, items)
         return body["metadata"]["resourceVersion"]
 
+    def _scope(self) -> tuple[str, ...]:
+        """The list function's positional arguments: the namespace, or none for the cluster."""
+        return () if self._namespace is None else (self._namespace,)
+
     def _watch_from(self, version: str) -> str:
         self._watch = watch.Watch()
         for raw in self._watch.stream(
             self._list_fn,
-            self._namespace,
+            *self._scope(),
             label_selector=self._selector,
             resource_version=version,
             allow_watch_bookmarks=True,

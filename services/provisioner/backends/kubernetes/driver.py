@@ -24,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from services.common.ratelimit import TokenBucket
 from services.provisioner.backends.base import Claim, Endpoint, PodInfo, PoolMember, SessionInfo
 from services.provisioner.backends.events import SessionEvents
+from services.provisioner.backends.kubernetes import nodes as kn
 from services.provisioner.backends.kubernetes import objects as ko
 from services.provisioner.backends.kubernetes import podview
 from services.provisioner.backends.kubernetes.api import KubeApi, unavailable
@@ -138,7 +139,9 @@ class KubernetesDriver:
         pods = self._watch(
             "pods", core.list_namespaced_pod, ko.POD_SELECTOR, view.on_pod, view.notify
         )
-        self._caches = [replicasets, pods]
+        # Nodes last, and not in `ready()`: the node strip is news, claims never need it.
+        nodes = self._watch("nodes", core.list_node, "", view.on_node, view.notify)
+        self._caches = [replicasets, pods, nodes]
         for cache in self._caches:
             cache.start()
         self.health.start()
@@ -173,14 +176,14 @@ class KubernetesDriver:
         on_change: Change,
         on_sync: Callable[[], None],
     ) -> WatchCache:
-        store = self.view.replicaset_store if kind == "replicasets" else self.view.pod_store
+        stores = {"replicasets": self.view.replicaset_store, "pods": self.view.pod_store}
         return WatchCache(
             kind=kind,
             list_fn=list_fn,
-            namespace=self.api.namespace,
+            namespace=None if kind == "nodes" else self.api.namespace,  # nodes: cluster-scoped
+            store=stores.get(kind, self.view.node_store),
             label_selector=selector,
             loop=asyncio.get_running_loop(),
-            store=store,
             on_change=on_change,
             on_sync=on_sync,
             heard=self.health.heard,
@@ -199,7 +202,7 @@ class KubernetesDriver:
         self.api.close()
 
     def ready(self) -> bool:
-        synced = bool(self._caches) and all(cache.synced for cache in self._caches)
+        synced = bool(self._caches) and all(cache.synced for cache in self._caches[:2])
         return synced and self.health.healthy()
 
     @property
@@ -235,6 +238,9 @@ class KubernetesDriver:
 
     def pool_pods(self) -> list[PoolMember]:
         return podview.members(self.view.replicaset_store, self.view.pod_store)
+
+    def pool_nodes(self) -> list[kn.NodeBrief]:
+        return kn.briefs(self.view.node_store, self.view.pod_store)
 
     def pool_changed(self) -> asyncio.Event:
         return self.view.changed

@@ -28,6 +28,7 @@ class PoolView:
         self.events = events
         self.replicaset_store: dict[str, Obj] = {}
         self.pod_store: dict[str, Obj] = {}
+        self.node_store: dict[str, Obj] = {}  # every node of the cluster (the node strip)
         self.changed = asyncio.Event()
         self._by_session: dict[str, str] = {}
         self._pods_by_slot: dict[str, set[str]] = {}
@@ -127,6 +128,10 @@ class PoolView:
         """Wake everyone waiting for a change (`changed` is replaced each time)."""
         self.changed.set()
         self.changed = asyncio.Event()
+
+    def on_node(self, kind: str, node: Obj, previous: Obj | None) -> None:
+        """A node came, changed or went: only the pool feed's node strip cares."""
+        self.notify()
 
     def on_replicaset(self, kind: str, rs: Obj, previous: Obj | None) -> None:
         name = ko.name_of(rs)

@@ -30,9 +30,16 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from services.provisioner.backends.base import Claim, Endpoint, PodInfo, PoolMember, SessionInfo
+from services.provisioner.backends.base import (
+    Claim,
+    Endpoint,
+    NodeBrief,
+    PodInfo,
+    PoolMember,
+    SessionInfo,
+)
 from services.provisioner.backends.events import SessionEvents
-from services.provisioner.backends.local.models import LocalPod, LocalSession
+from services.provisioner.backends.local.models import LocalPod, LocalSession, machine_node
 from services.provisioner.backends.local.probe import health_ok
 from services.provisioner.backends.local.process import (
     Child,
@@ -69,9 +76,11 @@ class LocalDriver:
     ) -> None:
         self.events = events
         self.cold_start_timeout = cold_start_timeout
-        self.node = node or f"local-{socket.gethostname()}"
+        self.host = socket.gethostname()
+        self.node = node or f"local-{self.host}"
         self.python = python
         self.clock = clock
+        self.started_at = clock()
         self._warm: deque[LocalPod] = deque()
         self._waiting: deque[asyncio.Future[LocalPod]] = deque()  # cold claims, oldest first
         self._pods: set[LocalPod] = set()
@@ -139,6 +148,10 @@ class LocalDriver:
         return [
             PoolMember(pod=pod.name, state=pod.state, created=pod.created_at) for pod in self._pods
         ]
+
+    def pool_nodes(self) -> list[NodeBrief]:
+        """This machine, the one node, with every echo process it runs."""
+        return [machine_node(self.host, pods=len(self._pods), since=self.started_at)]
 
     def pool_changed(self) -> asyncio.Event:
         return self._changed

@@ -1,11 +1,21 @@
 """The local driver's records: a pod (one echo process) and a session, each
-read out as the backend's `PodInfo`, `SessionInfo` and pool-grid state."""
+read out as the backend's `PodInfo`, `SessionInfo` and pool-grid state; and
+the machine itself as the one node of the node strip."""
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass
 
-from services.provisioner.backends.base import MemberState, PodInfo, PodPhases, SessionInfo
+from services.provisioner.backends.base import (
+    CapacityType,
+    MemberState,
+    NodeBrief,
+    NodeState,
+    PodInfo,
+    PodPhases,
+    SessionInfo,
+)
 from services.provisioner.backends.local.process import Child
 
 
@@ -76,3 +86,19 @@ class LocalSession:
             expires_at=self.expires_at,
             last_active=self.last_active,
         )
+
+
+def machine_node(host: str, *, pods: int, since: float) -> NodeBrief:
+    """This machine as a node: its host name, its architecture as the instance type.
+
+    It is never taken back from under a session, which is what "on-demand"
+    tells a visitor on the page (docs/architecture.md, "The pool feed").
+    """
+    return NodeBrief(
+        name=host,
+        instance_type=platform.machine() or "local",
+        capacity_type=CapacityType.ON_DEMAND,
+        state=NodeState.READY,
+        pods=pods,
+        created=since,
+    )
