@@ -77,7 +77,7 @@ class LocalDriver:
         self.events = events
         self.cold_start_timeout = cold_start_timeout
         self.host = socket.gethostname()
-        self.node = node or f"local-{self.host}"
+        self.node = node or self.host  # the node strip's one node, and every pod's
         self.python = python
         self.clock = clock
         self.started_at = clock()
@@ -151,7 +151,7 @@ class LocalDriver:
 
     def pool_nodes(self) -> list[NodeBrief]:
         """This machine, the one node, with every echo process it runs."""
-        return [machine_node(self.host, pods=len(self._pods), since=self.started_at)]
+        return [machine_node(self.node, pods=len(self._pods), since=self.started_at)]
 
     def pool_changed(self) -> asyncio.Event:
         return self._changed
