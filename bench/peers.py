@@ -133,6 +133,7 @@ def run_phase(cp: ControlPlane, system: str, phase: Phase, args: argparse.Namesp
         pids = {ref.name: ref.pid for ref in cp.procs if ref.name in CONTROL_PLANE}
         pids[CONTROLLER] = pool.controller_pid()
         requests0, _ = api_counts(cp)
+        counted["GET "] += 1  # that scrape of /metrics
         cpu0, counted0 = cpu_by_process(pids), counted.copy()
         load = asyncio.run(pool.claims(phase.rate, phase.seconds))
         rate, refill_note = refill(pool, args.pool, args.settle_timeout)
@@ -151,7 +152,9 @@ def run_phase(cp: ControlPlane, system: str, phase: Phase, args: argparse.Namesp
     cycles = load.served
     if cycles:
         own = counted - counted0
-        result.api = ((requests1 - requests0) - own).total() / cycles
+        requests = (requests1 - requests0) - own
+        result.api = requests.total() / cycles
+        result.api_by = {name: n / cycles for name, n in requests.most_common()}
         result.cpu = {name: (cpu1[name] - cpu0[name]) * 1000 / cycles for name in pids}
     return result
 
@@ -164,6 +167,11 @@ def progress(result: Result) -> None:
         f"cpu/cycle={result.cpu_total:.1f} ms",
         flush=True,
     )
+    top = ", ".join(f"{name} {n:.2f}" for name, n in list(result.api_by.items())[:10])
+    if top:
+        print(f"    API requests per cycle, most first: {top}", flush=True)
+    for note in result.notes:
+        print(f"    {note}", flush=True)
 
 
 def main() -> None:

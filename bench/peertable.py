@@ -27,6 +27,7 @@ class Result:
     refill_note: str = ""  # why there is no rate: kept full, or not full in time
     api: float | None = None  # API requests per claim cycle
     cpu: dict[str, float] = field(default_factory=dict)  # CPU ms per claim cycle by process
+    api_by: dict[str, float] = field(default_factory=dict)  # per cycle, by "VERB resource"
     notes: list[str] = field(default_factory=list)
 
     @property

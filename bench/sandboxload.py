@@ -24,9 +24,10 @@ import httpx
 
 from bench.peerpools import Counted, Load, count
 from bench.procs import open_loop
-from scripts.controlplane import ControlPlane
+from scripts.controlplane import ControlPlane, ControlPlaneError
 from scripts.controlplane import agentsandbox as sandbox
 from scripts.controlplane.apply import apply
+from scripts.controlplane.loopback import LOOPBACK, Endpoint
 
 VISITOR = "peers-visitor"
 POOL = "echo"
@@ -100,6 +101,14 @@ class SandboxPool:
             ],
         )
         self._token = self.cp.service_account_token(self.namespace, VISITOR)
+        # The Role reaches the authorizer's cache a moment after it is written.
+        port = self.cp.ports["kube-apiserver"]
+        visitor = Endpoint(LOOPBACK, port, ca=self.cp.ca_file, token=self._token)
+        deadline = time.monotonic() + 30
+        while visitor.raw("GET", sandbox.claims_path(self.namespace))[0] != 200:
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(f"the visitors' Role never took effect in {self.namespace}")
+            time.sleep(0.1)
 
     def warm(self) -> int:
         """Ready members of the warm pool, per its status."""
@@ -127,7 +136,7 @@ class SandboxPool:
             base_url=self.cp.server,
             verify=tls,
             headers={"Authorization": f"Bearer {self._token}"},
-            timeout=httpx.Timeout(30.0, read=None),
+            timeout=httpx.Timeout(30.0),
             limits=limits,
         )
 
@@ -175,14 +184,21 @@ class SandboxPool:
         while True:
             query = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true"}
             with contextlib.suppress(httpx.HTTPError):
-                async with http.stream("GET", path, params=query) as stream:
+                # No read timeout: a quiet watch is not a dead one.
+                timeout = httpx.Timeout(30.0, read=None)
+                async with http.stream("GET", path, params=query, timeout=timeout) as stream:
                     async for line in stream.aiter_lines():
                         event = json.loads(line)
+                        if event["type"] == "ERROR":
+                            # Expired (410): from now on; the ADDED lines repeat all there is.
+                            version = ""
+                            break
                         obj = event["object"]
                         version = obj["metadata"].get("resourceVersion", version)
                         claim = claims.get(obj["metadata"].get("name", ""))
                         if claim is not None and event["type"] in ("ADDED", "MODIFIED"):
                             _observe(claim, obj, obj["metadata"]["name"])
+            await asyncio.sleep(0.1)  # then watch again, from the last version seen
 
 
 def _observe(claim: Claim, obj: dict[str, Any], name: str) -> None:

@@ -15,6 +15,7 @@ named by the pool, a cold one a Sandbox named after the claim
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ def start(cp: ControlPlane, *, timeout: float = 120.0, flags: tuple[str, ...] = 
         f"--health-probe-bind-address={LOOPBACK}:{health_port}",
         *flags,
     ]
-    cp.run_component(NAME, argv, {})
+    cp.run_component(NAME, argv, os.environ)
     controller = AgentSandbox(cp, kubeconfig, metrics_port, health_port)
     wait_component(cp, NAME, controller.ready, timeout)
     return controller
