@@ -102,21 +102,29 @@ def kubernetes_provisioner_process(
 
 @contextlib.contextmanager
 def provisioner_in(
-    cp: ControlPlane, namespace: str, template: dict[str, Any], env: dict[str, str]
+    cp: ControlPlane,
+    namespace: str,
+    template: dict[str, Any],
+    env: dict[str, str],
+    *,
+    credential: Callable[[ControlPlane, str], Path] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """A Kubernetes-backend provisioner for ``namespace`` (created here), echo pods from
-    ``template``, ``env`` over the benchmarks' settings: (base URL, pid)."""
+    ``template``, ``env`` over the benchmarks' settings: (base URL, pid). It runs as the
+    admin, or with the kubeconfig ``credential(cp, namespace)`` makes once the namespace
+    exists."""
     with cp.api_client() as api:
         client.CoreV1Api(api).create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
         )
+    kubeconfig = credential(cp, namespace) if credential else cp.kubeconfig
     with tempfile.TemporaryDirectory() as tmp:
         template_file = Path(tmp) / "echo-pod.json"
         template_file.write_text(json.dumps(template))
         full = {
             **PROVISIONER_ENV,
             "BACKEND": "kubernetes",
-            "KUBECONFIG": str(cp.kubeconfig),
+            "KUBECONFIG": str(kubeconfig),
             "NAMESPACE": namespace,
             "ECHO_POD_TEMPLATE": str(template_file),
             **env,
@@ -136,8 +144,13 @@ def local_provisioner(pool: int, **extra: str) -> contextlib.AbstractContextMana
     return server("services.provisioner", "/ready", **env)
 
 
-def replacement_times(api: client.ApiClient, kind: str, kills: int) -> list[float]:
-    """Create one ReplicaSet or Job, then time `kills` delete -> replacement Ready."""
+def replacement_times(
+    api: client.ApiClient, kind: str, kills: int, timeout: float = 600
+) -> tuple[list[float], str]:
+    """Create one ReplicaSet or Job, then time `kills` delete -> replacement Ready.
+    Returns the times and, if a pod was not Ready within `timeout` s (the controller
+    manager can be minutes behind after a heavy phase), what did not happen: the
+    kills stop there, and the benchmark goes on."""
     namespace = f"bench-{kind.lower()}-{uuid.uuid4().hex[:6]}"
     core, apps, batch = client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
@@ -175,23 +188,32 @@ def replacement_times(api: client.ApiClient, kind: str, kills: int) -> list[floa
         return None
 
     seen: set[str] = set()
-    current = poll(lambda: ready_pod(seen), 60)
     times: list[float] = []
-    for _ in range(kills):
+    missing = ""
+    current = poll(lambda: ready_pod(seen), timeout)
+    if current is None:
+        missing = f"the first pod was not Ready within {timeout:g} s"
+    for kill in range(kills):
+        if current is None:
+            break
         seen.add(current)
         started = time.monotonic()
         core.delete_namespaced_pod(current, namespace)
-        current = poll(lambda: ready_pod(seen), 600)
-        times.append((time.monotonic() - started) * 1000)
+        current = poll(lambda: ready_pod(seen), timeout)
+        if current is None:
+            missing = f"no replacement Ready within {timeout:g} s after kill {kill + 1}"
+        else:
+            times.append((time.monotonic() - started) * 1000)
     core.delete_namespace(namespace)
-    return times
+    return times, missing
 
 
-def poll(probe: Callable[[], str | None], timeout: float) -> str:
+def poll(probe: Callable[[], str | None], timeout: float) -> str | None:
+    """The probe's first value, or None if it has none within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while (value := probe()) is None:
         if time.monotonic() > deadline:
-            raise TimeoutError("no replacement pod became Ready")
+            return None
         time.sleep(0.05)
     return value
 
@@ -218,7 +240,12 @@ def main() -> None:
                 ("local     ", lambda: local_provisioner(args.pool)),
             ):
                 with make() as base:
-                    wait_warm(base, args.pool)
+                    try:
+                        wait_warm(base, args.pool)
+                    except TimeoutError:
+                        # The controllers are behind (an earlier phase's backlog): say so.
+                        print(f"  {label} pool not full within 300 s; not measured")
+                        continue
                     result = asyncio.run(sustained_claims(base, rate, args.seconds))
                 print(f"  {label} {fmt(result['latencies'])}  outcomes={result['outcomes']}")
         print("\npool refill from empty:")
@@ -240,8 +267,8 @@ def main() -> None:
         print(f"\ndelete -> replacement Ready, {args.kills} consecutive kills:")
         with cp.api_client() as api:
             for kind in ("ReplicaSet", "Job"):
-                times = replacement_times(api, kind, args.kills)
-                shown = ", ".join(f"{t / 1000:.2f} s" for t in times)
+                times, missing = replacement_times(api, kind, args.kills)
+                shown = ", ".join([f"{t / 1000:.2f} s" for t in times] + [missing] * bool(missing))
                 print(f"  {kind:<10} {shown}")
 
 

@@ -122,3 +122,16 @@ def provisioner_role(namespace: str) -> dict[str, object]:
         "metadata": {"name": ROLE_NAME, "namespace": namespace},
         "rules": _rules(PROVISIONER_RULES),
     }
+
+
+def provisioner_role_binding(namespace: str) -> dict[str, object]:
+    """The binding of that Role to the provisioner's ServiceAccount, API-shaped."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": ROLE_NAME, "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
+        "subjects": [
+            {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT_NAME, "namespace": namespace}
+        ],
+    }

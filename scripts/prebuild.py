@@ -1,7 +1,8 @@
 """Build every from-source component in the background while the first suites run.
 
 `make test` starts this before its first suite and stops it when it ends. The
-Go builds (the control plane, its real node, Karpenter, the Pulumi engine) are
+Go builds (the control plane, its real node, Karpenter, the Pulumi engine,
+agent-sandbox) are
 most of a cold run; the first suites (lint, the service tests, the audit) are
 Python on one core. Run side by side, the builds are done or under way by the
 time a suite needs them. Each suite still runs its own build step: it finds a
@@ -26,15 +27,17 @@ import time
 from pathlib import Path
 
 from scripts import controlplane, engine
+from scripts.controlplane.components import PEER_COMPONENTS
 from scripts.gobuild import BuildError, Component, cache_root, ensure_built
 
 # In the order `make test` needs them: the control plane (its real node's
-# binaries are part of `build --autoscaling`), Karpenter, then the engine.
+# binaries are part of `build --autoscaling`), Karpenter, the engine, agent-sandbox.
 ORDER: tuple[Component, ...] = (
     *controlplane.COMPONENTS,
     *controlplane.NODE_COMPONENTS,
     *controlplane.AUTOSCALING_COMPONENTS,
     *engine.COMPONENTS,
+    *PEER_COMPONENTS,
 )
 NICENESS = 10  # the suites running beside it come first
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL

@@ -12,7 +12,7 @@ from scripts.gobuild import build_command
 
 from .build import BuildError, ensure_built
 from .cluster import ControlPlane, ControlPlaneError, default_dir
-from .components import AUTOSCALING_COMPONENTS, COMPONENTS, NODE_COMPONENTS
+from .components import AUTOSCALING_COMPONENTS, COMPONENTS, NODE_COMPONENTS, PEER_COMPONENTS
 
 
 def _log(msg: str) -> None:
@@ -23,6 +23,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     components = (*COMPONENTS, *NODE_COMPONENTS)
     if args.autoscaling:
         components += AUTOSCALING_COMPONENTS
+    if args.peers:
+        components += PEER_COMPONENTS
     ok = build_command(
         "controlplane", lambda: ensure_built(components, force=args.force, log=_log), _log
     )
@@ -77,7 +79,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_versions(_: argparse.Namespace) -> int:
-    for comp in (*COMPONENTS, *NODE_COMPONENTS, *AUTOSCALING_COMPONENTS):
+    for comp in (*COMPONENTS, *NODE_COMPONENTS, *AUTOSCALING_COMPONENTS, *PEER_COMPONENTS):
         print(f"{comp.name} {comp.version} {comp.bin_dir}")
     return 0
 
@@ -98,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also Karpenter's kwok provider (node autoscaling; fetches the Go toolchain "
         "its module asks for)",
+    )
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="also agent-sandbox's controller (the peer warm-pool system bench.peers measures)",
     )
     p.set_defaults(func=cmd_build)
 

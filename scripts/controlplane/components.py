@@ -16,6 +16,7 @@ BUILD_MODULES = HERE / "build"
 KWOK_STAGES = HERE / "kwok" / "stages.yaml"
 
 __all__ = [
+    "AGENT_SANDBOX",
     "AUTOSCALING_COMPONENTS",
     "COMPONENTS",
     "CONTAINERD",
@@ -26,6 +27,7 @@ __all__ = [
     "KWOK_STAGES",
     "NODE",
     "NODE_COMPONENTS",
+    "PEER_COMPONENTS",
     "cache_root",
     "module_version",
 ]
@@ -139,13 +141,37 @@ KARPENTER = Component(
         "kwok/apis/crds/karpenter.kwok.sh_kwoknodeclasses.yaml",
     ),
 )
+# agent-sandbox's controller (Sandbox, SandboxTemplate, SandboxWarmPool, SandboxClaim), the
+# warm-pool system bench/peers.py measures beside ours; its CRDs and RBAC are kept with it.
+AGENT_SANDBOX = Component(
+    name="agent-sandbox",
+    module="sigs.k8s.io/agent-sandbox",
+    module_dir=BUILD_MODULES / "agent-sandbox",
+    binaries=(
+        ("agent-sandbox-controller", "sigs.k8s.io/agent-sandbox/cmd/agent-sandbox-controller"),
+    ),
+    files=(
+        "k8s/crds/agents.x-k8s.io_sandboxes.yaml",
+        *(
+            f"k8s/crds/extensions.agents.x-k8s.io_{plural}.yaml"
+            for plural in ("sandboxclaims", "sandboxtemplates", "sandboxwarmpools")
+        ),
+        "k8s/rbac.generated.yaml",
+        "k8s/extensions-rbac.generated.yaml",
+    ),
+)
 # Quick ones first, so a broken toolchain or proxy shows up before the long k8s build.
 COMPONENTS: tuple[Component, ...] = (ETCD, KWOK, K8S)
 # What a real node adds (``up --real-node``).
 NODE_COMPONENTS: tuple[Component, ...] = (CONTAINERD, NODE)
 # What the autoscaling tests add (node autoscaling on fake nodes).
 AUTOSCALING_COMPONENTS: tuple[Component, ...] = (KARPENTER,)
+# What the peer benchmark adds.
+PEER_COMPONENTS: tuple[Component, ...] = (AGENT_SANDBOX,)
 
 
 def versions() -> dict[str, str]:
-    return {c.name: c.version for c in (*COMPONENTS, *NODE_COMPONENTS, *AUTOSCALING_COMPONENTS)}
+    return {
+        c.name: c.version
+        for c in (*COMPONENTS, *NODE_COMPONENTS, *AUTOSCALING_COMPONENTS, *PEER_COMPONENTS)
+    }

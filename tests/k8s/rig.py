@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from kubernetes import client
 
-from infra.rbac import ROLE_NAME, SERVICE_ACCOUNT_NAME, node_reader, provisioner_role
+from infra.rbac import SERVICE_ACCOUNT_NAME, node_reader, provisioner_role, provisioner_role_binding
 from infra.workload import node_lost_tolerations
 from scripts.controlplane import ControlPlane
 from scripts.servers import free_port
@@ -82,15 +82,7 @@ def grant_provisioner_role(api: client.ApiClient, namespace: str) -> None:
     # The client accepts API-shaped dicts as bodies; its stubs only name the models.
     role: Any = provisioner_role(namespace)
     rbac.create_namespaced_role(namespace, role)
-    binding: Any = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": ROLE_NAME},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
-        "subjects": [
-            {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT_NAME, "namespace": namespace}
-        ],
-    }
+    binding: Any = provisioner_role_binding(namespace)
     rbac.create_namespaced_role_binding(namespace, binding)
     # The node strip's read-only ClusterRole, named for the namespace like the Pulumi
     # program's. Cluster-scoped, so it outlives the namespace in the throwaway cluster.

@@ -12,72 +12,31 @@ from __future__ import annotations
 
 import http.client
 import os
-import time
 import urllib.parse
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from scripts import gobuild
+from scripts.controlplane.apply import Obj, apply, install_crds, patch_status, wait_component
 from scripts.controlplane.cluster import ControlPlane
 from scripts.controlplane.components import KARPENTER
-from scripts.controlplane.launch import ControlPlaneError, free_ports
+from scripts.controlplane.launch import free_ports
 from scripts.controlplane.loopback import LOOPBACK, Endpoint, HttpError
 
 from . import instancetypes, manifests
 
 NAME = "karpenter"
 BINARY = "karpenter-kwok"
-FIELD_MANAGER = "pingpod"
 BUILD_HOW = "python -m scripts.controlplane build --autoscaling"
 # Ample for a test or a benchmark; the kubeconfig holds the token as it was issued.
 TOKEN_SECONDS = 24 * 3600
-
-Obj = dict[str, Any]
-
-
-def _path(obj: Obj) -> str:
-    """The object's URL: core or group API, namespaced when it names a namespace."""
-    group_version, kind = obj["apiVersion"], obj["kind"].lower()
-    prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
-    meta = obj["metadata"]
-    namespace = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
-    plural = kind + ("es" if kind.endswith("s") else "s")
-    return f"{prefix}{namespace}/{plural}/{meta['name']}"
-
-
-def apply(cp: ControlPlane, objects: Iterable[Obj]) -> None:
-    """Server-side apply of each object, as the admin (this is the installer's part)."""
-    api = cp.admin(timeout=30.0)
-    query = urllib.parse.urlencode({"fieldManager": FIELD_MANAGER, "force": "true"})
-    for obj in objects:
-        path = f"{_path(obj)}?{query}"
-        # JSON is YAML: the apply content type takes either.
-        status, text = api.raw("PATCH", path, obj, content_type="application/apply-patch+yaml")
-        if status >= 300:
-            raise HttpError(status, "PATCH", path, text)
-
-
-def patch_status(cp: ControlPlane, obj: Obj, status: Obj) -> None:
-    path = f"{_path(obj)}/status"
-    api = cp.admin()
-    code, text = api.raw("PATCH", path, status, content_type="application/merge-patch+json")
-    if code >= 300:
-        raise HttpError(code, "PATCH", path, text)
 
 
 def crds() -> list[Obj]:
     paths = [KARPENTER.file(path) for path in KARPENTER.files]
     return [yaml.safe_load(path.read_text()) for path in paths]
-
-
-def _established(cp: ControlPlane, name: str) -> bool:
-    crd = cp.admin().json("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-    conditions = (crd.get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
 @dataclass
@@ -113,14 +72,7 @@ class Karpenter:
 
 def install(cp: ControlPlane) -> None:
     """CRDs, its identity and the KWOKNodeClass (Ready), once the CRDs are established."""
-    definitions = crds()
-    apply(cp, definitions)
-    deadline = time.monotonic() + 60
-    for crd in definitions:
-        while not _established(cp, crd["metadata"]["name"]):
-            if time.monotonic() > deadline:
-                raise ControlPlaneError(f"CRD {crd['metadata']['name']} was never Established")
-            time.sleep(0.1)
+    install_crds(cp, crds())
     apply(cp, manifests.identity())
     node_class = manifests.node_class()
     apply(cp, [node_class])
@@ -158,12 +110,7 @@ def start(
     karpenter = Karpenter(
         cp=cp, kubeconfig=kubeconfig, metrics_port=metrics_port, health_port=health_port
     )
-    deadline = time.monotonic() + timeout
-    while not karpenter.ready():
-        if not karpenter.running() or time.monotonic() > deadline:
-            state = "exited" if not karpenter.running() else f"not ready after {timeout:.0f}s"
-            raise ControlPlaneError(f"karpenter {state}:\n{cp.log_tail(NAME)}")
-        time.sleep(0.2)
+    wait_component(cp, NAME, karpenter.ready, timeout)
     return karpenter
 
 
