@@ -91,7 +91,7 @@ def open_pool(
     namespace = f"peers-{system}-{uuid.uuid4().hex[:6]}"
     if system == SYSTEMS[0]:
         # A fixed target, as agent-sandbox's pool (the adaptive headroom would grow ours).
-        env = {"POOL_SIZE": str(args.pool), "POOL_HEADROOM": "0"}
+        env = {"POOL_SIZE": str(args.pool), "POOL_HEADROOM": "0", **dict(args.pingpod_env)}
         with provisioner_in(cp, namespace, TEMPLATE, env, credential=provisioner_credential) as (
             base,
             pid,
@@ -174,6 +174,13 @@ def progress(result: Result) -> None:
         print(f"    {note}", flush=True)
 
 
+def setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rates", default="5,10,20,50", help="claims per second, comma-separated")
@@ -188,6 +195,14 @@ def main() -> None:
         "--settle-timeout", type=float, default=300, help="seconds to wait for a refill or cleanup"
     )
     parser.add_argument("--quiet", type=float, default=2.0, help="seconds for controllers' tails")
+    parser.add_argument(
+        "--pingpod-env",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a provisioner setting for pingpod's runs (repeatable): a design variant",
+    )
     args = parser.parse_args()
     systems = [s for s in SYSTEMS if s in args.systems.split(",")]
     ensure_built((*COMPONENTS, AGENT_SANDBOX))
