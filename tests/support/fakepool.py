@@ -59,6 +59,8 @@ class FakeDriver:
         self.times: dict[str, SessionTimes] = {}
         self.cold_gate = asyncio.Event()
         self.started = 0
+        self.claim_delay = 0.0  # seconds each claim write takes
+        self.claim_writes = 0
 
     async def open(self) -> None: ...
 
@@ -92,6 +94,11 @@ class FakeDriver:
     async def claim_warm(
         self, member: Member, key: str, *, now: float, expires_at: float
     ) -> Claim | None:
+        self.claim_writes += 1
+        if self.claim_delay:
+            await asyncio.sleep(self.claim_delay)  # a write's round trip
+        if member not in self.members:
+            return None  # another claim took it meanwhile
         self.members.remove(member)
         if member.stolen:
             return None

@@ -56,6 +56,9 @@ class PooledBackend(Generic[M]):
         self._tasks = Tasks()
         self._wake = asyncio.Event()
         self._running = False
+        # Members this replica's claims are writing to (by identity: a driver's members
+        # need not be hashable). A concurrent claim here skips them: it would only lose.
+        self._claiming: set[int] = set()
         events.on_claim = self._claimed
         events.on_member_ready = core.member_ready
 
@@ -98,7 +101,15 @@ class PooledBackend(Generic[M]):
         candidates = [member for member, ready in self.driver.warm() if ready]
         random.shuffle(candidates)  # replicas claiming at once rarely pick the same one
         for member in candidates:
-            claim = await self.driver.claim_warm(member, key, now=now, expires_at=expires_at)
+            if time.monotonic() - began >= self.core.claim_timeout:
+                break  # out of time: each lost race cost a round trip (shed below)
+            if id(member) in self._claiming:
+                continue
+            self._claiming.add(id(member))
+            try:
+                claim = await self.driver.claim_warm(member, key, now=now, expires_at=expires_at)
+            finally:
+                self._claiming.discard(id(member))
             if claim is not None:
                 self._wake.set()
                 return claim

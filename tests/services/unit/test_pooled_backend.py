@@ -82,6 +82,39 @@ async def test_claims_take_warm_members_skip_stolen_ones_then_go_cold() -> None:
         await backend.aclose()
 
 
+async def test_concurrent_claims_in_one_replica_do_not_race_for_a_member() -> None:
+    backend, driver, _ = pooled(pool_size=4)  # a full pool: no trim, no refill under way
+    driver.members = [Member(f"m{i}") for i in range(4)]
+    driver.claim_delay = 0.01  # both claims are writing at once
+    await backend.start()
+    try:
+        claims = await asyncio.gather(
+            *(backend.claim(f"k{i}", now=1.0, expires_at=10.0) for i in range(3))
+        )
+        assert all(c.warm for c in claims)
+        assert len({c.pod.name for c in claims}) == 3
+        # Each claim wrote once: none tried a member a sibling was writing to.
+        assert driver.claim_writes == 3
+        assert sample(backend, "pingpod_rejections_total", reason="claim_conflict") is None
+    finally:
+        await backend.aclose()
+
+
+async def test_lost_races_stop_at_the_claim_timeout() -> None:
+    backend, driver, _ = pooled(pool_size=40, max_sessions=50, claim_timeout=0.05)
+    driver.members = [Member(f"m{i}", stolen=True) for i in range(40)]
+    driver.claim_delay = 0.01  # every write loses, after its round trip
+    await backend.start()
+    try:
+        with pytest.raises(LimitExceeded) as info:
+            await backend.claim("k", now=1.0, expires_at=10.0)
+        assert info.value.code == "pool_empty"
+        # It gave up when its time was out, not after trying all 40 members.
+        assert 1 <= driver.claim_writes < 40
+    finally:
+        await backend.aclose()
+
+
 async def test_cold_claims_past_the_bound_are_shed() -> None:
     backend, driver, _ = pooled(pool_size=0, max_cold_starts=1)
     await backend.start()
