@@ -14,55 +14,30 @@ import http.client
 import os
 import time
 import urllib.parse
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from scripts import gobuild
+from scripts.controlplane import objects
 from scripts.controlplane.cluster import ControlPlane
 from scripts.controlplane.components import KARPENTER
 from scripts.controlplane.launch import ControlPlaneError, free_ports
 from scripts.controlplane.loopback import LOOPBACK, Endpoint, HttpError
+from scripts.controlplane.objects import Obj, apply
 
 from . import instancetypes, manifests
 
 NAME = "karpenter"
 BINARY = "karpenter-kwok"
-FIELD_MANAGER = "pingpod"
 BUILD_HOW = "python -m scripts.controlplane build --autoscaling"
 # Ample for a test or a benchmark; the kubeconfig holds the token as it was issued.
 TOKEN_SECONDS = 24 * 3600
 
-Obj = dict[str, Any]
-
-
-def _path(obj: Obj) -> str:
-    """The object's URL: core or group API, namespaced when it names a namespace."""
-    group_version, kind = obj["apiVersion"], obj["kind"].lower()
-    prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
-    meta = obj["metadata"]
-    namespace = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
-    plural = kind + ("es" if kind.endswith("s") else "s")
-    return f"{prefix}{namespace}/{plural}/{meta['name']}"
-
-
-def apply(cp: ControlPlane, objects: Iterable[Obj]) -> None:
-    """Server-side apply of each object, as the admin (this is the installer's part)."""
-    api = cp.admin(timeout=30.0)
-    query = urllib.parse.urlencode({"fieldManager": FIELD_MANAGER, "force": "true"})
-    for obj in objects:
-        path = f"{_path(obj)}?{query}"
-        # JSON is YAML: the apply content type takes either.
-        status, text = api.raw("PATCH", path, obj, content_type="application/apply-patch+yaml")
-        if status >= 300:
-            raise HttpError(status, "PATCH", path, text)
-
 
 def patch_status(cp: ControlPlane, obj: Obj, status: Obj) -> None:
-    path = f"{_path(obj)}/status"
+    path = f"{objects.path(obj)}/status"
     api = cp.admin()
     code, text = api.raw("PATCH", path, status, content_type="application/merge-patch+json")
     if code >= 300:
