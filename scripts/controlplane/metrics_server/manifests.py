@@ -10,7 +10,8 @@ with what differs here:
   pod's service-account volume), not skipped (``--kubelet-insecure-tls``).
 - **Only the real node is scraped** (``--node-selector``): kwok's nodes have no
   kubelet to answer.
-- **A 10 s resolution**, the shortest it takes (the release's is 15 s).
+- **A 10 s resolution**, the shortest it takes (the release's is 15 s), and so a
+  kubelet request timeout below it (5 s; the default, 10 s, is refused).
 - **No aggregated reader role**: the users' ``kubectl top`` role; the HPA
   controller has its own grant in the bootstrap policy.
 """
@@ -32,6 +33,7 @@ SERVICE_DNS: Final = (f"{NAME}.{NAMESPACE}.svc", f"{NAME}.{NAMESPACE}.svc.cluste
 LABELS: Final = {"k8s-app": NAME}
 PORT: Final = 10250  # in the pod's own network namespace: no clash with the kubelet's
 METRIC_RESOLUTION: Final = "10s"
+KUBELET_TIMEOUT: Final = "5s"
 CERT_DIR: Final = "/etc/metrics-server/tls"
 SA_CA: Final = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 _RBAC: Final = "rbac.authorization.k8s.io/v1"
@@ -117,6 +119,8 @@ def args() -> list[str]:
         f"--kubelet-certificate-authority={SA_CA}",
         f"--node-selector={NODE_LABEL[0]}={NODE_LABEL[1]}",
         f"--metric-resolution={METRIC_RESOLUTION}",
+        # It must be shorter than the resolution (the default, 10 s, is not).
+        f"--kubelet-request-timeout={KUBELET_TIMEOUT}",
     ]
 
 
