@@ -224,10 +224,13 @@ def test_the_hpa_scales_the_provisioner_out_under_load_and_back_in(
             timeline.mark(f"the HPA wants {low} again")
         if shot.spec_replicas == low and shot.ready == low:
             timeline.mark(f"the Deployment at {low} replica(s)")
+        if shot.pods == low:
+            timeline.mark("the removed replica's pod gone")
         return shot if shot.spec_replicas == shot.ready == shot.pods == low else None
 
     back = wait_for(f"{low} provisioner replica(s) again", scaled_in, 180, POLL)
 
+    unasked = figures.first_unasked_close
     loaded = [max(s.cpu_m) for s in samples if s.cpu_m]
     averages = [s.current_m for s in samples if s.current_m is not None]
     print(
@@ -236,8 +239,8 @@ def test_the_hpa_scales_the_provisioner_out_under_load_and_back_in(
         f"  idle: HPA average {idle.current_m:.0f}m\n"
         f"  load: {figures.sessions} sessions, {figures.sockets} sockets at {LOAD.rate:.0f}/s, "
         f"{figures.pings} pings, {figures.pongs} pongs, closes {dict(figures.closes)}, "
-        f"claim retries {figures.claim_retries}, first unasked close at "
-        f"{figures.first_unasked_close}s\n"
+        f"claim retries {figures.claim_retries}, closed unasked: "
+        f"{'none' if unasked is None else f'first at +{unasked:.1f}s'}\n"
         f"  busiest provisioner under load: median {statistics.median(loaded):.0f}m, "
         f"max {max(loaded):.0f}m; HPA average max {max(averages):.0f}m\n"
         f"  after: HPA average {back.current_m or 0:.0f}m"
