@@ -138,7 +138,7 @@ def metrics(real_stack: RealStack, timeline: Timeline) -> Iterator[MetricsServer
 
 
 @pytest.fixture
-def test_hpa(real_stack: RealStack) -> Iterator[dict[str, Any]]:
+def patched_hpa(real_stack: RealStack) -> Iterator[dict[str, Any]]:
     """The Pulumi-made HPA with the test's scale-down and target; its own spec put back after."""
     api = real_stack.cp.admin(timeout=10.0)
     hpa = api.json("GET", HPA_PATH)
@@ -166,10 +166,10 @@ def merge(api: Endpoint, patch: dict[str, Any]) -> None:
 # Metrics first, then out and back in: minutes on a loaded machine.
 @pytest.mark.timeout(600)
 def test_the_hpa_scales_the_provisioner_out_under_load_and_back_in(
-    real_stack: RealStack, metrics: MetricsServer, timeline: Timeline, test_hpa: dict[str, Any]
+    real_stack: RealStack, metrics: MetricsServer, timeline: Timeline, patched_hpa: dict[str, Any]
 ) -> None:
     api = real_stack.cp.admin(timeout=10.0)
-    spec = test_hpa["spec"]
+    spec = patched_hpa["spec"]
     # The object the Pulumi program made, on the Deployment it made.
     assert spec["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
