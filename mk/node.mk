@@ -7,8 +7,10 @@
 #                machine, kernel settings as found, and nothing left after `down`;
 #                then, in the same session, the tests marked `node` elsewhere: the
 #                `local` stack deployed by the real engine onto a real node with the
-#                images built here (tests/engine/test_real_stack.py) and the page on
-#                it in Chromium (tests/e2e/test_real_pods.py)
+#                images built here (tests/engine/test_real_stack.py), the page on
+#                it in Chromium (tests/e2e/test_real_pods.py), and its provisioner
+#                scaled out and in by the HPA from metrics-server's figures
+#                (tests/engine/test_real_hpa.py)
 #   cluster-up   a control plane with a real node in ~/.cache/pingpod/cluster;
 #                cluster-down removes it and everything it made on the host
 #   demo-cluster the whole stack on a real node of this machine: images built here,
@@ -24,8 +26,9 @@ TEST_TARGETS += test-node
 node-tools:
 	$(call apt-install,$(NODE_PACKAGES))
 
-# In this order: the stack's last test destroys it, after the browser has used it.
-REAL_NODE_TESTS := tests/node tests/e2e/test_real_pods.py tests/engine/test_real_stack.py
+# In this order: the stack's last test destroys it, after the browser and the HPA have used it.
+REAL_NODE_TESTS := tests/node tests/e2e/test_real_pods.py tests/engine/test_real_hpa.py \
+	tests/engine/test_real_stack.py
 
 test-node: venv node-tools image-tools frontend-build chromium
 	$(BIN)/python -m scripts.controlplane build

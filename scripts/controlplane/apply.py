@@ -1,8 +1,8 @@
 """Install add-ons on a running control plane as its admin: server-side apply of
-API-shaped objects, status patches, and waiting for CRDs to be served.
+API-shaped objects, status patches, deletes, and waiting for CRDs to be served.
 
-Shared by the add-on components (Karpenter, agent-sandbox), whose CRDs and RBAC
-come from their releases' YAML kept beside their binaries.
+Shared by the add-on components (Karpenter, agent-sandbox, metrics-server), whose
+CRDs and RBAC come from their releases' YAML kept beside their binaries.
 """
 
 from __future__ import annotations
@@ -43,6 +43,16 @@ def apply(cp: ControlPlane, objects: Iterable[Obj]) -> None:
         status, text = api.raw("PATCH", path, obj, content_type="application/apply-patch+yaml")
         if status >= 300:
             raise HttpError(status, "PATCH", path, text)
+
+
+def delete(cp: ControlPlane, objects: Iterable[Obj]) -> None:
+    """Delete each object (foreground: a Deployment's pods go with it); gone already is fine."""
+    api = cp.admin(timeout=30.0)
+    body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
+    for obj in objects:
+        status, text = api.raw("DELETE", api_path(obj), body)
+        if status not in (200, 202, 404):
+            raise HttpError(status, "DELETE", api_path(obj), text)
 
 
 def patch_status(cp: ControlPlane, obj: Obj, status: Obj) -> None:

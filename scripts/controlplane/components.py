@@ -25,6 +25,7 @@ __all__ = [
     "KARPENTER",
     "KWOK",
     "KWOK_STAGES",
+    "METRICS_SERVER",
     "NODE",
     "NODE_COMPONENTS",
     "PEER_COMPONENTS",
@@ -160,10 +161,28 @@ AGENT_SANDBOX = Component(
         "k8s/extensions-rbac.generated.yaml",
     ),
 )
+# The resource metrics API (metrics.k8s.io) the HorizontalPodAutoscaler controller reads:
+# it scrapes kubelets, so it serves figures only with a real node, where it runs as a pod
+# (scripts/controlplane/metrics). Stamped as its release's Makefile does.
+METRICS_SERVER = Component(
+    name="metrics-server",
+    module="sigs.k8s.io/metrics-server",
+    module_dir=BUILD_MODULES / "metrics-server",
+    binaries=(("metrics-server", "sigs.k8s.io/metrics-server/cmd/metrics-server"),),
+    ldflags=lambda origin: [
+        f"-X k8s.io/client-go/pkg/version.{key}={value}"
+        for key, value in (
+            ("gitVersion", origin.version),
+            ("gitCommit", origin.commit),
+            ("buildDate", origin.time),
+        )
+        if value
+    ],
+)
 # Quick ones first, so a broken toolchain or proxy shows up before the long k8s build.
 COMPONENTS: tuple[Component, ...] = (ETCD, KWOK, K8S)
-# What a real node adds (``up --real-node``).
-NODE_COMPONENTS: tuple[Component, ...] = (CONTAINERD, NODE)
+# What a real node adds (``up --real-node``), and metrics-server, which needs one.
+NODE_COMPONENTS: tuple[Component, ...] = (CONTAINERD, NODE, METRICS_SERVER)
 # What the autoscaling tests add (node autoscaling on fake nodes).
 AUTOSCALING_COMPONENTS: tuple[Component, ...] = (KARPENTER,)
 # What the peer benchmark adds.

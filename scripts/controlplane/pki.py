@@ -160,3 +160,11 @@ def generate(directory: Path) -> Pki:
         sa_key=sa_key,
         sa_pub=sa_pub,
     )
+
+
+def serving_pair(directory: Path, ca: KeyPair, name: str, dns_names: tuple[str, ...]) -> KeyPair:
+    """A serving certificate for an add-on's Service (its in-cluster names), signed by ``ca``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    sans = tuple(f"DNS:{dns}" for dns in dns_names)
+    return _leaf(directory, ca, name, f"/CN={dns_names[0]}", server_sans=sans)

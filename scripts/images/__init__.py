@@ -8,11 +8,20 @@ sandbox image is ``PAUSE_IMAGE``. The command line is
 
 from __future__ import annotations
 
-from .build import ALL_IMAGES, APP_IMAGES, REPOSITORY, Image, built_images, ensure_images
+from .build import (
+    ADDON_IMAGES,
+    ALL_IMAGES,
+    APP_IMAGES,
+    REPOSITORY,
+    Image,
+    built_images,
+    ensure_images,
+)
 from .cache import ImageBuildError, images_root
 from .pause import PAUSE_IMAGE
 
 __all__ = [
+    "ADDON_IMAGES",
     "ALL_IMAGES",
     "APP_IMAGES",
     "PAUSE_IMAGE",

@@ -1,4 +1,5 @@
-"""``ensure_images()``: the echo, provisioner and pause images, built only when an input changed.
+"""``ensure_images()``: the echo, provisioner and pause images (and metrics-server's, when
+asked for), built only when an input changed.
 
 An image's input hash covers its Dockerfile, ``.dockerignore``, every context
 file the Dockerfile copies (after ``.dockerignore``), the stand-in bases'
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from scripts.gobuild import Log
 
-from . import bases, builder, context, pause
+from . import bases, builder, context, metrics_server, pause
 from .cache import (
     Hasher,
     ImageBuildError,
@@ -34,13 +35,15 @@ REPOSITORY = "docker.io/pingpod"  # explicit docker.io: buildah would make it lo
 IMAGES_FORMAT = 1  # bump when the build or export changes in a way the inputs do not show
 APP_IMAGES = ("echo", "provisioner")
 ALL_IMAGES = (*APP_IMAGES, "pause")
+# Built only when named: an add-on of the test control plane (scripts.controlplane.metrics_server).
+ADDON_IMAGES = ("metrics-server",)
 
 
 @dataclass(frozen=True)
 class Image:
     """A built image: ``archive`` is a docker-archive for ``ctr images import``."""
 
-    name: str  # "echo", "provisioner" or "pause"
+    name: str  # "echo", "provisioner", "pause" or "metrics-server"
     ref: str  # full reference, e.g. docker.io/pingpod/echo:<12 hex>
     archive: Path
     id: str  # image ID: sha256 of the image config (what CRI reports as the image ID)
@@ -84,6 +87,8 @@ def _app_hash(dockerfile: bytes, ignore: bytes, root: Path, files: tuple[str, ..
 def _plan(name: str) -> _Plan:
     if name == "pause":
         return _Plan(name, pause.input_hash(), ())
+    if name == "metrics-server":
+        return _Plan(name, metrics_server.input_hash(), ())
     dockerfile = (REPO_ROOT / _dockerfile(name)).read_bytes()
     ignore = (REPO_ROOT / ".dockerignore").read_bytes()
     files = tuple(context.copied_files(REPO_ROOT, dockerfile.decode(), ignore.decode()))
@@ -130,6 +135,8 @@ def _build(plan: _Plan, log: Log) -> Image:
     start = time.monotonic()
     if plan.name == "pause":
         image_id = pause.build(log_file, log)
+    elif plan.name == "metrics-server":
+        image_id = metrics_server.build(plan.ref, log_file, log)
     else:
         plan, image_id = _build_app(plan, log_file, log)
         log(f"[{plan.name}] built {plan.ref} in {time.monotonic() - start:.1f}s")
@@ -163,7 +170,8 @@ def _build(plan: _Plan, log: Log) -> Image:
 def ensure_images(
     log: Log = print, *, names: Iterable[str] = ALL_IMAGES, force: bool = False
 ) -> dict[str, Image]:
-    """Build what is missing or out of date among ``names`` ("echo", "provisioner", "pause")."""
+    """Build what is missing or out of date among ``names`` ("echo", "provisioner", "pause",
+    "metrics-server")."""
     wanted = _known(names)
     images: dict[str, Image] = {}
     with build_lock():
@@ -198,7 +206,8 @@ def built_images(names: Iterable[str] = ALL_IMAGES) -> dict[str, Image]:
 
 def _known(names: Iterable[str]) -> tuple[str, ...]:
     wanted = tuple(names)
-    unknown = sorted(set(wanted) - set(ALL_IMAGES))
+    known = (*ALL_IMAGES, *ADDON_IMAGES)
+    unknown = sorted(set(wanted) - set(known))
     if unknown:
-        raise ValueError(f"unknown images {unknown}: choose from {ALL_IMAGES}")
+        raise ValueError(f"unknown images {unknown}: choose from {known}")
     return wanted

@@ -62,9 +62,9 @@ def tool_env() -> dict[str, str]:
     conf = _CONTAINERS_CONF.format(root=state_dir("storage"), run=state_dir("run"), tmp=tmp)
     for path, text in ((registries, _REGISTRIES_CONF), (containers, conf)):
         if not path.is_file() or path.read_text() != text:
-            tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            tmp.write_text(text)
-            tmp.replace(path)  # atomic: another run may be reading it
+            staged = path.with_name(f".{path.name}.{os.getpid()}")
+            staged.write_text(text)
+            staged.replace(path)  # atomic: another run may be reading it
     return {
         **os.environ,
         "CONTAINERS_REGISTRIES_CONF": str(registries),
