@@ -15,7 +15,8 @@ Each rule is exactly what the Kubernetes backend does with the resource:
   "kill my pod" is a DELETE of the session's pod (the ReplicaSet
   controller creates the replacement), and a warm claim PATCHes the claimed
   pod's ``karpenter.sh/do-not-disrupt`` annotation (node autoscaling leaves
-  its node alone). It never creates pods itself.
+  its node alone). With ``POOL_MEMBERS=pods`` it creates the warm pods itself
+  (create), PATCHes one to claim it, and deletes a warm one to trim the pool.
 - ``coordination.k8s.io/leases``: leader election of the replica that
   replenishes and reaps: a Lease holder reads its Lease (get), creates it the
   first time (create) and renews or takes it over (update). And the roster of
@@ -60,7 +61,7 @@ PROVISIONER_RULES: Final[list[PolicyRule]] = [
     {
         "apiGroups": [""],
         "resources": ["pods"],
-        "verbs": ["list", "watch", "patch", "delete"],
+        "verbs": ["list", "watch", "create", "patch", "delete"],
     },
     {
         "apiGroups": ["coordination.k8s.io"],

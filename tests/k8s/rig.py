@@ -12,6 +12,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 from kubernetes import client
 
 from infra.rbac import SERVICE_ACCOUNT_NAME, node_reader, provisioner_role, provisioner_role_binding
@@ -37,6 +38,11 @@ ECHO_TEMPLATE: dict[str, Any] = {
 
 _ids = count()
 
+# POOL_MEMBERS: what a warm member is. A test module that exercises the contract runs
+# in both modes with `pytestmark = BOTH_MODES`; other rigs use the default.
+POOL_MEMBERS = ("replicasets", "pods")
+BOTH_MODES = pytest.mark.parametrize("rig", POOL_MEMBERS, indirect=True)
+
 
 @dataclass
 class Rig:
@@ -48,6 +54,7 @@ class Rig:
     template: Path
     echo: Server
     tmp: Path
+    members: str = "replicasets"  # POOL_MEMBERS
     servers: list[Server] = field(default_factory=list)
 
     def start(self, **env: str) -> Server:
@@ -65,6 +72,7 @@ class Rig:
             "REFILL_PER_SECOND": "50",
             "RATE_LIMIT_PER_MINUTE": "60000",
             "RATE_LIMIT_BURST": "1000",
+            "POOL_MEMBERS": self.members,
             **env,
         }
         server = start_server("services.provisioner", self.tmp, settings, "/ready", metrics=True)
@@ -98,6 +106,7 @@ def make_rig(
     tmp: Path,
     echo: Server,
     pod_template: dict[str, Any] | None = None,
+    members: str = "replicasets",
 ) -> Rig:
     grant_provisioner_role(api, namespace)
     token = cp.service_account_token(namespace, SERVICE_ACCOUNT_NAME, create=True)
@@ -110,6 +119,7 @@ def make_rig(
         template=template,
         echo=echo,
         tmp=tmp,
+        members=members,
     )
 
 
