@@ -6,6 +6,9 @@ replicas claiming the same one, the second gets 409 and tries the next
 candidate; no lock, no leader. Cold: create a ReplicaSet that is the
 session's from the start, then wait for its pod to be Ready, for at most the
 claim's remaining time budget (then it is deleted and the claim is shed).
+With POOL_MEMBERS=pods a warm member is a bare pod: the claim PATCHes it the
+same way, then creates the session's ReplicaSet of the same name, which adopts
+it (docs/architecture.md, "Bare pods as warm members").
 
 A claim's writes wait no longer than the claim may (`CLAIM_TIMEOUT`), so a hung
 API server costs a visitor a prompt 503, not the API timeout. Such a write may
