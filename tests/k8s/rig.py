@@ -84,11 +84,14 @@ class Rig:
             server.stop()
 
 
-def grant_provisioner_role(api: client.ApiClient, namespace: str) -> None:
-    """The Role and the node reader from infra/rbac.py, bound to the provisioner's account."""
+def grant_provisioner_role(
+    api: client.ApiClient, namespace: str, members: str = "replicasets"
+) -> None:
+    """The Role (for POOL_MEMBERS `members`) and the node reader from infra/rbac.py,
+    bound to the provisioner's account."""
     rbac = client.RbacAuthorizationV1Api(api)
     # The client accepts API-shaped dicts as bodies; its stubs only name the models.
-    role: Any = provisioner_role(namespace)
+    role: Any = provisioner_role(namespace, pool_members=members)
     rbac.create_namespaced_role(namespace, role)
     binding: Any = provisioner_role_binding(namespace)
     rbac.create_namespaced_role_binding(namespace, binding)
@@ -108,7 +111,7 @@ def make_rig(
     pod_template: dict[str, Any] | None = None,
     members: str = "replicasets",
 ) -> Rig:
-    grant_provisioner_role(api, namespace)
+    grant_provisioner_role(api, namespace, members)
     token = cp.service_account_token(namespace, SERVICE_ACCOUNT_NAME, create=True)
     template = tmp / "echo-pod.json"
     template.write_text(json.dumps(pod_template or ECHO_TEMPLATE))

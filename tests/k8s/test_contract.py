@@ -36,7 +36,7 @@ async def kubernetes_backends(
     monkeypatch: pytest.MonkeyPatch,
     **settings: Any,
 ) -> AsyncIterator[Backends]:
-    grant_provisioner_role(api, namespace)
+    grant_provisioner_role(api, namespace, settings.get("pool_members", "replicasets"))
     token = control_plane.service_account_token(namespace, SERVICE_ACCOUNT_NAME, create=True)
     monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig_for_token(token, namespace)))
     template = tmp_path / "echo-pod.json"
