@@ -4,9 +4,10 @@ Kubernetes is the only state store (docs/architecture.md, "Session model"): a
 watch cache of the pool's ReplicaSets and Pods answers reads (`cache`, `view`);
 a claim is one PATCH of a warm ReplicaSet with its resourceVersion as
 precondition (`claim`); killing deletes the pod and the ReplicaSet controller
-replaces it; ending deletes the ReplicaSet. Warm members are ReplicaSets too, or
-(POOL_MEMBERS=pods) bare pods that a claim's ReplicaSet adopts. Only the Lease holder refills, trims
-and reaps (`leader`). API transport: `api`; credentials: `client`.
+replaces it; ending deletes the ReplicaSet. Warm members are ReplicaSets too,
+or (POOL_MEMBERS=pods) bare pods that a claim's ReplicaSet adopts. Only the
+Lease holder refills, trims and reaps (`leader`). API transport: `api`;
+credentials: `client`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 Lease (renewed every third of its duration) so that only one replica acts,
 and makes the pool's writes: create a warm ReplicaSet (or, with
 POOL_MEMBERS=pods, a bare pod from this client's own request budget), delete
-one unless a claim took it first. Reaping ends sessions through the backend's release.
+one unless a claim took it first, and sweep the pods nobody holds. Reaping
+ends sessions through the backend's release.
 """
 
 from __future__ import annotations
