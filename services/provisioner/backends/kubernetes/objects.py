@@ -89,7 +89,12 @@ def warm_pod(template: Obj, *, name: str) -> Obj:
         SLOT_LABEL: name,
     }
     metadata["name"] = name
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": copy.deepcopy(template["spec"])}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": copy.deepcopy(template["spec"]),
+    }
 
 
 def is_pod(obj: Obj) -> bool:
