@@ -73,12 +73,13 @@ def count(cp: ControlPlane, path: str, counted: Counted) -> int:
     return len(cp.admin(timeout=30.0).json("GET", path)["items"])
 
 
-def provisioner_credential(cp: ControlPlane, namespace: str) -> Path:
-    """The provisioner's ServiceAccount with the stack's Role and node reader, as a kubeconfig."""
-    apply(
-        cp,
-        [provisioner_role(namespace), provisioner_role_binding(namespace), *node_reader(namespace)],
-    )
+def provisioner_credential(
+    cp: ControlPlane, namespace: str, *, pool_members: str = "replicasets"
+) -> Path:
+    """The provisioner's ServiceAccount with the stack's Role (for POOL_MEMBERS
+    `pool_members`) and node reader, as a kubeconfig."""
+    role = provisioner_role(namespace, pool_members=pool_members)
+    apply(cp, [role, provisioner_role_binding(namespace), *node_reader(namespace)])
     token = cp.service_account_token(namespace, SERVICE_ACCOUNT_NAME, create=True)
     return cp.kubeconfig_for_token(token, namespace)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import tempfile
 import time
 import uuid
@@ -92,10 +93,9 @@ def open_pool(
     if system == SYSTEMS[0]:
         # A fixed target, as agent-sandbox's pool (the adaptive headroom would grow ours).
         env = {"POOL_SIZE": str(args.pool), "POOL_HEADROOM": "0", **dict(args.pingpod_env)}
-        with provisioner_in(cp, namespace, TEMPLATE, env, credential=provisioner_credential) as (
-            base,
-            pid,
-        ):
+        members = env.get("POOL_MEMBERS", "replicasets")
+        credential = functools.partial(provisioner_credential, pool_members=members)
+        with provisioner_in(cp, namespace, TEMPLATE, env, credential=credential) as (base, pid):
             try:
                 yield PingpodPool(cp, namespace, base, pid, counted)
             finally:

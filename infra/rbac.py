@@ -15,7 +15,9 @@ Each rule is exactly what the Kubernetes backend does with the resource:
   "kill my pod" is a DELETE of the session's pod (the ReplicaSet
   controller creates the replacement), and a warm claim PATCHes the claimed
   pod's ``karpenter.sh/do-not-disrupt`` annotation (node autoscaling leaves
-  its node alone). It never creates pods itself.
+  its node alone). It never creates pods itself, unless ``POOL_MEMBERS=pods``:
+  then the Lease holder creates the warm pods (``BARE_POD_RULES``, granted only
+  for that mode), a claim PATCHes one, and a trim deletes one.
 - ``coordination.k8s.io/leases``: leader election of the replica that
   replenishes and reaps: a Lease holder reads its Lease (get), creates it the
   first time (create) and renews or takes it over (update). And the roster of
@@ -69,6 +71,16 @@ PROVISIONER_RULES: Final[list[PolicyRule]] = [
     },
 ]
 
+# POOL_MEMBERS=pods only: the Lease holder creates the warm pods itself.
+BARE_POD_RULES: Final[list[PolicyRule]] = [
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]},
+]
+
+
+def provisioner_rules(pool_members: str = "replicasets") -> list[PolicyRule]:
+    """The Role's rules for a provisioner whose warm members are `pool_members`."""
+    return PROVISIONER_RULES + (BARE_POD_RULES if pool_members == "pods" else [])
+
 
 NODE_RULES: Final[list[PolicyRule]] = [
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]},
@@ -114,13 +126,13 @@ def node_reader(namespace: str) -> list[dict[str, Any]]:
     ]
 
 
-def provisioner_role(namespace: str) -> dict[str, object]:
+def provisioner_role(namespace: str, *, pool_members: str = "replicasets") -> dict[str, object]:
     """The provisioner's Role as an API-shaped object (for tests and tools)."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": {"name": ROLE_NAME, "namespace": namespace},
-        "rules": _rules(PROVISIONER_RULES),
+        "rules": _rules(provisioner_rules(pool_members)),
     }
 
 

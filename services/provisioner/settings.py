@@ -72,6 +72,9 @@ class Settings:
     # What ending a session does to its ReplicaSet: "recycle" (kept; its pod is
     # replaced and it is warm again) or "delete" (deleted; the Lease holder makes a new one).
     session_end: str = "delete"
+    # What a warm pool member is: "replicasets" (a ReplicaSet of one each) or "pods" (a
+    # bare pod the Lease holder creates, adopted at claim time by the session's ReplicaSet).
+    pool_members: str = "replicasets"
 
     def __post_init__(self) -> None:
         _check(
@@ -81,6 +84,18 @@ class Settings:
             self.session_end in ("recycle", "delete"),
             "SESSION_END",
             "recycle or delete",
+            self.session_end,
+        )
+        _check(
+            self.pool_members in ("replicasets", "pods"),
+            "POOL_MEMBERS",
+            "replicasets or pods",
+            self.pool_members,
+        )
+        _check(
+            not (self.pool_members == "pods" and self.session_end == "recycle"),
+            "SESSION_END",
+            "delete when POOL_MEMBERS=pods (recycling keeps a ReplicaSet warm)",
             self.session_end,
         )
         for name in ("port", "echo_port"):

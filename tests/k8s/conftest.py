@@ -35,8 +35,14 @@ def echo(tmp_path: Path) -> Iterator[Server]:
 
 @pytest.fixture
 def rig(
-    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path, echo: Server
+    request: pytest.FixtureRequest,
+    control_plane: ControlPlane,
+    api: client.ApiClient,
+    namespace: str,
+    tmp_path: Path,
+    echo: Server,
 ) -> Iterator[Rig]:
-    rig = make_rig(control_plane, api, namespace, tmp_path, echo)
+    members = getattr(request, "param", "replicasets")  # POOL_MEMBERS (rig.BOTH_MODES)
+    rig = make_rig(control_plane, api, namespace, tmp_path, echo, members=members)
     yield rig
     rig.stop_all()

@@ -12,6 +12,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 from kubernetes import client
 
 from infra.rbac import SERVICE_ACCOUNT_NAME, node_reader, provisioner_role, provisioner_role_binding
@@ -37,6 +38,11 @@ ECHO_TEMPLATE: dict[str, Any] = {
 
 _ids = count()
 
+# POOL_MEMBERS: what a warm member is. A test module that exercises the contract runs
+# in both modes with `pytestmark = BOTH_MODES`; other rigs use the default.
+POOL_MEMBERS = ("replicasets", "pods")
+BOTH_MODES = pytest.mark.parametrize("rig", POOL_MEMBERS, indirect=True)
+
 
 @dataclass
 class Rig:
@@ -48,6 +54,7 @@ class Rig:
     template: Path
     echo: Server
     tmp: Path
+    members: str = "replicasets"  # POOL_MEMBERS
     servers: list[Server] = field(default_factory=list)
 
     def start(self, **env: str) -> Server:
@@ -65,6 +72,7 @@ class Rig:
             "REFILL_PER_SECOND": "50",
             "RATE_LIMIT_PER_MINUTE": "60000",
             "RATE_LIMIT_BURST": "1000",
+            "POOL_MEMBERS": self.members,
             **env,
         }
         server = start_server("services.provisioner", self.tmp, settings, "/ready", metrics=True)
@@ -76,11 +84,14 @@ class Rig:
             server.stop()
 
 
-def grant_provisioner_role(api: client.ApiClient, namespace: str) -> None:
-    """The Role and the node reader from infra/rbac.py, bound to the provisioner's account."""
+def grant_provisioner_role(
+    api: client.ApiClient, namespace: str, members: str = "replicasets"
+) -> None:
+    """The Role (for POOL_MEMBERS `members`) and the node reader from infra/rbac.py,
+    bound to the provisioner's account."""
     rbac = client.RbacAuthorizationV1Api(api)
     # The client accepts API-shaped dicts as bodies; its stubs only name the models.
-    role: Any = provisioner_role(namespace)
+    role: Any = provisioner_role(namespace, pool_members=members)
     rbac.create_namespaced_role(namespace, role)
     binding: Any = provisioner_role_binding(namespace)
     rbac.create_namespaced_role_binding(namespace, binding)
@@ -98,8 +109,9 @@ def make_rig(
     tmp: Path,
     echo: Server,
     pod_template: dict[str, Any] | None = None,
+    members: str = "replicasets",
 ) -> Rig:
-    grant_provisioner_role(api, namespace)
+    grant_provisioner_role(api, namespace, members)
     token = cp.service_account_token(namespace, SERVICE_ACCOUNT_NAME, create=True)
     template = tmp / "echo-pod.json"
     template.write_text(json.dumps(pod_template or ECHO_TEMPLATE))
@@ -110,6 +122,7 @@ def make_rig(
         template=template,
         echo=echo,
         tmp=tmp,
+        members=members,
     )
 
 

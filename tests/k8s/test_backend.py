@@ -26,9 +26,9 @@ from tests.support.polling import wait_for
 from tests.support.servers import new_session
 from tests.support.wsclient import until
 
-from .rig import Rig, TcpProxy
+from .rig import BOTH_MODES, Rig, TcpProxy
 
-pytestmark = pytest.mark.k8s
+pytestmark = [pytest.mark.k8s, BOTH_MODES]
 
 WARM = "pool.state=warm"
 ASSIGNED = "pool.state=assigned"
@@ -43,22 +43,34 @@ def pods(api: client.ApiClient, namespace: str, selector: str = "slot") -> list[
     return client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=selector).items
 
 
+def warm_members(api: client.ApiClient, namespace: str) -> list[Any]:
+    """Warm ReplicaSets, or (POOL_MEMBERS=pods) warm bare pods: the pool's free members."""
+    bare = [p for p in pods(api, namespace, WARM) if not p.metadata.owner_references]
+    live = [p for p in bare if p.metadata.deletion_timestamp is None]
+    return replicasets(api, namespace, WARM) + live
+
+
 def is_ready(pod: Any) -> bool:
     conditions = pod.status.conditions or []
     ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
     return pod.status.phase == "Running" and ready and pod.metadata.deletion_timestamp is None
 
 
-def test_pool_fills_with_ready_replicasets(rig: Rig, api: client.ApiClient) -> None:
+def test_pool_fills_with_ready_members(rig: Rig, api: client.ApiClient) -> None:
     server = rig.start(POOL_SIZE="4")
     server.wait_pool(4)
-    wait_for("4 warm ReplicaSets", lambda: len(replicasets(api, rig.namespace, WARM)) == 4)
-    for rs in replicasets(api, rig.namespace, WARM):
-        assert rs.spec.replicas == 1
-        assert rs.metadata.labels["app.kubernetes.io/name"] == "echo"
-        slot = rs.spec.selector.match_labels["slot"]
-        assert slot == rs.metadata.name
-        owned = pods(api, rig.namespace, f"slot={slot}")
+    wait_for("4 warm members", lambda: len(warm_members(api, rig.namespace)) == 4)
+    for member in warm_members(api, rig.namespace):
+        if rig.members == "pods":  # a bare pod, its own slot, no controller yet
+            assert member.metadata.labels["slot"] == member.metadata.name
+            assert not member.metadata.owner_references
+            owned = [member]
+        else:
+            assert member.spec.replicas == 1
+            slot = member.spec.selector.match_labels["slot"]
+            assert slot == member.metadata.name
+            owned = pods(api, rig.namespace, f"slot={slot}")
+        assert member.metadata.labels["app.kubernetes.io/name"] == "echo"
         assert len(owned) == 1
         assert is_ready(owned[0])
         assert owned[0].spec.node_name.startswith("kwok-")
@@ -71,10 +83,10 @@ def test_lowering_the_pool_size_trims_warm_members(rig: Rig, api: client.ApiClie
     first.stop()
     rig.start(POOL_SIZE="2")
     wait_for(
-        "the pool to shrink to 2 warm ReplicaSets",
-        lambda: len(replicasets(api, rig.namespace, WARM)) <= 2,
+        "the pool to shrink to 2 warm members",
+        lambda: len(warm_members(api, rig.namespace)) <= 2,
     )
-    assert len(replicasets(api, rig.namespace, WARM)) == 2  # the excess only, not below
+    assert len(warm_members(api, rig.namespace)) == 2  # the excess only, not below
 
 
 async def test_two_replicas_never_hand_out_a_pod_twice(rig: Rig, api: client.ApiClient) -> None:
@@ -176,7 +188,7 @@ async def test_lifetime_ends_an_active_session(rig: Rig, api: client.ApiClient) 
     assert info.value.rcvd is not None
     assert info.value.rcvd.code == 4408
     wait_for("no assigned ReplicaSet", lambda: not replicasets(api, rig.namespace, ASSIGNED))
-    assert replicasets(api, rig.namespace, WARM)  # the pool lives on
+    assert warm_members(api, rig.namespace)  # the pool lives on
 
 
 def test_sessions_that_expired_while_no_provisioner_ran_are_reaped(

@@ -25,7 +25,7 @@ from services.provisioner.errors import SessionNotFound
 from tests.support.backend_contract import BackendContract, Backends, claim, next_event, warm
 from tests.support.polling import eventually
 
-from .rig import ECHO_TEMPLATE, grant_provisioner_role
+from .rig import ECHO_TEMPLATE, POOL_MEMBERS, grant_provisioner_role
 
 
 async def kubernetes_backends(
@@ -36,7 +36,7 @@ async def kubernetes_backends(
     monkeypatch: pytest.MonkeyPatch,
     **settings: Any,
 ) -> AsyncIterator[Backends]:
-    grant_provisioner_role(api, namespace)
+    grant_provisioner_role(api, namespace, settings.get("pool_members", "replicasets"))
     token = control_plane.service_account_token(namespace, SERVICE_ACCOUNT_NAME, create=True)
     monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig_for_token(token, namespace)))
     template = tmp_path / "echo-pod.json"
@@ -55,15 +55,19 @@ async def kubernetes_backends(
     await made.close()
 
 
-@pytest.fixture
+@pytest.fixture(params=POOL_MEMBERS)
 async def backends(
+    request: pytest.FixtureRequest,
     control_plane: ControlPlane,
     api: client.ApiClient,
     namespace: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Backends]:
-    async for made in kubernetes_backends(control_plane, api, namespace, tmp_path, monkeypatch):
+    """In both POOL_MEMBERS modes: warm ReplicaSets, and bare warm pods."""
+    async for made in kubernetes_backends(
+        control_plane, api, namespace, tmp_path, monkeypatch, pool_members=request.param
+    ):
         yield made
 
 

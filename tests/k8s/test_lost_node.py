@@ -31,9 +31,9 @@ from scripts.controlplane.startup import fake_node
 from tests.support.polling import wait_for
 from tests.support.wsclient import is_event, until
 
-from .rig import ECHO_TEMPLATE, NODE_LOST_SECONDS, Rig
+from .rig import BOTH_MODES, ECHO_TEMPLATE, NODE_LOST_SECONDS, Rig
 
-pytestmark = pytest.mark.k8s
+pytestmark = [pytest.mark.k8s, BOTH_MODES]
 
 OWN = "pingpod.dev/lost-node-test"  # label and taint of this test's nodes
 # The node lifecycle controller's monitor period (5 s), the toleration, then the

@@ -60,6 +60,19 @@ def test_exactly_the_listed_verbs_are_allowed(
             assert got == expected, f"{verb} {group}/{resource}: allowed={got}"
 
 
+def test_pool_members_pods_adds_pod_create_only(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str
+) -> None:
+    grant_provisioner_role(api, namespace, "pods")
+    token = control_plane.service_account_token(namespace, SERVICE_ACCOUNT_NAME, create=True)
+    with control_plane.api_client(control_plane.kubeconfig_for_token(token, namespace)) as sa:
+        (pods,) = (r for r in PROVISIONER_RULES if r["resources"] == ["pods"])
+        for verb in ALL_VERBS:
+            expected = verb in pods["verbs"] or verb == "create"
+            assert allowed(sa, namespace, "", "pods", verb) == expected, verb
+        assert not allowed(sa, namespace, "", "pods/exec", "create")
+
+
 def test_nodes_are_read_only_and_nothing_else_cluster_wide(
     provisioner_api: client.ApiClient,
 ) -> None:

@@ -124,6 +124,8 @@ def test_echo_errors_name_the_variable(env: dict[str, str], key: str) -> None:
         ({"WS_MAX_MESSAGES_PER_SECOND": "0.5"}, "WS_MAX_MESSAGES_PER_SECOND"),
         ({"ALLOW_GATEWAY_KILL": "sometimes"}, "ALLOW_GATEWAY_KILL"),
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
+        ({"POOL_MEMBERS": "jobs"}, "POOL_MEMBERS"),
+        ({"POOL_MEMBERS": "pods", "SESSION_END": "recycle"}, "SESSION_END"),
     ],
 )
 def test_provisioner_errors_name_the_variable(env: dict[str, str], key: str) -> None:

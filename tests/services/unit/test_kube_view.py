@@ -210,3 +210,43 @@ async def test_a_pod_whose_node_comes_back_is_ready_again_and_may_die_again() ->
             (EventKind.POD_KILLED, ""),  # and a kill later is news again
         ]
         assert events.empty()
+
+
+def bare_pod(name: str, *, ready: bool, state: str = ko.WARM) -> dict[str, Any]:
+    made = ko.warm_pod(TEMPLATE, name=name)
+    made["metadata"]["labels"][ko.STATE_LABEL] = state
+    made["status"] = pod(name, name, ready=ready)["status"]
+    return made
+
+
+def test_bare_warm_pods_are_members_until_a_replicaset_of_their_name_comes() -> None:
+    view = PoolView(SessionEvents(Metrics()))
+    add(view, "ADDED", bare_pod("echo-p1", ready=True), store=view.pod_store)
+    add(view, "ADDED", bare_pod("echo-p2", ready=False), store=view.pod_store)
+    owned = bare_pod("echo-p3", ready=True)  # a controller's pod is never a bare member
+    owned["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "controller": True}]
+    add(view, "ADDED", owned, store=view.pod_store)
+    assert sorted((ko.name_of(p), ready) for p, ready in view.warm()) == [
+        ("echo-p1", True),
+        ("echo-p2", False),
+    ]
+    assert all(ko.is_pod(p) for p, _ in view.warm())
+    states = {m.pod: m.state for m in podview.members(view.replicaset_store, view.pod_store)}
+    assert states == {
+        "echo-p1": MemberState.WARM,
+        "echo-p2": MemberState.STARTING,
+        "echo-p3": MemberState.TERMINATING,  # its ReplicaSet is gone
+    }
+
+    # Claimed: the pod says so, and until its ReplicaSet comes it is a stray.
+    add(view, "MODIFIED", bare_pod("echo-p1", ready=True, state=ko.ASSIGNED), store=view.pod_store)
+    assert [ko.name_of(p) for p, _ in view.warm()] == ["echo-p2"]
+    assert view.strays() == ["echo-p1"]
+    states = {m.pod: m.state for m in podview.members(view.replicaset_store, view.pod_store)}
+    assert states["echo-p1"] == MemberState.ASSIGNED
+    add(view, "ADDED", assigned("echo-p1"), store=view.replicaset_store)
+    assert view.strays() == []
+    assert view.find(KEY) is view.replicaset_store["echo-p1"]
+    current = view.current_pod("echo-p1")
+    assert current is not None
+    assert ko.name_of(current) == "echo-p1"

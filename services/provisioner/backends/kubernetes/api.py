@@ -53,6 +53,8 @@ class KubeApi:
         # Our own ReplicaSet writes and deletes, for the watch cache to apply at once.
         self.written: Callable[[Obj], None] = lambda rs: None
         self.deleted: Callable[[str], None] = lambda name: None
+        self.pod_written: Callable[[Obj], None] = lambda pod: None  # likewise for pods
+        self.pod_deleted: Callable[[str], None] = lambda name: None
         self._executor: ThreadPoolExecutor | None = None
 
     def open(self) -> None:
@@ -146,14 +148,49 @@ class KubeApi:
             _request_timeout=API_TIMEOUT,
         )
 
-    async def delete_pod(self, name: str) -> None:
+    async def delete_pod(self, name: str, *, version: str | None = None) -> None:
+        """Delete a pod; with `version`, only if it is still at that resourceVersion."""
+        options: Obj = {}
+        if version is not None:
+            options["preconditions"] = {"resourceVersion": version}
         await self.call(
             self.core.delete_namespaced_pod,
             name,
             self.namespace,
+            body=options,
             _preload_content=False,  # the answer is not read: no model to build
             _request_timeout=API_TIMEOUT,
         )
+        if version is not None:  # a warm member: out of the pool at once
+            self.pod_deleted(name)
+
+    async def create_pod(self, manifest: Obj) -> Obj:
+        response = await self.call(
+            self.core.create_namespaced_pod,
+            self.namespace,
+            manifest,
+            _preload_content=False,
+            _request_timeout=API_TIMEOUT,
+        )
+        created = body_of(response)
+        self.pod_written(created)
+        return created
+
+    async def patch_pod(
+        self, name: str, patch: Obj, *, request_timeout: float = API_TIMEOUT
+    ) -> Obj:
+        response = await self.call(
+            self.core.patch_namespaced_pod,
+            name,
+            self.namespace,
+            patch,
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
+            _request_timeout=request_timeout,
+        )
+        updated = body_of(response)
+        self.pod_written(updated)
+        return updated
 
     async def session_rs(self, key: str) -> Obj | None:
         """The session's ReplicaSet, asked of the API (the cache may not have it yet)."""

@@ -6,6 +6,9 @@ replicas claiming the same one, the second gets 409 and tries the next
 candidate; no lock, no leader. Cold: create a ReplicaSet that is the
 session's from the start, then wait for its pod to be Ready, for at most the
 claim's remaining time budget (then it is deleted and the claim is shed).
+With POOL_MEMBERS=pods a warm member is a bare pod: the claim PATCHes it the
+same way, then creates the session's ReplicaSet of the same name, which adopts
+it (docs/architecture.md, "Bare pods as warm members").
 
 A claim's writes wait no longer than the claim may (`CLAIM_TIMEOUT`), so a hung
 API server costs a visitor a prompt 503, not the API timeout. Such a write may
@@ -111,6 +114,50 @@ class ClaimProtocol:
         # and re-checks a consolidation's nodes 15 s after choosing them, both long after.
         self.tasks.spawn(self._protect(claim.pod.name, key))
         return claim
+
+    async def warm_pod(self, pod: Obj, key: str, *, now: float, expires_at: float) -> Claim | None:
+        """Claim the bare warm pod `pod` (POOL_MEMBERS=pods); None if another claim or a
+        trim got it first. The PATCH is the claim (and marks the pod do-not-disrupt at
+        once); the ReplicaSet of the same name that then adopts it replaces it on a kill.
+        That create is on the claim's path: a kill just after the answer must be replaced.
+        """
+        assign = ko.assignment(key, now=now, expires_at=expires_at)
+        meta = {
+            "resourceVersion": pod["metadata"]["resourceVersion"],
+            "labels": assign["labels"],
+            "annotations": {**assign["annotations"], ko.DO_NOT_DISRUPT: "true"},
+        }
+        name = ko.name_of(pod)
+        try:
+            await self.api.patch_pod(name, {"metadata": meta}, request_timeout=self.claim_timeout)
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return None
+            raise unavailable(exc) from exc
+        except BackendUnavailable:
+            self._abandon(key)  # if it lands, the Lease holder sweeps the stray pod
+            raise
+        manifest = ko.pool_replicaset(self.template, name=name, session=assign)
+        try:
+            rs = await self.api.create_rs(manifest, request_timeout=self.claim_timeout)
+        except (ApiException, BackendUnavailable) as exc:
+            self._abandon(key)  # a timed-out create may land: its ReplicaSet goes then
+            await self._drop_pod(name)
+            if isinstance(exc, ApiException):
+                if exc.status == 403 and "quota" in str(exc.body):
+                    raise LimitExceeded(
+                        ErrorCode.AT_CAPACITY, "the namespace is at its quota", 10
+                    ) from exc
+                raise unavailable(exc) from exc
+            raise
+        return await self._when_ready(rs, warm=True)
+
+    async def _drop_pod(self, name: str) -> None:
+        """A claimed pod no ReplicaSet will own: nobody holds it (else the sweep does)."""
+        try:
+            await self.api.delete_pod(name)
+        except (ApiException, BackendUnavailable) as exc:
+            log.warning("claim_cleanup_failed", extra={"pod": name, "error": str(exc)[:200]})
 
     async def _protect(self, pod: str, key: str) -> None:
         """Mark a claimed warm pod as the session's. Best effort: if it fails, the node

@@ -1,11 +1,13 @@
-"""Kubernetes driver: pool members are ReplicaSets of one echo pod.
+"""Kubernetes driver: a session is a ReplicaSet of one echo pod.
 
 Kubernetes is the only state store (docs/architecture.md, "Session model"): a
 watch cache of the pool's ReplicaSets and Pods answers reads (`cache`, `view`);
 a claim is one PATCH of a warm ReplicaSet with its resourceVersion as
 precondition (`claim`); killing deletes the pod and the ReplicaSet controller
-replaces it; ending deletes the ReplicaSet. Only the Lease holder refills, trims
-and reaps (`leader`). API transport: `api`; credentials: `client`.
+replaces it; ending deletes the ReplicaSet. Warm members are ReplicaSets too,
+or (POOL_MEMBERS=pods) bare pods that a claim's ReplicaSet adopts. Only the
+Lease holder refills, trims and reaps (`leader`). API transport: `api`;
+credentials: `client`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from services.provisioner.backends.kubernetes.client import api_client, load_tem
 from services.provisioner.backends.kubernetes.health import ApiHealth
 from services.provisioner.backends.kubernetes.leader import Leader
 from services.provisioner.backends.kubernetes.lease import LeaderLease
+from services.provisioner.backends.kubernetes.recycle import recycle
 from services.provisioner.backends.kubernetes.roster import ReplicaRoster
 from services.provisioner.backends.kubernetes.view import PoolView
 from services.provisioner.backends.tasks import Tasks
@@ -67,6 +70,7 @@ class KubernetesDriver:
         echo_port: int = 8080,
         url_template: str = "ws://{ip}:{port}/ws",
         recycle: bool = False,
+        bare_pods: bool = False,
     ) -> None:
         self.api = api
         self.view = PoolView(events)
@@ -81,7 +85,8 @@ class KubernetesDriver:
         )
         self.health = ApiHealth(self._probe)
         api.heard = self.health.heard
-        self.leader = Leader(api, lease, template=template)
+        self.leader = Leader(api, lease, template=template, bare_pods=bare_pods)
+        self.bare_pods = bare_pods
         self.tick = self.leader.tick
         self.roster = roster
         self.idle_timeout = idle_timeout
@@ -122,6 +127,7 @@ class KubernetesDriver:
             echo_port=settings.echo_port,
             url_template=settings.echo_url_template,
             recycle=settings.session_end == "recycle",
+            bare_pods=settings.pool_members == "pods",
         )
 
     # lifecycle
@@ -146,6 +152,7 @@ class KubernetesDriver:
             cache.start()
         self.health.start()
         self.api.written, self.api.deleted = replicasets.put, replicasets.forget
+        self.api.pod_written, self.api.pod_deleted = pods.put, pods.forget
 
     def _replicasets_synced(self) -> None:
         """After the first list, claims and new members seen in the watch are demand."""
@@ -223,6 +230,8 @@ class KubernetesDriver:
             return False
         if self.recycle:  # only recycling retires pods: no scan of every pod otherwise
             await self.leader.sweep_retired(set(self.view.stale_retired()))
+        if self.bare_pods:
+            await self.leader.sweep_strays(set(self.view.strays()))
         return True
 
     # listing, members, claims
@@ -254,7 +263,8 @@ class KubernetesDriver:
     async def claim_warm(
         self, member: Obj, key: str, *, now: float, expires_at: float
     ) -> Claim | None:
-        return await self.claims.warm(member, key, now=now, expires_at=expires_at)
+        claim = self.claims.warm_pod if ko.is_pod(member) else self.claims.warm
+        return await claim(member, key, now=now, expires_at=expires_at)
 
     async def claim_cold(self, key: str, *, now: float, expires_at: float, budget: float) -> Claim:
         return await self.claims.cold(key, now=now, expires_at=expires_at, budget=budget)
@@ -285,7 +295,7 @@ class KubernetesDriver:
     async def end(self, key: str, reason: str) -> str:
         rs = await self._session_rs(key)
         if self.recycle:
-            return await self._recycle(rs, key, reason)
+            return await recycle(self.api, self.view, rs, key, reason)
         name = ko.name_of(rs)
         self.view.ending.add(name)
         if reason != EndReason.DELETED:
@@ -301,43 +311,16 @@ class KubernetesDriver:
                 self.view.ending.discard(name)
                 raise unavailable(exc) from exc
         pod = self.view.current_pod(name)
-        return ko.name_of(pod) if pod else ""
-
-    async def _recycle(self, rs: Obj, key: str, reason: str, attempts: int = 3) -> str:
-        """End the session by returning its ReplicaSet to the pool with a new pod.
-
-        One merge PATCH, with the cached resourceVersion as precondition (so an end
-        that lost a race never touches the member's next session), then the
-        session's pods are deleted and the ReplicaSet controller starts a fresh one.
-        """
-        for _ in range(attempts):
-            name = ko.name_of(rs)
-            pods = self.view.pods(name)
-            current = ko.current_pod(pods)
-            retired = sorted(ko.name_of(p) for p in pods)
-            version = rs["metadata"]["resourceVersion"]
-            patch = {
-                "metadata": {"resourceVersion": version, **ko.release(reason, retired)},
-                "spec": ko.pod_protection(False),  # the next pod is warm
-            }
+        # A claimed bare pod not adopted yet is no ReplicaSet's: the collector would leave it.
+        # Best effort: the Lease holder sweeps a claimed pod left without a ReplicaSet.
+        for bare in (p for p in self.view.pods(name) if ko.bare(p) and not ko.terminating(p)):
             try:
-                await self.api.patch_rs(name, patch)
-            except ApiException as exc:
-                if exc.status == 404:
-                    return ""
-                if exc.status != 409:
-                    raise unavailable(exc) from exc
-                # Changed since the cache saw it: is it still this session's?
-                fresh = await self.api.session_rs(key)
-                if fresh is None:
-                    return ""  # ended by another replica meanwhile
-                rs = fresh
-                continue
-            for pod in pods:
-                if not ko.terminating(pod):
-                    await self._delete_pod(ko.name_of(pod))
-            return ko.name_of(current) if current else ""
-        raise BackendUnavailable("the session's ReplicaSet kept changing; try again")
+                await self._delete_pod(ko.name_of(bare))
+            except BackendUnavailable as exc:
+                log.warning(
+                    "pod_delete_failed", extra={"pod": ko.name_of(bare), "error": exc.detail}
+                )
+        return ko.name_of(pod) if pod else ""
 
     async def _delete_pod(self, name: str) -> None:
         try:

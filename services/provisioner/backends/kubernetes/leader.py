@@ -2,8 +2,10 @@
 
 `PooledBackend` runs the loop and `PoolCore` decides; this keeps the
 Lease (renewed every third of its duration) so that only one replica acts,
-and makes the pool's writes: create a warm ReplicaSet, delete one unless a
-claim took it first. Reaping ends sessions through the backend's release.
+and makes the pool's writes: create a warm ReplicaSet (or, with
+POOL_MEMBERS=pods, a bare pod from this client's own request budget), delete
+one unless a claim took it first, and sweep the pods nobody holds. Reaping
+ends sessions through the backend's release.
 """
 
 from __future__ import annotations
@@ -24,13 +26,17 @@ Obj = ko.Obj
 
 
 class Leader:
-    def __init__(self, api: KubeApi, lease: LeaderLease, *, template: Obj) -> None:
+    def __init__(
+        self, api: KubeApi, lease: LeaderLease, *, template: Obj, bare_pods: bool = False
+    ) -> None:
         self.api = api
         self.lease = lease
         self.template = template
+        self.bare_pods = bare_pods  # POOL_MEMBERS=pods: warm members are pods we create
         self.renew_every = max(0.5, lease.duration / 3)
         self._renewed = float("-inf")
         self._stale_since: dict[str, float] = {}  # retired pods still alive, first seen
+        self._stray_since: dict[str, float] = {}  # claimed bare pods without a ReplicaSet
 
     @property
     def tick(self) -> float:
@@ -57,14 +63,22 @@ class Leader:
 
     async def start_member(self) -> None:
         try:
-            await self.api.create_rs(ko.pool_replicaset(self.template, name=ko.slot_name()))
+            if self.bare_pods:
+                await self.api.create_pod(ko.warm_pod(self.template, name=ko.slot_name()))
+            else:
+                await self.api.create_rs(ko.pool_replicaset(self.template, name=ko.slot_name()))
         except ApiException as exc:  # e.g. 403 at the namespace's quota
             raise unavailable(exc) from exc
 
-    async def delete_member(self, rs: Obj) -> None:
-        """Delete a warm ReplicaSet; the resourceVersion precondition loses to a claim."""
+    async def delete_member(self, member: Obj) -> None:
+        """Delete a warm ReplicaSet or bare pod; the resourceVersion precondition loses
+        to a claim."""
+        name, version = ko.name_of(member), member["metadata"]["resourceVersion"]
         try:
-            await self.api.delete_rs(ko.name_of(rs), version=rs["metadata"]["resourceVersion"])
+            if ko.is_pod(member):
+                await self.api.delete_pod(name, version=version)
+            else:
+                await self.api.delete_rs(name, version=version)
         except ApiException as exc:
             if exc.status not in (404, 409):  # gone already, or claimed meanwhile
                 raise unavailable(exc) from exc
@@ -72,13 +86,25 @@ class Leader:
     async def sweep_retired(self, stale: set[str], grace: float = 5.0) -> None:
         """Delete retired pods still alive `grace` seconds after they were first seen so
         (the recycling replica died between its patch and its delete)."""
+        self._stale_since = await self._sweep(stale, self._stale_since, grace)
+
+    async def sweep_strays(self, strays: set[str], grace: float = 30.0) -> None:
+        """Delete claimed bare pods that still have no ReplicaSet after `grace` seconds
+        (a claim's write timed out but landed, or its replica died before the create).
+        The grace outlasts a claim's own create (`CLAIM_TIMEOUT`)."""
+        self._stray_since = await self._sweep(strays, self._stray_since, grace)
+
+    async def _sweep(
+        self, pods: set[str], seen: dict[str, float], grace: float
+    ) -> dict[str, float]:
         now = time.monotonic()
-        self._stale_since = {pod: self._stale_since.get(pod, now) for pod in stale}
-        for pod, since in list(self._stale_since.items()):
+        seen = {pod: seen.get(pod, now) for pod in pods}
+        for pod, since in list(seen.items()):
             if now - since >= grace:
                 try:
                     await self.api.delete_pod(pod)
                 except ApiException as exc:
                     if exc.status != 404:
                         raise unavailable(exc) from exc
-                del self._stale_since[pod]
+                del seen[pod]
+        return seen

@@ -76,6 +76,37 @@ def pool_replicaset(template: Obj, *, name: str, session: Obj | None = None) -> 
     }
 
 
+def warm_pod(template: Obj, *, name: str) -> Obj:
+    """A bare warm pod (POOL_MEMBERS=pods): the pool's labels, `slot` its own name, so
+    that a session's ReplicaSet of the same name adopts it at claim time."""
+    metadata = copy.deepcopy(template.get("metadata", {}))
+    metadata["labels"] = {
+        **metadata.get("labels", {}),
+        NAME_LABEL: "echo",
+        PART_OF_LABEL: "pingpod",
+        MANAGED_BY_LABEL: "pingpod-provisioner",
+        STATE_LABEL: WARM,
+        SLOT_LABEL: name,
+    }
+    metadata["name"] = name
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": copy.deepcopy(template["spec"]),
+    }
+
+
+def is_pod(obj: Obj) -> bool:
+    """A pod rather than a ReplicaSet (list items carry no `kind`)."""
+    return "containers" in (obj.get("spec") or {})
+
+
+def bare(pod: Obj) -> bool:
+    """No controller owns the pod (yet): a warm member, or a claimed one not adopted."""
+    return not any(ref.get("controller") for ref in pod["metadata"].get("ownerReferences") or [])
+
+
 def assignment(key: str, *, now: float, expires_at: float) -> Obj:
     """Labels and annotations that turn a warm ReplicaSet into a session's."""
     return {

@@ -72,7 +72,12 @@ def member_state(pod: Obj, rs: Obj | None) -> MemberState:
         # event has not arrived yet (the two caches are separate watches).
         return MemberState.STARTING
     if rs is None:
-        return MemberState.TERMINATING  # its ReplicaSet is gone: the collector deletes it
+        # A bare pod (POOL_MEMBERS=pods) says its state itself: warm, or claimed by a
+        # session whose ReplicaSet is not in the cache yet. Else its ReplicaSet is gone.
+        state = ko.labels(pod).get(ko.STATE_LABEL) if ko.bare(pod) else None
+        if state == ko.WARM:
+            return MemberState.WARM
+        return MemberState.ASSIGNED if state == ko.ASSIGNED else MemberState.TERMINATING
     if ko.labels(rs).get(ko.STATE_LABEL) == ko.ASSIGNED:
         return MemberState.ASSIGNED
     return MemberState.WARM

@@ -72,8 +72,24 @@ class PoolView:
         return stale
 
     def warm(self) -> list[tuple[Obj, bool]]:
-        """Warm ReplicaSets, each with whether its pod is Ready."""
-        return [(rs, self._ready(rs)) for rs in self._in_state(ko.WARM)]
+        """Warm ReplicaSets and bare warm pods, each with whether its pod is Ready."""
+        members = [(rs, self._ready(rs)) for rs in self._in_state(ko.WARM)]
+        return members + [(pod, ko.pod_ready(pod)) for pod in self._bare_pods(ko.WARM)]
+
+    def _bare_pods(self, state: str) -> list[Obj]:
+        """Pods no controller owns, in `state`, that are no ReplicaSet's (POOL_MEMBERS=pods)."""
+        return [
+            pod
+            for name, pod in self.pod_store.items()
+            if ko.labels(pod).get(ko.STATE_LABEL) == state
+            and ko.bare(pod)
+            and not ko.terminating(pod)
+            and name not in self.replicaset_store
+        ]
+
+    def strays(self) -> list[str]:
+        """Claimed bare pods with no ReplicaSet: their claim's create did not happen."""
+        return [ko.name_of(pod) for pod in self._bare_pods(ko.ASSIGNED)]
 
     def _ready(self, rs: Obj) -> bool:
         """Claimable: its pod is Ready, and so says the ReplicaSet's status. The controller
@@ -176,13 +192,16 @@ class PoolView:
         key = ko.labels(rs).get(ko.SESSION_LABEL) if rs else None
         if key and slot not in self.ending:
             self._session_pod(key, kind, pod, previous)
+        if kind == "ADDED" and self.counting and ko.labels(pod).get(ko.STATE_LABEL) == ko.WARM:
+            self._new_members[slot] = time.monotonic()  # a bare warm pod: a new member
         self._time_new_member(slot, kind, pod)
         if kind == "DELETED":
             self.events.pod_gone(name)
         self.notify()
 
     def _time_new_member(self, slot: str, kind: str, pod: Obj) -> None:
-        """Time-to-Ready of a warm member seen created: from its ReplicaSet to a Ready pod."""
+        """Time-to-Ready of a warm member seen created: from its ReplicaSet (or bare
+        pod) to a Ready pod."""
         asked = self._new_members.get(slot)
         if asked is None or not (kind == "DELETED" or ko.pod_ready(pod)):
             return
