@@ -14,7 +14,6 @@ import json
 from typing import Any
 
 import httpx
-import pytest
 from kubernetes import client
 
 from tests.support.polling import wait_for
@@ -22,8 +21,6 @@ from tests.support.servers import new_session
 
 from .rig import BOTH_MODES, ECHO_TEMPLATE, Rig
 from .test_backend import ASSIGNED, is_ready, pods, replicasets, warm_members
-
-pytestmark = BOTH_MODES
 
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
@@ -42,6 +39,7 @@ def warm_pods(api: client.ApiClient, namespace: str) -> list[Any]:
     return [p for slot in slots for p in pods(api, namespace, f"slot={slot}")]
 
 
+@BOTH_MODES
 def test_claimed_pods_are_protected_and_warm_pods_are_not(rig: Rig, api: client.ApiClient) -> None:
     server = rig.start(POOL_SIZE="3")
     server.wait_pool(3)
@@ -72,6 +70,7 @@ def test_claimed_pods_are_protected_and_warm_pods_are_not(rig: Rig, api: client.
     assert not any(protected(p) for p in warm_pods(api, rig.namespace))
 
 
+@BOTH_MODES
 async def test_cold_claims_start_protected_pods(rig: Rig, api: client.ApiClient) -> None:
     server = rig.start(POOL_SIZE="1", CLAIM_TIMEOUT="20")
     server.wait_pool(1)
@@ -86,8 +85,7 @@ async def test_cold_claims_start_protected_pods(rig: Rig, api: client.ApiClient)
 
 
 def test_a_recycled_member_is_warm_again_unprotected(rig: Rig, api: client.ApiClient) -> None:
-    if rig.members == "pods":
-        pytest.skip("SESSION_END=recycle is refused with POOL_MEMBERS=pods (settings tests)")
+    # ReplicaSet members only: SESSION_END=recycle is refused with POOL_MEMBERS=pods.
     # No refill after the claim (one token, then one a quarter hour): the recycled
     # member is the pool's only one, so it is kept, not trimmed as excess.
     server = rig.start(POOL_SIZE="1", SESSION_END="recycle", REFILL_PER_SECOND="0.001")
@@ -113,6 +111,7 @@ def _unschedulable_rig(rig: Rig) -> None:
     rig.template.write_text(json.dumps(template))
 
 
+@BOTH_MODES
 def test_a_claim_whose_pod_finds_no_node_is_shed(rig: Rig, api: client.ApiClient) -> None:
     _unschedulable_rig(rig)
     # The claim's own budget runs out first: 429 pool_empty, retry in a second.
