@@ -115,6 +115,22 @@ def lose(core: client.CoreV1Api, name: str) -> None:
     # A strategic merge patch: the conditions are merged by type.
     status: Any = {"status": {"conditions": [ready]}}
     core.patch_node_status(name, status)
+    # A heartbeat kwok sent just before it let go may land after that patch and say
+    # Ready again; then only the 50 s grace period would mark the node. Say it again
+    # until the node has read NotReady for a second.
+    seen: list[float] = []
+
+    def not_ready() -> bool:
+        node = core.read_node(name).to_dict()
+        conditions = node["status"]["conditions"] or []
+        if [c["status"] for c in conditions if c["type"] == "Ready"] != ["False"]:
+            seen.clear()
+            core.patch_node_status(name, status)
+            return False
+        seen.append(time.monotonic())
+        return seen[-1] - seen[0] >= 1.0
+
+    wait_for("the node to read NotReady", not_ready, timeout=15, interval=0.2)
 
 
 async def test_a_session_on_a_lost_node_moves_to_a_pod_on_another(
