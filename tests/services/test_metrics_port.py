@@ -29,7 +29,11 @@ PAGE = "<!doctype html><title>pingpod</title>"
 
 
 def listening_ports(pid: int) -> set[int]:
-    """TCP ports the process listens on: its sockets' inodes in /proc/net/tcp{,6}."""
+    """TCP ports the process listens on: its sockets' inodes in /proc/net/tcp{,6}.
+
+    While the local backend starts an echo server it holds that server's listening
+    socket for a moment (it binds it, then hands it to the child): read this once
+    the pool is full, with nothing starting."""
     inodes = {t[len("socket:[") : -1] for t in open_fds(pid) if t.startswith("socket:[")}
     ports: set[int] = set()
     for table in ("tcp", "tcp6"):
@@ -89,6 +93,7 @@ def test_metrics_port_zero_means_no_metrics_listener(
     start_provisioner: StartProvisioner,
 ) -> None:
     server = start_provisioner(METRICS_PORT="0", POOL_SIZE="1")
+    server.wait_pool(1)
     assert listening_ports(server.proc.pid) == {server.port}
     assert httpx.get(server.url + "/metrics", timeout=10).status_code == 404
 
@@ -96,6 +101,7 @@ def test_metrics_port_zero_means_no_metrics_listener(
 def test_metrics_listener_stops_with_the_app(start_provisioner: StartProvisioner) -> None:
     server = start_provisioner(POOL_SIZE="1")
     assert server.metrics_port is not None
+    server.wait_pool(1)
     assert listening_ports(server.proc.pid) == {server.port, server.metrics_port}
     assert httpx.get(server.metrics_url, timeout=10).status_code == 200
     # A scrape connection left open does not hold the exit up.
