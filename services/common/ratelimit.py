@@ -50,6 +50,11 @@ class TokenBucket:
         self.rate, self.burst = rate, burst
         self.tokens = min(self.tokens, burst)
 
+    def give(self, now: float, amount: float = 1.0) -> None:
+        """Put `amount` tokens back (never past `burst`)."""
+        self._refill(now)
+        self.tokens = min(self.burst, self.tokens + amount)
+
     def available(self, now: float) -> int:
         self._refill(now)
         return math.floor(self.tokens)

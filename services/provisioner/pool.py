@@ -217,7 +217,11 @@ class PoolCore:
         )
 
     def claimed(self, mono: float) -> None:
+        """A member was taken (by any replica): one start more in the refill's budget, so
+        the pool is refilled as fast as claims empty it; `REFILL_PER_SECOND` bounds the
+        starts beyond that (a growing target, failed starts)."""
         self.demand_estimate.claimed(mono)
+        self._bucket.give(mono)
 
     def member_ready(self, seconds: float) -> None:
         self.demand_estimate.ready_after(seconds)

@@ -1,7 +1,8 @@
 """POOL_MEMBERS=pods on the test control plane: what only that design does (the
 contract, kills and races run in both modes elsewhere). A claimed warm pod is
-adopted by the session's ReplicaSet of the same name, with no second pod; a
-claimed pod that no ReplicaSet came for is swept by the Lease holder."""
+adopted by the session's ReplicaSet of the same name, with no second pod, and
+marked the session's; a claimed pod that no ReplicaSet holds is swept by the
+Lease holder."""
 
 from __future__ import annotations
 
@@ -47,12 +48,21 @@ def test_a_claimed_warm_pod_is_adopted_by_its_session_s_replicaset(
     wait_for("the ReplicaSet to adopt the claimed pod", lambda: owner() == name)
     assert [p.metadata.name for p in pods(api, rig.namespace, f"slot={name}")] == [name]
 
+    def marked() -> bool:  # just after the answer: the session's, and not to be disrupted
+        meta = client.CoreV1Api(api).read_namespaced_pod(name, rig.namespace).metadata
+        assert meta is not None
+        labels, notes = meta.labels or {}, meta.annotations or {}
+        return labels.get(ko.STATE_LABEL) == ko.ASSIGNED and notes.get(ko.DO_NOT_DISRUPT) == "true"
+
+    wait_for("the claimed pod to be marked the session's", marked)
+
 
 def test_a_claimed_pod_without_a_replicaset_is_swept(rig: Rig, api: client.ApiClient) -> None:
     template: dict[str, Any] = json.loads(rig.template.read_text())
     # The client accepts API-shaped dicts as bodies; its stubs only name the models.
     stray: Any = ko.warm_pod(copy.deepcopy(template), name="echo-straystray")
-    # As a claim whose PATCH landed after its replica gave up (or died before its create).
+    # As a claimed pod whose session ended before its ReplicaSet adopted it, and whose
+    # own delete never came (the ending replica died between the two).
     stray["metadata"]["labels"] |= {ko.STATE_LABEL: ko.ASSIGNED, ko.SESSION_LABEL: "ab" * 20}
     core = client.CoreV1Api(api)
     core.create_namespaced_pod(rig.namespace, stray)

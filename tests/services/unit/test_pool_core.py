@@ -115,6 +115,20 @@ def test_refill_counts_starts_until_they_finish_and_keeps_the_rate() -> None:
     assert pool.refill(pool.status(ready=1, unready=0, assigned=3), mono=101.0) == 0
 
 
+def test_each_claim_gives_the_refill_one_start_back() -> None:
+    pool = core(pool_size=4, refill_per_second=0.5, headroom=0.0)
+    assert pool.refill(pool.status(ready=0, unready=0, assigned=0), mono=100.0) == 4
+    for _ in range(4):
+        pool.refilled()
+    for _ in range(3):  # three claims empty the pool faster than REFILL_PER_SECOND fills it
+        pool.claimed(100.0)
+    # Replaced at the rate they were taken, not at 0.5 a second.
+    assert pool.refill(pool.status(ready=1, unready=0, assigned=3), mono=100.0) == 3
+    for _ in range(3):
+        pool.refilled()
+    assert pool.refill(pool.status(ready=4, unready=0, assigned=3), mono=100.0) == 0  # full
+
+
 def test_refill_never_has_more_than_max_starts_in_flight() -> None:
     pool = core(pool_size=10, refill_per_second=100, max_starts=2)
     assert pool.refill(pool.status(ready=0, unready=0, assigned=0), mono=1.0) == 2

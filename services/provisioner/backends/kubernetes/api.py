@@ -137,17 +137,6 @@ class KubeApi:
             raise
         self.deleted(name)
 
-    async def annotate_pod(self, name: str, annotations: dict[str, str]) -> None:
-        await self.call(
-            self.core.patch_namespaced_pod,
-            name,
-            self.namespace,
-            {"metadata": {"annotations": annotations}},
-            _content_type=MERGE_PATCH,
-            _preload_content=False,  # the watch brings the pod: no model to build
-            _request_timeout=API_TIMEOUT,
-        )
-
     async def delete_pod(self, name: str, *, version: str | None = None) -> None:
         """Delete a pod; with `version`, only if it is still at that resourceVersion."""
         options: Obj = {}

@@ -6,9 +6,9 @@ replicas claiming the same one, the second gets 409 and tries the next
 candidate; no lock, no leader. Cold: create a ReplicaSet that is the
 session's from the start, then wait for its pod to be Ready, for at most the
 claim's remaining time budget (then it is deleted and the claim is shed).
-With POOL_MEMBERS=pods a warm member is a bare pod: the claim PATCHes it the
-same way, then creates the session's ReplicaSet of the same name, which adopts
-it (docs/architecture.md, "Bare pods as warm members").
+With POOL_MEMBERS=pods a warm member is a bare pod: the claim creates the
+session's ReplicaSet of the pod's name, which adopts it; the name is the lock
+(docs/architecture.md, "Bare pods as warm members").
 
 A claim's writes wait no longer than the claim may (`CLAIM_TIMEOUT`), so a hung
 API server costs a visitor a prompt 503, not the API timeout. Such a write may
@@ -17,9 +17,9 @@ deletes the ReplicaSet when the watch shows it (no orphan).
 
 A session's pods carry ``karpenter.sh/do-not-disrupt``, so node autoscaling
 never takes a node from under a visitor: a cold claim's ReplicaSet starts its
-pods with it, a warm claim's PATCH puts it in the pod template (for the pods a
-kill starts), and one more PATCH puts it on the pod already running, just after
-the claim is answered.
+pods with it, a warm claim puts it in the pod template (for the pods a kill
+starts), and one more PATCH puts it on the pod already running, just after the
+claim is answered.
 """
 
 from __future__ import annotations
@@ -109,62 +109,51 @@ class ClaimProtocol:
             self._abandon(key)  # the patch may still land: its ReplicaSet goes then
             raise
         claim = await self._when_ready(claimed, warm=True)
-        # Not on the claim's path: it would add an API round trip to every warm claim.
-        # Karpenter checks the mark when it evicts (terminator/eviction.go, IsEvictable)
-        # and re-checks a consolidation's nodes 15 s after choosing them, both long after.
         self.tasks.spawn(self._protect(claim.pod.name, key))
         return claim
 
     async def warm_pod(self, pod: Obj, key: str, *, now: float, expires_at: float) -> Claim | None:
-        """Claim the bare warm pod `pod` (POOL_MEMBERS=pods); None if another claim or a
-        trim got it first. The PATCH is the claim (and marks the pod do-not-disrupt at
-        once); the ReplicaSet of the same name that then adopts it replaces it on a kill.
-        That create is on the claim's path: a kill just after the answer must be replaced.
+        """Claim the bare warm pod `pod` (POOL_MEMBERS=pods); None if another claim got it.
+
+        The claim is one create: the session's ReplicaSet, named after the pod, whose
+        selector (`slot=<pod>`) the pod already matches, so the ReplicaSet controller
+        adopts it and replaces it on a kill. Names are unique, so of two claims for one
+        pod the second gets 409 and tries the next candidate. The pod is marked the
+        session's (and do-not-disrupt) just after the answer, like a warm ReplicaSet's.
+        A trim that deletes the pod meanwhile costs this claim a cold start (the
+        ReplicaSet starts a pod in its place), never a shared pod.
         """
         assign = ko.assignment(key, now=now, expires_at=expires_at)
-        meta = {
-            "resourceVersion": pod["metadata"]["resourceVersion"],
-            "labels": assign["labels"],
-            "annotations": {**assign["annotations"], ko.DO_NOT_DISRUPT: "true"},
-        }
-        name = ko.name_of(pod)
-        try:
-            await self.api.patch_pod(name, {"metadata": meta}, request_timeout=self.claim_timeout)
-        except ApiException as exc:
-            if exc.status in (404, 409):
-                return None
-            raise unavailable(exc) from exc
-        except BackendUnavailable:
-            self._abandon(key)  # if it lands, the Lease holder sweeps the stray pod
-            raise
-        manifest = ko.pool_replicaset(self.template, name=name, session=assign)
+        manifest = ko.pool_replicaset(self.template, name=ko.name_of(pod), session=assign)
         try:
             rs = await self.api.create_rs(manifest, request_timeout=self.claim_timeout)
-        except (ApiException, BackendUnavailable) as exc:
-            self._abandon(key)  # a timed-out create may land: its ReplicaSet goes then
-            await self._drop_pod(name)
-            if isinstance(exc, ApiException):
-                if exc.status == 403 and "quota" in str(exc.body):
-                    raise LimitExceeded(
-                        ErrorCode.AT_CAPACITY, "the namespace is at its quota", 10
-                    ) from exc
-                raise unavailable(exc) from exc
+        except ApiException as exc:
+            if exc.status == 409:
+                return None
+            if exc.status == 403 and "quota" in str(exc.body):
+                raise LimitExceeded(
+                    ErrorCode.AT_CAPACITY, "the namespace is at its quota", 10
+                ) from exc
+            raise unavailable(exc) from exc
+        except BackendUnavailable:
+            self._abandon(key)  # the create may still land: its ReplicaSet goes then
             raise
-        return await self._when_ready(rs, warm=True)
+        claim = await self._when_ready(rs, warm=True)
+        mark = {"labels": assign["labels"], "annotations": {ko.DO_NOT_DISRUPT: "true"}}
+        self.tasks.spawn(self._protect(claim.pod.name, key, mark))
+        return claim
 
-    async def _drop_pod(self, name: str) -> None:
-        """A claimed pod no ReplicaSet will own: nobody holds it (else the sweep does)."""
+    async def _protect(self, pod: str, key: str, mark: Obj | None = None) -> None:
+        """Mark a claimed warm pod as the session's (`mark`: its metadata patch; else
+        do-not-disrupt alone). Not on the claim's path: it would add an API round trip
+        to every warm claim. Karpenter checks the mark when it evicts
+        (terminator/eviction.go, IsEvictable) and re-checks a consolidation's nodes 15 s
+        after choosing them, both long after. Best effort: if it fails, the node may be
+        taken from under the session, which then sees a kill (the replacement starts
+        from the marked template)."""
         try:
-            await self.api.delete_pod(name)
-        except (ApiException, BackendUnavailable) as exc:
-            log.warning("claim_cleanup_failed", extra={"pod": name, "error": str(exc)[:200]})
-
-    async def _protect(self, pod: str, key: str) -> None:
-        """Mark a claimed warm pod as the session's. Best effort: if it fails, the node
-        may be taken from under the session, which then sees a kill (the replacement
-        starts from the marked template)."""
-        try:
-            await self.api.annotate_pod(pod, {ko.DO_NOT_DISRUPT: "true"})
+            meta = mark or {"annotations": {ko.DO_NOT_DISRUPT: "true"}}
+            await self.api.patch_pod(pod, {"metadata": meta})
         except ApiException as exc:
             if exc.status != 404:  # 404: killed or ended already
                 log.warning(
