@@ -33,6 +33,14 @@ from bench.overload import Answers, claim_once, wait_warm
 from bench.procs import cpu_seconds, open_loop, profiled
 from scripts.controlplane import ControlPlane, ensure_built
 
+# Design name -> (POOL_MEMBERS, SESSION_END): bare warm pods (the default), warm
+# ReplicaSets deleted at a session's end, and warm ReplicaSets recycled.
+DESIGNS: dict[str, tuple[str, str]] = {
+    "pods": ("pods", "delete"),
+    "delete": ("replicasets", "delete"),
+    "recycle": ("replicasets", "recycle"),
+}
+
 
 def api_counts(cp: ControlPlane) -> tuple[Counter[str], Counter[str]]:
     """(requests by "VERB resource[/subresource]", watch events by kind) so far."""
@@ -123,7 +131,11 @@ def main() -> None:
     parser.add_argument(
         "--tuned", action="store_true", help="the test suite's control-plane flags, not upstream's"
     )
-    parser.add_argument("--designs", default="delete,recycle", help="SESSION_END values")
+    parser.add_argument(
+        "--designs",
+        default=",".join(DESIGNS),
+        help=f"comma-separated, of {', '.join(DESIGNS)} (POOL_MEMBERS/SESSION_END pairs)",
+    )
     parser.add_argument(
         "--quiet", type=float, default=3.0, help="seconds to let controllers settle"
     )
@@ -135,7 +147,8 @@ def main() -> None:
     ):
         print(f"pingpod claim-cycle cost ({time.strftime('%Y-%m-%d %H:%M')})")
         for design in args.designs.split(","):
-            measure(cp, design, args, SESSION_END=design)
+            members, end = DESIGNS[design]
+            measure(cp, design, args, POOL_MEMBERS=members, SESSION_END=end)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import httpx
 
 from bench.overload import CLIENT_TIMEOUT, claims
 from infra.rbac import (
+    POOL_MEMBERS,
     SERVICE_ACCOUNT_NAME,
     node_reader,
     provisioner_role,
@@ -74,7 +75,7 @@ def count(cp: ControlPlane, path: str, counted: Counted) -> int:
 
 
 def provisioner_credential(
-    cp: ControlPlane, namespace: str, *, pool_members: str = "replicasets"
+    cp: ControlPlane, namespace: str, *, pool_members: str = POOL_MEMBERS
 ) -> Path:
     """The provisioner's ServiceAccount with the stack's Role (for POOL_MEMBERS
     `pool_members`) and node reader, as a kubeconfig."""
@@ -85,7 +86,7 @@ def provisioner_credential(
 
 
 class PingpodPool:
-    """A running provisioner's pool: members are ReplicaSets of one pod."""
+    """A running provisioner's pool (members: bare pods, or ReplicaSets of one pod)."""
 
     def __init__(self, cp: ControlPlane, namespace: str, base: str, pid: int, counted: Counted):
         self.cp, self.namespace, self.base, self.pid = cp, namespace, base, pid

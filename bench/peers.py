@@ -16,6 +16,11 @@ refused counts, the refill rate from the end of the claims until the pool is ful
 API requests per claim cycle (`apiserver_request_total`, this benchmark's own
 reads left out) and CPU per claim cycle by process, counted until the phase's
 claims are all gone. A controller minutes behind is reported, never a crash.
+
+With `--real-node` (root) the echo pods of both run as real containers on the one
+real node (kubelet, containerd, the bridge `pingpod0`: docs/real-node.md), pinned
+there by the template's node selector, so Ready is a real process answering its
+readiness probe. Its defaults: one rate (10/s) and the burst.
 """
 
 from __future__ import annotations
@@ -37,12 +42,32 @@ import httpx
 from bench.cycle import api_counts, cpu_by_process
 from bench.k8s import TEMPLATE, provisioner_in
 from bench.peerpools import Counted, Load, PingpodPool, Pool, provisioner_credential
-from bench.peertable import CONTROL_PLANE, CONTROLLER, SYSTEMS, Result, peer_line, table
+from bench.peertable import (
+    CONTROL_PLANE,
+    CONTROLLER,
+    NODE,
+    SYSTEMS,
+    Result,
+    peer_line,
+    table,
+)
+from bench.realnode import wait_for_bridge
 from bench.sandboxload import SandboxPool
-from scripts.controlplane import COMPONENTS, ControlPlane, ControlPlaneError, ensure_built
+from infra.rbac import POOL_MEMBERS
+from infra.workload import echo_pod_template
+from scripts.controlplane import (
+    COMPONENTS,
+    NODE_COMPONENTS,
+    ControlPlane,
+    ControlPlaneError,
+    ensure_built,
+)
 from scripts.controlplane import agentsandbox as sandbox
 from scripts.controlplane.components import AGENT_SANDBOX
 from scripts.controlplane.loopback import HttpError
+from scripts.controlplane.node import NODE_LABEL
+from scripts.controlplane.node.host import pods_cpu_seconds
+from scripts.images import ensure_images
 
 
 @dataclass(frozen=True)
@@ -93,9 +118,10 @@ def open_pool(
     if system == SYSTEMS[0]:
         # A fixed target, as agent-sandbox's pool (the adaptive headroom would grow ours).
         env = {"POOL_SIZE": str(args.pool), "POOL_HEADROOM": "0", **dict(args.pingpod_env)}
-        members = env.get("POOL_MEMBERS", "replicasets")
+        members = env.get("POOL_MEMBERS", POOL_MEMBERS)
         credential = functools.partial(provisioner_credential, pool_members=members)
-        with provisioner_in(cp, namespace, TEMPLATE, env, credential=credential) as (base, pid):
+        template = args.template
+        with provisioner_in(cp, namespace, template, env, credential=credential) as (base, pid):
             try:
                 yield PingpodPool(cp, namespace, base, pid, counted)
             finally:
@@ -105,7 +131,7 @@ def open_pool(
     try:
         pool = SandboxPool(cp, namespace, controller, counted)
         pool.claim_timeout = args.claim_timeout
-        pool.create(args.pool, TEMPLATE)
+        pool.create(args.pool, args.template)
         try:
             yield pool
         finally:
@@ -124,17 +150,24 @@ def refill(pool: Pool, size: int, timeout: float) -> tuple[float | None, str]:
     return short / (time.monotonic() - started), ""
 
 
+def cpu_used(cp: ControlPlane, pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far by process; on the real node also its containers' ("pods")."""
+    used = cpu_by_process(pids)
+    pods = pods_cpu_seconds() if cp.node is not None else None
+    return used if pods is None else used | {"pods": pods}
+
+
 def run_phase(cp: ControlPlane, system: str, phase: Phase, args: argparse.Namespace) -> Result:
     counted: Counted = Counter()
     notes: list[str] = []
     with open_pool(cp, system, args, counted, notes) as pool:
         if not wait_for(lambda: pool.warm() >= args.pool, args.settle_timeout):
             notes.append(f"pool at {pool.warm()}/{args.pool} when the claims began")
-        pids = {ref.name: ref.pid for ref in cp.procs if ref.name in CONTROL_PLANE}
+        pids = {ref.name: ref.pid for ref in cp.procs if ref.name in (*CONTROL_PLANE, *NODE)}
         pids[CONTROLLER] = pool.controller_pid()
         requests0, _ = api_counts(cp)
         counted["GET "] += 1  # that scrape of /metrics
-        cpu0, counted0 = cpu_by_process(pids), counted.copy()
+        cpu0, counted0 = cpu_used(cp, pids), counted.copy()
         load = asyncio.run(pool.claims(phase.rate, phase.seconds))
         rate, refill_note = refill(pool, args.pool, args.settle_timeout)
         left = [""]
@@ -146,7 +179,7 @@ def run_phase(cp: ControlPlane, system: str, phase: Phase, args: argparse.Namesp
         if not wait_for(gone, args.settle_timeout, every=0.5):
             notes.append(f"{args.settle_timeout:g} s after the claims, still there: {left[0]}")
         time.sleep(args.quiet)
-        cpu1 = cpu_by_process(pids)
+        cpu1 = cpu_used(cp, pids)
         requests1, _ = api_counts(cp)
     result = Result(system, phase.name, load, rate, refill_note, notes=[n for n in notes if n])
     cycles = load.served
@@ -155,7 +188,7 @@ def run_phase(cp: ControlPlane, system: str, phase: Phase, args: argparse.Namesp
         requests = (requests1 - requests0) - own
         result.api = requests.total() / cycles
         result.api_by = {name: n / cycles for name, n in requests.most_common()}
-        result.cpu = {name: (cpu1[name] - cpu0[name]) * 1000 / cycles for name in pids}
+        result.cpu = {name: (cpu1[name] - cpu0[name]) * 1000 / cycles for name in cpu0}
     return result
 
 
@@ -183,7 +216,9 @@ def setting(text: str) -> tuple[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rates", default="5,10,20,50", help="claims per second, comma-separated")
+    parser.add_argument(
+        "--rates", help="claims per second, comma-separated (5,10,20,50; real node: 10)"
+    )
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--burst", type=int, default=100, help="claims in the burst (0: none)")
     parser.add_argument("--burst-seconds", type=float, default=2)
@@ -203,17 +238,35 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="a provisioner setting for pingpod's runs (repeatable): a design variant",
     )
+    parser.add_argument(
+        "--real-node", action="store_true", help="echo pods as real containers (root)"
+    )
     args = parser.parse_args()
+    args.rates = args.rates or ("10" if args.real_node else "5,10,20,50")
+    args.template = TEMPLATE
     systems = [s for s in SYSTEMS if s in args.systems.split(",")]
-    ensure_built((*COMPONENTS, AGENT_SANDBOX))
+    node = NODE_COMPONENTS if args.real_node else ()
+    ensure_built((*COMPONENTS, *node, AGENT_SANDBOX))
+    archive: Path | None = None
+    if args.real_node:
+        echo = ensure_images()["echo"]
+        # The app's echo template, pinned to the real node (kwok's nodes stay for nothing).
+        args.template = echo_pod_template(echo.ref, arm64_only=False, node_selector=[NODE_LABEL])
+        archive = echo.archive
+        wait_for_bridge()
     with (
         tempfile.TemporaryDirectory() as tmp,
-        ControlPlane.start(Path(tmp) / "cp", tuned=False, nodes=args.nodes) as cp,
+        ControlPlane.start(
+            Path(tmp) / "cp", tuned=False, nodes=args.nodes, real_node=args.real_node, timeout=600
+        ) as cp,
     ):
+        if cp.node is not None and archive is not None:
+            cp.node.import_image(archive)
         sandbox.install(cp)
+        where = "echo pods on the real node" if args.real_node else f"{args.nodes} kwok nodes"
         print(
             f"pingpod beside agent-sandbox {AGENT_SANDBOX.version} "
-            f"({time.strftime('%Y-%m-%d %H:%M')}; pool {args.pool}, upstream flags)",
+            f"({time.strftime('%Y-%m-%d %H:%M')}; pool {args.pool}, upstream flags, {where})",
             flush=True,
         )
         results: list[Result] = []

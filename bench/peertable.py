@@ -13,6 +13,8 @@ from bench.procs import percentile
 SYSTEMS = ("pingpod", "agent-sandbox")
 # Control-plane processes, in the table's order; each system's own controller follows.
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# On the real node also its processes, and its containers' cgroup as "pods".
+NODE = ("kubelet", "containerd", "pods")
 CONTROLLER = "controller"
 
 
@@ -38,7 +40,7 @@ class Result:
 Row = tuple[str, Callable[[Result], float], str]  # label, value, format
 
 
-def _rows() -> list[Row]:
+def _rows(measured: Sequence[str]) -> list[Row]:
     def p(values: Callable[[Result], list[float]], q: float) -> Callable[[Result], float]:
         return lambda r: percentile(values(r), q)
 
@@ -56,7 +58,7 @@ def _rows() -> list[Row]:
         ("errors", lambda r: r.load.errors, ".0f"),
         ("refill pods/s", lambda r: math.nan if r.refill is None else r.refill, ".1f"),
         ("API requests/cycle", lambda r: math.nan if r.api is None else r.api, ".1f"),
-        *((f"CPU ms/cycle {name}", cpu(name), ".2f") for name in (*CONTROL_PLANE, CONTROLLER)),
+        *((f"CPU ms/cycle {name}", cpu(name), ".2f") for name in measured),
         ("CPU ms/cycle total", lambda r: r.cpu_total, ".2f"),
     ]
 
@@ -75,10 +77,12 @@ def table(results: Sequence[Result]) -> list[str]:
     """The side-by-side table, ratio = pingpod / agent-sandbox."""
     by = {(r.system, r.phase): r for r in results}
     phases = list(dict.fromkeys(r.phase for r in results))
+    every = (*CONTROL_PLANE, *NODE, CONTROLLER)
+    rows = _rows([name for name in every if any(name in r.cpu for r in results)])
     lines = [f"{'phase':<9} {'figure':<36} {SYSTEMS[0]:>10} {SYSTEMS[1]:>14} {'ratio':>7}"]
     for phase in phases:
         ours, theirs = by.get((SYSTEMS[0], phase)), by.get((SYSTEMS[1], phase))
-        for n, (label, value, spec) in enumerate(_rows()):
+        for n, (label, value, spec) in enumerate(rows):
             a = value(ours) if ours else math.nan
             b = value(theirs) if theirs else math.nan
             lines.append(

@@ -28,11 +28,11 @@ from infra.policies import network_policies, resource_quota
 from infra.provisioner import provisioner_deployment
 from infra.rbac import (
     NODE_RULES,
-    PROVISIONER_RULES,
     ROLE_NAME,
     SERVICE_ACCOUNT_NAME,
     PolicyRule,
     node_reader_name,
+    provisioner_rules,
 )
 from infra.settings import AppSettings
 from infra.workload import (
@@ -166,7 +166,7 @@ def _rbac(scope: Scope) -> tuple[k8s.core.v1.ServiceAccount, k8s.rbac.v1.RoleBin
     role = k8s.rbac.v1.Role(
         f"{scope.prefix}-provisioner-role",
         metadata=scope.meta(ROLE_NAME, PROVISIONER_LABELS),
-        rules=policy_rules(PROVISIONER_RULES),
+        rules=policy_rules(provisioner_rules()),
         opts=scope.opts(),
     )
     role_binding = k8s.rbac.v1.RoleBinding(

@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from infra.app_scope import Scope
 from infra.hpa import REPLICAS_ANNOTATION, replicas_options, replicas_owner
-from infra.rbac import SERVICE_ACCOUNT_NAME
+from infra.rbac import POOL_MEMBERS, SERVICE_ACCOUNT_NAME
 from infra.settings import AppSettings
 from infra.workload import (
     APP_UID,
@@ -91,6 +91,7 @@ def provisioner_env(settings: AppSettings) -> list[k8s.core.v1.EnvVarArgs]:
         "PORT": str(PROVISIONER_PORT),
         "METRICS_PORT": str(PROVISIONER_METRICS_PORT),
         "POOL_SIZE": str(settings.pool_size),
+        "POOL_MEMBERS": POOL_MEMBERS,  # what the Role grants for (infra/rbac.py)
         "MAX_SESSIONS": str(settings.max_sessions),
         "SESSION_IDLE_TIMEOUT": str(settings.session_idle_timeout),
         "SESSION_MAX_LIFETIME": str(settings.session_max_lifetime),

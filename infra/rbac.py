@@ -77,7 +77,12 @@ BARE_POD_RULES: Final[list[PolicyRule]] = [
 ]
 
 
-def provisioner_rules(pool_members: str = "replicasets") -> list[PolicyRule]:
+# What the stack's provisioner runs (its POOL_MEMBERS; docs/architecture.md, "Bare pods
+# as warm members"), so the Role it gets and the setting it reads never differ.
+POOL_MEMBERS: Final = "pods"
+
+
+def provisioner_rules(pool_members: str = POOL_MEMBERS) -> list[PolicyRule]:
     """The Role's rules for a provisioner whose warm members are `pool_members`."""
     return PROVISIONER_RULES + (BARE_POD_RULES if pool_members == "pods" else [])
 
@@ -126,7 +131,7 @@ def node_reader(namespace: str) -> list[dict[str, Any]]:
     ]
 
 
-def provisioner_role(namespace: str, *, pool_members: str = "replicasets") -> dict[str, object]:
+def provisioner_role(namespace: str, *, pool_members: str = POOL_MEMBERS) -> dict[str, object]:
     """The provisioner's Role as an API-shaped object (for tests and tools)."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -72,9 +72,9 @@ class Settings:
     # What ending a session does to its ReplicaSet: "recycle" (kept; its pod is
     # replaced and it is warm again) or "delete" (deleted; the Lease holder makes a new one).
     session_end: str = "delete"
-    # What a warm pool member is: "replicasets" (a ReplicaSet of one each) or "pods" (a
-    # bare pod the Lease holder creates, adopted at claim time by the session's ReplicaSet).
-    pool_members: str = "replicasets"
+    # What a warm pool member is: "pods" (a bare pod the Lease holder creates, adopted at
+    # claim time by the session's ReplicaSet) or "replicasets" (a ReplicaSet of one each).
+    pool_members: str = "pods"
 
     def __post_init__(self) -> None:
         _check(

@@ -42,7 +42,7 @@ def rig(
     tmp_path: Path,
     echo: Server,
 ) -> Iterator[Rig]:
-    members = getattr(request, "param", "replicasets")  # POOL_MEMBERS (rig.BOTH_MODES)
+    members = getattr(request, "param", "pods")  # POOL_MEMBERS, the default (rig.BOTH_MODES)
     rig = make_rig(control_plane, api, namespace, tmp_path, echo, members=members)
     yield rig
     rig.stop_all()

@@ -54,7 +54,7 @@ class Rig:
     template: Path
     echo: Server
     tmp: Path
-    members: str = "replicasets"  # POOL_MEMBERS
+    members: str = "pods"  # POOL_MEMBERS
     servers: list[Server] = field(default_factory=list)
 
     def start(self, **env: str) -> Server:

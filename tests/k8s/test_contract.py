@@ -89,7 +89,13 @@ class TestKubernetesBackendRecycling(BackendContract):
         monkeypatch: pytest.MonkeyPatch,
     ) -> AsyncIterator[Backends]:
         async for made in kubernetes_backends(
-            control_plane, api, namespace, tmp_path, monkeypatch, session_end="recycle"
+            control_plane,
+            api,
+            namespace,
+            tmp_path,
+            monkeypatch,
+            session_end="recycle",
+            pool_members="replicasets",
         ):
             yield made
 

@@ -54,6 +54,16 @@ def node_cgroups() -> list[Path]:
     return [h / CGROUP_ROOT.lstrip("/") for h in hierarchies()]
 
 
+def pods_cpu_seconds() -> float | None:
+    """CPU time of every container on the node so far (cgroup v1 ``cpuacct.usage`` of
+    its cgroup root); None when there is no such cgroup (no node, or cgroup v2)."""
+    for path in node_cgroups():
+        usage = path / "cpuacct.usage"
+        if usage.exists():
+            return int(usage.read_text()) / 1e9
+    return None
+
+
 def create_cgroups() -> None:
     """kubelet's ``cgroupRoot``, which it expects to exist, in every hierarchy."""
     for path in node_cgroups():
