@@ -50,8 +50,8 @@ def live_objects(api: client.ApiClient, namespace: str) -> tuple[list[Any], list
 
 def orphans(api: client.ApiClient, namespace: str, live: set[str], pool_size: int) -> list[str]:
     """What does not belong: ReplicaSets neither warm nor a live session's, pods of no
-    ReplicaSet, a ReplicaSet without exactly one pod, a live session without its
-    ReplicaSet, a pool bigger than POOL_SIZE."""
+    ReplicaSet but the bare warm ones (POOL_MEMBERS=pods), a ReplicaSet without exactly
+    one pod, a live session without its ReplicaSet, a pool bigger than POOL_SIZE."""
     sets, pods = live_objects(api, namespace)
     problems: list[str] = []
     assigned: set[str] = set()
@@ -65,15 +65,23 @@ def orphans(api: client.ApiClient, namespace: str, live: set[str], pool_size: in
             assigned.add(session)
         else:
             problems.append(f"ReplicaSet {rs.metadata.name}: {state}, session {session}")
-    per_set = Counter(pod.metadata.labels["slot"] for pod in pods)
     names = {rs.metadata.name for rs in sets}
+    bare = [
+        pod
+        for pod in pods
+        if pod.metadata.labels["slot"] not in names
+        and pod.metadata.labels.get("pool.state") == "warm"
+        and not any(ref.controller for ref in pod.metadata.owner_references or [])
+    ]
+    warm += len(bare)
+    per_set = Counter(pod.metadata.labels["slot"] for pod in pods if pod not in bare)
     problems += [
         f"{n} pods of no ReplicaSet ({slot})" for slot, n in per_set.items() if slot not in names
     ]
     problems += [f"ReplicaSet {name}: {per_set[name]} pods" for name in names if per_set[name] != 1]
     problems += [f"session {key[:12]} has no ReplicaSet" for key in live - assigned]
     if warm > pool_size:
-        problems.append(f"{warm} warm ReplicaSets, more than POOL_SIZE {pool_size}")
+        problems.append(f"{warm} warm members, more than POOL_SIZE {pool_size}")
     return problems
 
 

@@ -72,8 +72,8 @@ def member_state(pod: Obj, rs: Obj | None) -> MemberState:
         # event has not arrived yet (the two caches are separate watches).
         return MemberState.STARTING
     if rs is None:
-        # A bare pod (POOL_MEMBERS=pods) says its state itself: warm, or claimed by a
-        # session whose ReplicaSet is not in the cache yet. Else its ReplicaSet is gone.
+        # A bare pod (POOL_MEMBERS=pods) says its state itself: warm, or marked claimed
+        # (a stray, its ReplicaSet gone before adopting it). Else its ReplicaSet is gone.
         state = ko.labels(pod).get(ko.STATE_LABEL) if ko.bare(pod) else None
         if state == ko.WARM:
             return MemberState.WARM
