@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from kubernetes import client
 
 from tests.support.polling import wait_for
@@ -84,8 +85,9 @@ async def test_cold_claims_start_protected_pods(rig: Rig, api: client.ApiClient)
     assert all(protected(found[name]) for name in claimed)
 
 
+# ReplicaSet members only: SESSION_END=recycle is refused with POOL_MEMBERS=pods.
+@pytest.mark.parametrize("rig", ["replicasets"], indirect=True)
 def test_a_recycled_member_is_warm_again_unprotected(rig: Rig, api: client.ApiClient) -> None:
-    # ReplicaSet members only: SESSION_END=recycle is refused with POOL_MEMBERS=pods.
     # No refill after the claim (one token, then one a quarter hour): the recycled
     # member is the pool's only one, so it is kept, not trimmed as excess.
     server = rig.start(POOL_SIZE="1", SESSION_END="recycle", REFILL_PER_SECOND="0.001")

@@ -165,21 +165,18 @@ class KubeApi:
         self.pod_written(created)
         return created
 
-    async def patch_pod(
-        self, name: str, patch: Obj, *, request_timeout: float = API_TIMEOUT
-    ) -> Obj:
-        response = await self.call(
+    async def mark_pod(self, name: str, metadata: Obj) -> None:
+        """Merge `metadata` into a pod's. The answer is not put in the cache: the pod may
+        be deleted meanwhile (a kill), and the watch brings the change anyway."""
+        await self.call(
             self.core.patch_namespaced_pod,
             name,
             self.namespace,
-            patch,
+            {"metadata": metadata},
             _content_type=MERGE_PATCH,
-            _preload_content=False,
-            _request_timeout=request_timeout,
+            _preload_content=False,  # the watch brings the pod: no model to build
+            _request_timeout=API_TIMEOUT,
         )
-        updated = body_of(response)
-        self.pod_written(updated)
-        return updated
 
     async def session_rs(self, key: str) -> Obj | None:
         """The session's ReplicaSet, asked of the API (the cache may not have it yet)."""

@@ -152,8 +152,7 @@ class ClaimProtocol:
         taken from under the session, which then sees a kill (the replacement starts
         from the marked template)."""
         try:
-            meta = mark or {"annotations": {ko.DO_NOT_DISRUPT: "true"}}
-            await self.api.patch_pod(pod, {"metadata": meta})
+            await self.api.mark_pod(pod, mark or {"annotations": {ko.DO_NOT_DISRUPT: "true"}})
         except ApiException as exc:
             if exc.status != 404:  # 404: killed or ended already
                 log.warning(
