@@ -242,7 +242,8 @@ def main() -> None:
         "--real-node", action="store_true", help="echo pods as real containers (root)"
     )
     args = parser.parse_args()
-    args.rates = args.rates or ("10" if args.real_node else "5,10,20,50")
+    if args.rates is None:  # "" is no rate phase at all
+        args.rates = "10" if args.real_node else "5,10,20,50"
     args.template = TEMPLATE
     systems = [s for s in SYSTEMS if s in args.systems.split(",")]
     node = NODE_COMPONENTS if args.real_node else ()

@@ -80,6 +80,14 @@ def session_body(session_id: str, info: SessionInfo) -> SessionStatus:
     }
 
 
+async def gone(request: Request) -> bool:
+    """Whether the client closed its connection while its request was being answered.
+
+    A POST's body arrives first (ignored here, as the route says); the disconnect, if
+    any, after it: look twice, without waiting."""
+    return await request.is_disconnected() or await request.is_disconnected()
+
+
 class SessionAPI:
     def __init__(
         self,
@@ -130,7 +138,7 @@ class SessionAPI:
         ),
         tag="sessions",
     )
-    async def create(self, request: Request) -> JSONResponse:
+    async def create(self, request: Request) -> Response:
         # The budget is the deployment's: this replica spends its share of it.
         wait = self.limiter.take(
             client_ip(request), time.monotonic(), shares=self.backend.replicas()
@@ -154,6 +162,12 @@ class SessionAPI:
             self.metrics.rejections.labels(exc.code).inc()
             raise
         elapsed = time.perf_counter() - started
+        if await gone(request):
+            # Nobody will learn the session's id: end it now rather than hold its pod
+            # until the idle reaper (SESSION_IDLE_TIMEOUT) finds it.
+            await self.backend.release(key)
+            log.info("claim_abandoned", extra={"session": key[:12], "ms": elapsed * 1000})
+            return Response(status_code=499)  # nginx's "client closed request": for logs
         path = "warm" if claim.warm else "cold"
         self.metrics.claims.labels(path).inc()
         self.metrics.claim_seconds.labels(path).observe(elapsed)

@@ -25,9 +25,7 @@ def test_peer_line_has_the_fields_in_order() -> None:
 def test_table_ratio_is_ours_over_theirs_and_dash_without_a_figure() -> None:
     ours = result("pingpod", [10.0], 5.0, warm=1)
     ours.cpu["kwok"] = 3.0  # measured in one system's run only
-    lines = table(
-        [ours, result("agent-sandbox", [40.0], 20.0, warm=1, **{"not Ready in time": 2})]
-    )
+    lines = table([ours, result("agent-sandbox", [40.0], 20.0, warm=1, **{"not Ready in time": 2})])
     rows = {line[10:46].strip(): line[46:].split() for line in lines[1:]}
     assert rows["ready p50 ms"] == ["10.0", "40.0", "0.25"]
     assert rows["CPU ms/cycle total"] == ["8.00", "20.00", "0.40"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from pathlib import Path
 
 import httpx
@@ -82,3 +83,14 @@ async def test_stopping_the_provisioner_leaves_no_child(
             assert await close_code(ws) == 1001
     for pid in children:
         wait_dead(pid)
+
+
+def test_a_claim_whose_client_left_is_ended_at_once(start_provisioner: StartProvisioner) -> None:
+    # A cold claim (no pool) takes a child process's start: time to leave before the answer.
+    server = start_provisioner(POOL_SIZE="0", SESSION_IDLE_TIMEOUT="600")
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"POST /session HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+    wait_for("the claim to end as abandoned", lambda: "claim_abandoned" in server.log.read_text())
+    pool = httpx.get(server.url + "/pool").json()
+    assert pool["assigned"] == 0  # not held until the idle reaper, 600 s on
+    wait_for("its pod's process to stop", lambda: not pod_pids(server))
