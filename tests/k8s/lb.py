@@ -58,6 +58,9 @@ class RoundRobinProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._checks: asyncio.Task[None] | None = None
+        # Every client connection accepted and not closed yet: one accepted just as the
+        # proxy stops may have its handler cancelled before it runs (and closes it).
+        self._clients: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
@@ -85,7 +88,7 @@ class RoundRobinProxy:
     async def _start(self) -> None:
         await self._check()
         self._checks = asyncio.create_task(self._check_forever())
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
 
     async def _stop(self) -> None:
         if self._checks is not None:
@@ -96,6 +99,8 @@ class RoundRobinProxy:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for writer in self._clients:
+            writer.close()
 
     async def _check(self) -> None:
         ports = list(self.ports)
@@ -112,6 +117,11 @@ class RoundRobinProxy:
         if not candidates:
             return None
         return candidates[next(self._turn) % len(candidates)]
+
+    def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self._clients.add(client_w)
+        task = asyncio.ensure_future(self._handle(client_r, client_w))
+        task.add_done_callback(lambda _: self._clients.discard(client_w))
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         try:
