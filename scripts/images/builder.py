@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .cache import ImageBuildError, state_dir
@@ -153,6 +153,34 @@ def bud(
     image_id = iidfile.read_text().strip()
     iidfile.unlink()
     return image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
+
+
+def bud_files(
+    name: str,
+    *,
+    containerfile: str,
+    fill: Callable[[Path], object],
+    ref: str,
+    log_file: Path,
+) -> str:
+    """Build ``ref`` from a throwaway context: ``fill(context)`` puts the files in, then
+    ``containerfile`` (text) builds them; the context is removed either way. Returns the
+    image ID."""
+    context = state_dir("contexts") / name
+    shutil.rmtree(context, ignore_errors=True)
+    context.mkdir()
+    try:
+        fill(context)
+        (context / "Containerfile").write_text(containerfile)
+        return bud(
+            context=context,
+            containerfile=context / "Containerfile",
+            tags=[ref],
+            what=f"buildah bud {ref}",
+            log_file=log_file,
+        )
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
 
 
 def image_info(ref: str) -> dict[str, object] | None:

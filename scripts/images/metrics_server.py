@@ -19,7 +19,7 @@ from scripts import gobuild
 from scripts.gobuild import Component, Log
 
 from . import builder
-from .cache import Hasher, state_dir
+from .cache import Hasher
 
 BINARY = "metrics-server"
 METRICS_SERVER_FORMAT = 1  # bump when the recipe below changes in a way its text does not show
@@ -64,20 +64,12 @@ def input_hash() -> str:
 def build(ref: str, log_file: Path, log: Log) -> str:
     """Build the image tagged ``ref``; returns its image ID."""
     start = time.monotonic()
-    context = state_dir("contexts") / "metrics-server"
-    shutil.rmtree(context, ignore_errors=True)
-    context.mkdir()
-    try:
-        shutil.copy2(_binary(), context / BINARY)
-        (context / "Containerfile").write_text(CONTAINERFILE)
-        image_id = builder.bud(
-            context=context,
-            containerfile=context / "Containerfile",
-            tags=[ref],
-            what=f"buildah bud {ref}",
-            log_file=log_file,
-        )
-    finally:
-        shutil.rmtree(context, ignore_errors=True)
+    image_id = builder.bud_files(
+        "metrics-server",
+        containerfile=CONTAINERFILE,
+        fill=lambda context: shutil.copy2(_binary(), context / BINARY),
+        ref=ref,
+        log_file=log_file,
+    )
     log(f"[metrics-server] built {ref} in {time.monotonic() - start:.1f}s")
     return image_id

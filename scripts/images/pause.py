@@ -19,7 +19,7 @@ from pathlib import Path
 from scripts.gobuild import Log, module_version, run_go
 
 from . import builder
-from .cache import Hasher, ImageBuildError, state_dir
+from .cache import Hasher, ImageBuildError
 
 # The tag Kubernetes' build/pause/Makefile gives this source, and the sandbox image
 # containerd 2.x and kubeadm 1.36 name by default: the node configuration can use it as is.
@@ -96,21 +96,13 @@ def _compile(source: Path, out: Path, log_file: Path) -> None:
 def build(log_file: Path, log: Log) -> str:
     """Compile pause.c and build the image tagged PAUSE_IMAGE; returns its image ID."""
     start = time.monotonic()
-    context = state_dir("contexts") / "pause"
-    shutil.rmtree(context, ignore_errors=True)
-    context.mkdir()
-    try:
+
+    def fill(context: Path) -> None:
         log(f"[pause] compiling pause.c from {K8S_MODULE}@{k8s_version()}")
         _compile(_source_dir(log_file), context / "pause", log_file)
-        (context / "Containerfile").write_text(CONTAINERFILE)
-        image_id = builder.bud(
-            context=context,
-            containerfile=context / "Containerfile",
-            tags=[PAUSE_IMAGE],
-            what=f"buildah bud {PAUSE_IMAGE}",
-            log_file=log_file,
-        )
-    finally:
-        shutil.rmtree(context, ignore_errors=True)
+
+    image_id = builder.bud_files(
+        "pause", containerfile=CONTAINERFILE, fill=fill, ref=PAUSE_IMAGE, log_file=log_file
+    )
     log(f"[pause] built in {time.monotonic() - start:.1f}s")
     return image_id
