@@ -85,34 +85,37 @@ class KubeApi:
         self.heard()
         return result
 
+    async def _write(
+        self, fn: Callable[..., Any], *args: Any, cache: Callable[[Obj], None], **kwargs: Any
+    ) -> Obj:
+        """A write whose answer (the object as stored) goes into the cache at once."""
+        response = await self.call(fn, *args, _preload_content=False, **kwargs)
+        stored = body_of(response)
+        cache(stored)
+        return stored
+
     async def patch_rs(self, name: str, patch: Obj, *, request_timeout: float = API_TIMEOUT) -> Obj:
-        response = await self.call(
+        return await self._write(
             self.apps.patch_namespaced_replica_set,
             name,
             self.namespace,
             patch,
+            cache=self.written,
             _content_type=MERGE_PATCH,
-            _preload_content=False,
             _request_timeout=request_timeout,
         )
-        updated = body_of(response)
-        self.written(updated)
-        return updated
 
     async def annotate_rs(self, name: str, annotations: dict[str, str]) -> Obj:
         return await self.patch_rs(name, {"metadata": {"annotations": annotations}})
 
     async def create_rs(self, manifest: Obj, *, request_timeout: float = API_TIMEOUT) -> Obj:
-        response = await self.call(
+        return await self._write(
             self.apps.create_namespaced_replica_set,
             self.namespace,
             manifest,
-            _preload_content=False,
+            cache=self.written,
             _request_timeout=request_timeout,
         )
-        created = body_of(response)
-        self.written(created)
-        return created
 
     async def delete_rs(self, name: str, *, version: str | None = None) -> None:
         """Delete a pool ReplicaSet; its pod goes with it (background propagation).
@@ -154,16 +157,13 @@ class KubeApi:
             self.pod_deleted(name)
 
     async def create_pod(self, manifest: Obj) -> Obj:
-        response = await self.call(
+        return await self._write(
             self.core.create_namespaced_pod,
             self.namespace,
             manifest,
-            _preload_content=False,
+            cache=self.pod_written,
             _request_timeout=API_TIMEOUT,
         )
-        created = body_of(response)
-        self.pod_written(created)
-        return created
 
     async def mark_pod(self, name: str, metadata: Obj) -> None:
         """Merge `metadata` into a pod's. The answer is not put in the cache: the pod may

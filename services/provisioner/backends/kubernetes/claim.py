@@ -45,6 +45,14 @@ Obj = ko.Obj
 _ABANDONED_KEPT = 1000  # sessions whose claim write timed out, remembered (oldest dropped)
 
 
+def create_refused(exc: ApiException) -> LimitExceeded | BackendUnavailable:
+    """What a refused create of a session's ReplicaSet means to the visitor: the
+    namespace's quota is capacity (429), anything else the API's trouble (503)."""
+    if exc.status == 403 and "quota" in str(exc.body):
+        return LimitExceeded(ErrorCode.AT_CAPACITY, "the namespace is at its quota", 10)
+    return unavailable(exc)
+
+
 class ClaimProtocol:
     def __init__(
         self,
@@ -130,11 +138,7 @@ class ClaimProtocol:
         except ApiException as exc:
             if exc.status == 409:
                 return None
-            if exc.status == 403 and "quota" in str(exc.body):
-                raise LimitExceeded(
-                    ErrorCode.AT_CAPACITY, "the namespace is at its quota", 10
-                ) from exc
-            raise unavailable(exc) from exc
+            raise create_refused(exc) from exc
         except BackendUnavailable:
             self._abandon(key)  # the create may still land: its ReplicaSet goes then
             raise
@@ -171,11 +175,7 @@ class ClaimProtocol:
         try:
             created = await self.api.create_rs(manifest, request_timeout=max(0.1, budget))
         except ApiException as exc:
-            if exc.status == 403 and "quota" in str(exc.body):
-                raise LimitExceeded(
-                    ErrorCode.AT_CAPACITY, "the namespace is at its quota", 10
-                ) from exc
-            raise unavailable(exc) from exc
+            raise create_refused(exc) from exc
         except BackendUnavailable as exc:
             self._abandon(key)  # the create may still land: its ReplicaSet goes then
             if isinstance(exc.__cause__, urllib3.exceptions.TimeoutError):
