@@ -88,12 +88,16 @@ async def test_cold_claims_start_protected_pods(rig: Rig, api: client.ApiClient)
 # ReplicaSet members only: SESSION_END=recycle is refused with POOL_MEMBERS=pods.
 @pytest.mark.parametrize("rig", ["replicasets"], indirect=True)
 def test_a_recycled_member_is_warm_again_unprotected(rig: Rig, api: client.ApiClient) -> None:
-    # No refill after the claim (one token, then one a quarter hour): the recycled
-    # member is the pool's only one, so it is kept, not trimmed as excess.
+    # The recycled member must be the pool's only one, else it is trimmed as excess.
+    # One start a quarter hour, but the claim gives one back (the refill follows
+    # demand): that refill's member is deleted here, and nothing replaces it.
     server = rig.start(POOL_SIZE="1", SESSION_END="recycle", REFILL_PER_SECOND="0.001")
     server.wait_pool(1)
     session = new_session(server)
     (rs,) = replicasets(api, rig.namespace, ASSIGNED)
+    (refilled,) = wait_for("the claim's refill", lambda: warm_members(api, rig.namespace))
+    apps = client.AppsV1Api(api)
+    apps.delete_namespaced_replica_set(refilled.metadata.name, rig.namespace)
     assert httpx.delete(server.url + f"/session/{session['session_id']}").status_code == 204
     fresh = wait_for(
         "a fresh warm pod in the recycled ReplicaSet",
